@@ -1,0 +1,54 @@
+// Outboards and combined encodings. The outboard comes out of the same pass as
+// the hash; the combined encoding then interleaves it with the content, which is
+// the slice of the whole content taken from outboard + data.
+
+import { Hasher } from '../blake3/hasher.js';
+import type { Blake3Kernel } from '../blake3/kernel.js';
+import { BytesReader, type ByteReader } from './readers.js';
+import { WHOLE } from './ranges.js';
+import { checkGroupLog, DEFAULT_GROUP_LOG, encodeLength } from './shape.js';
+import { extractSlice, type Sink } from './slice.js';
+import { OutboardSource } from './sources.js';
+
+export interface Outboard {
+  readonly hash: Uint8Array;
+  readonly length: number;
+  readonly groupLog: number;
+  /** Length header followed by the parent nodes in pre-order. */
+  readonly outboard: Uint8Array;
+}
+
+export function withHeader(length: number, nodes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(8 + nodes.length);
+  out.set(encodeLength(length), 0);
+  out.set(nodes, 8);
+  return out;
+}
+
+/** Hashes a stream and builds its outboard in one pass. */
+export async function buildOutboard(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, groupLog = DEFAULT_GROUP_LOG, kernel?: Blake3Kernel): Promise<Outboard> {
+  const g = checkGroupLog(groupLog);
+  const h = new Hasher({ groupLog: g, kernel });
+  for await (const piece of source) h.update(piece);
+  const r = h.finalize();
+  return { hash: r.hash, length: r.length, groupLog: g, outboard: withHeader(r.length, r.nodes!) };
+}
+
+export function outboardOf(data: Uint8Array, groupLog = DEFAULT_GROUP_LOG): Outboard {
+  const g = checkGroupLog(groupLog);
+  const r = new Hasher({ groupLog: g }).update(data).finalize();
+  return { hash: r.hash, length: r.length, groupLog: g, outboard: withHeader(r.length, r.nodes!) };
+}
+
+/** Writes the combined encoding of the content read by `data`, given its outboard. */
+export function writeCombined(outboard: Uint8Array, data: ByteReader, write: Sink, groupLog = DEFAULT_GROUP_LOG): Promise<void> {
+  return extractSlice(new OutboardSource(new BytesReader(outboard), data), WHOLE, write, groupLog);
+}
+
+/** The combined encoding of bytes in memory (tests, small inputs). */
+export async function encodeBytes(data: Uint8Array, groupLog = DEFAULT_GROUP_LOG): Promise<{ hash: Uint8Array; encoded: Uint8Array }> {
+  const ob = outboardOf(data, groupLog);
+  const parts: Uint8Array[] = [];
+  await writeCombined(ob.outboard, new BytesReader(data), (b) => { parts.push(b); }, groupLog);
+  return { hash: ob.hash, encoded: new Uint8Array(Buffer.concat(parts)) };
+}
