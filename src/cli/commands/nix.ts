@@ -1,0 +1,99 @@
+// `castor nix`: sign and check narinfo fingerprints, as a Nix binary cache does.
+
+import { readFile } from 'node:fs/promises';
+import { CastorError } from '../../verify/errors.js';
+import { type PublicKey, parsePublicKey, parseSignature } from '../../verify/keys.js';
+import { parseFingerprint, signFingerprint, verifyFingerprint } from '../../verify/nix-fingerprint.js';
+import { CommandExit, type Io, loadSecretKeyFile, oneLine, parse, processIo, runCommand } from './key.js';
+
+const USAGE = `usage: castor nix sign-fingerprint FINGERPRINT --key SECRET_FILE
+       castor nix verify-fingerprint FINGERPRINT SIG PUBLIC_KEY...
+
+  FINGERPRINT  1;<storepath>;sha256:<nix32>;<narSize>;<comma-separated store paths>
+               exactly as Nix computes it (quote it: it contains ';').
+  SIG          name:base64(64-byte signature), a narinfo Sig: value.
+  PUBLIC_KEY   name:base64(32 bytes), or a file holding one. The signature's
+               name picks the key; several may be given.
+
+  sign-fingerprint    prints the signature name:base64.
+  verify-fingerprint  exit 0 valid, 1 not valid (or no key of that name),
+                      2 malformed input or bad usage.
+`;
+
+function checkFingerprint(fp: string): void {
+  try {
+    parseFingerprint(fp);
+  } catch (e) {
+    throw new CommandExit(2, `FINGERPRINT: ${oneLine(e)}`);
+  }
+}
+
+async function signCmd(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse('nix sign-fingerprint', args, { key: { type: 'string', short: 'k' } });
+  if (values['help'] === true) { io.out(USAGE); return 0; }
+  if (positionals.length !== 1) throw new CommandExit(2, 'nix sign-fingerprint: expected exactly one FINGERPRINT');
+  const keyFile = values['key'];
+  if (typeof keyFile !== 'string') throw new CommandExit(2, 'nix sign-fingerprint: --key SECRET_FILE is required');
+  const fp = positionals[0]!;
+  checkFingerprint(fp);
+  const secret = await loadSecretKeyFile(keyFile);
+  io.out(`${signFingerprint(secret, fp)}\n`);
+  return 0;
+}
+
+/** A key given inline, else a file holding one; a real key text contains '/' as often as a path does. */
+async function loadPublicKey(arg: string): Promise<PublicKey> {
+  let inlineError: string;
+  try {
+    return parsePublicKey(arg);
+  } catch (e) {
+    if (!(e instanceof CastorError)) throw e;
+    inlineError = e.message;
+  }
+  let text: string;
+  try {
+    text = await readFile(arg, 'utf8');
+  } catch {
+    throw new CommandExit(2, `PUBLIC_KEY '${arg}': not a key (${inlineError}) nor a readable file`);
+  }
+  try {
+    return parsePublicKey(text);
+  } catch (e) {
+    if (!(e instanceof CastorError)) throw e;
+    throw new CommandExit(2, `${arg}: ${e.message}`);
+  }
+}
+
+async function verifyCmd(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse('nix verify-fingerprint', args, {});
+  if (values['help'] === true) { io.out(USAGE); return 0; }
+  if (positionals.length < 3) throw new CommandExit(2, 'nix verify-fingerprint: expected FINGERPRINT SIG PUBLIC_KEY...');
+  const [fp, sigText, ...keyArgs] = positionals as [string, string, ...string[]];
+  checkFingerprint(fp);
+  let name: string;
+  try {
+    name = parseSignature(sigText).name;
+  } catch (e) {
+    throw new CommandExit(2, `SIG: ${oneLine(e)}`);
+  }
+  const keys: PublicKey[] = [];
+  for (const arg of keyArgs) keys.push(await loadPublicKey(arg));
+  if (!keys.some((k) => k.name === name)) throw new CommandExit(1, `no public key named '${name}' given`);
+  if (!verifyFingerprint(fp, sigText, keys)) throw new CommandExit(1, `signature by '${name}' is NOT valid for this fingerprint`);
+  io.out(`signature by '${name}' is valid\n`);
+  return 0;
+}
+
+/** Run `castor nix ...`; `argv` is what follows the word `nix`. */
+export async function run(argv: string[], io: Io = processIo): Promise<number> {
+  const [sub, ...rest] = argv;
+  return runCommand(io, async () => {
+    switch (sub) {
+      case 'sign-fingerprint': return signCmd(rest, io);
+      case 'verify-fingerprint': return verifyCmd(rest, io);
+      case '--help': case '-h': case 'help': io.out(USAGE); return 0;
+      case undefined: throw new CommandExit(2, 'nix: missing subcommand (sign-fingerprint, verify-fingerprint); see castor nix --help');
+      default: throw new CommandExit(2, `nix: unknown subcommand '${sub}'; see castor nix --help`);
+    }
+  });
+}
