@@ -1,0 +1,106 @@
+// The CLI's plumbing: parsing flags, opening inputs and outputs ('-' or absent
+// means stdin/stdout), writing with backpressure, and mapping errors to exit codes.
+
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { CastorError } from '../verify/errors.js';
+import { FileReader, StreamReader, type ByteReader } from '../verify/bao/readers.js';
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+export const processIo: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+};
+
+/** Bad command line: exit 2. */
+export class UsageError extends CastorError {
+  constructor(message: string) {
+    super('USAGE', message);
+  }
+}
+
+/** Exit code for an error: 2 for usage, 1 for everything that failed at run time (verification first of all). */
+export function reportError(err: unknown, io: Io): number {
+  if (err instanceof UsageError) {
+    io.err(`castor: ${err.message}\n`);
+    return 2;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  io.err(`castor: ${message}\n`);
+  return 1;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+export function parse<T extends Options>(argv: string[], options: T): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  try {
+    const r = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
+  } catch (err: unknown) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+export function intArg(value: string | boolean | undefined, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !/^\d+$/.test(value)) throw new UsageError(`${name} must be a non-negative integer, got ${String(value)}`);
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return n;
+}
+
+export function isStdio(path: string | undefined): boolean {
+  return path === undefined || path === '-';
+}
+
+/** An input as a reader: files are read at positions (skips are free), stdin as a stream. */
+export async function openReader(path: string | undefined): Promise<{ reader: ByteReader; close: () => Promise<void> }> {
+  if (isStdio(path)) return { reader: new StreamReader(process.stdin), close: async () => {} };
+  const fh = await open(path!, 'r');
+  return { reader: new FileReader(fh), close: () => fh.close() };
+}
+
+export async function openFile(path: string): Promise<FileHandle> {
+  return open(path, 'r');
+}
+
+export function inputStream(path: string | undefined): AsyncIterable<Uint8Array> {
+  return isStdio(path) ? process.stdin : createReadStream(path!, { highWaterMark: 1 << 20 });
+}
+
+export interface Output {
+  write(bytes: Uint8Array): Promise<void>;
+  end(): Promise<void>;
+}
+
+/** A file or stdout, written with backpressure. */
+export function openOutput(path: string | undefined): Output {
+  const stream: Writable = isStdio(path) ? process.stdout : createWriteStream(path!);
+  let failed: Error | undefined;
+  stream.on('error', (e: Error) => { failed = e; });
+  return {
+    async write(bytes) {
+      if (failed) throw failed;
+      if (!stream.write(bytes)) await Promise.race([once(stream, 'drain'), once(stream, 'error')]);
+      if (failed) throw failed;
+    },
+    async end() {
+      if (failed) throw failed;
+      if (stream === process.stdout) return;
+      await new Promise<void>((resolve, reject) => stream.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    },
+  };
+}
+
+export function parseHash(text: string | undefined): Uint8Array {
+  if (text === undefined) throw new UsageError('missing HASH');
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new UsageError(`HASH must be 64 hex digits, got '${text}'`);
+  return Uint8Array.from(Buffer.from(text, 'hex'));
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// castor's command line: one module per command, dispatched from a table.
+
+import { processIo } from './cli-io.js';
+
+type Command = { summary: string; load: () => Promise<{ run: (argv: string[]) => Promise<number> }> };
+
+const COMMANDS: Record<string, Command> = {
+  hash: { summary: 'BLAKE3 of files or stdin, b3sum-style', load: () => import('./commands/hash.js') },
+  bao: { summary: 'encode, decode, slice and decode-slice bao streams', load: () => import('./commands/bao.js') },
+  chunk: { summary: 'FastCDC 2020 cut points of a file: OFFSET LENGTH DIGEST', load: () => import('./commands/chunk.js') },
+  key: { summary: 'generate ed25519 keys in Nix format, print a public key', load: () => import('./commands/key.js') },
+  nix: { summary: 'sign and verify Nix narinfo fingerprints', load: () => import('./commands/nix.js') },
+};
+
+const HELP = `castor: a peer-to-peer content-addressed store (BLAKE3 blobs, bao-verified streaming)
+
+Usage: castor COMMAND [ARGS...]   (castor COMMAND --help for details)
+
+Commands:
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)}${c.summary}`).join('\n')}
+
+Exit status: 0 success, 1 verification or I/O failure, 2 bad usage.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    processIo.out(HELP);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') {
+    processIo.out('castor 0.1.0\n');
+    return 0;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    processIo.err(`castor: unknown command '${name}'\n${HELP}`);
+    return 2;
+  }
+  return (await cmd.load()).run(rest);
+}
+
+// A reader that goes away (castor hash | head) is not an error worth a trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    processIo.err(`castor: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
