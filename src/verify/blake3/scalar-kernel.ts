@@ -20,24 +20,32 @@ export class ScalarKernel implements Blake3Kernel {
   hashChunks(input: Uint8Array, counter: number, key: Uint32Array, flags: number, out: Uint32Array, outOff: number): void {
     if (input.length % CHUNK_LEN !== 0) throw new RangeError(`input length ${input.length} is not a multiple of ${CHUNK_LEN}`);
     const n = input.length / CHUNK_LEN;
-    const words = this.chunkWords;
     const cv = this.cv;
+    // 4-byte aligned input (the usual case) is read in place through a word view;
+    // otherwise each chunk is copied into chunkWords first.
+    const aligned = input.byteOffset % 4 === 0;
+    const words = aligned ? new Uint32Array(input.buffer, input.byteOffset, input.length / 4) : this.chunkWords;
+    const chunkWords = CHUNK_LEN / 4;
     for (let c = 0; c < n; c++) {
-      this.chunkBytes.set(input.subarray(c * CHUNK_LEN, (c + 1) * CHUNK_LEN));
-      cv.set(key);
-      for (let b = 0; b < 16; b++) {
-        const f = flags | (b === 0 ? CHUNK_START : 0) | (b === 15 ? CHUNK_END : 0);
-        compress(cv, 0, words, b * 16, counter + c, BLOCK_LEN, f, cv, 0);
+      let base = c * chunkWords;
+      if (!aligned) {
+        this.chunkBytes.set(input.subarray(c * CHUNK_LEN, (c + 1) * CHUNK_LEN));
+        base = 0;
       }
-      out.set(cv, outOff + c * 8);
+      // The first block starts from the key, the last writes straight to out.
+      compress(key, 0, words, base, counter + c, BLOCK_LEN, flags | CHUNK_START, cv, 0);
+      for (let b = 1; b < 15; b++) {
+        compress(cv, 0, words, base + b * 16, counter + c, BLOCK_LEN, flags, cv, 0);
+      }
+      compress(cv, 0, words, base + 15 * 16, counter + c, BLOCK_LEN, flags | CHUNK_END, out, outOff + c * 8);
     }
   }
 
   hashParents(cvs: Uint32Array, inOff: number, n: number, key: Uint32Array, flags: number, out: Uint32Array, outOff: number): void {
-    const block = new Uint32Array(16);
+    // compress reads its whole block before writing, so the two child chaining
+    // values are read straight from cvs (no copy), even when out is cvs in place.
     for (let i = 0; i < n; i++) {
-      block.set(cvs.subarray(inOff + 16 * i, inOff + 16 * i + 16));
-      compress(key, 0, block, 0, 0, BLOCK_LEN, flags | PARENT, out, outOff + 8 * i);
+      compress(key, 0, cvs, inOff + 16 * i, 0, BLOCK_LEN, flags | PARENT, out, outOff + 8 * i);
     }
   }
 
