@@ -2,6 +2,7 @@
 // the hash; the combined encoding then interleaves it with the content, which is
 // the slice of the whole content taken from outboard + data.
 
+import { hashFile, type HashFileOptions } from '../blake3/hash-file.js';
 import { Hasher } from '../blake3/hasher.js';
 import type { Blake3Kernel } from '../blake3/kernel.js';
 import { BytesReader, type ByteReader } from './readers.js';
@@ -31,6 +32,15 @@ export async function buildOutboard(source: AsyncIterable<Uint8Array> | Iterable
   const h = new Hasher({ groupLog: g, kernel });
   for await (const piece of source) h.update(piece);
   const r = h.finalize();
+  return { hash: r.hash, length: r.length, groupLog: g, outboard: withHeader(r.length, r.nodes!) };
+}
+
+/** The outboard of an open file of `size` bytes, built on several cores (see hashFile). */
+export async function outboardFile(
+  fd: number, size: number, groupLog = DEFAULT_GROUP_LOG, options: Omit<HashFileOptions, 'groupLog'> = {},
+): Promise<Outboard> {
+  const g = checkGroupLog(groupLog);
+  const r = await hashFile(fd, size, { ...options, groupLog: g });
   return { hash: r.hash, length: r.length, groupLog: g, outboard: withHeader(r.length, r.nodes!) };
 }
 
