@@ -3,7 +3,6 @@
 
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CastorError } from '../verify/errors.js';
@@ -80,6 +79,22 @@ export interface Output {
   end(): Promise<void>;
 }
 
+/** Waits for 'drain' or 'error', removing both listeners either way (once() would leave the other behind). */
+function drained(stream: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (err?: Error): void => {
+      stream.off('drain', onDrain);
+      stream.off('error', onError);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = (): void => settle();
+    const onError = (err: Error): void => settle(err);
+    stream.on('drain', onDrain);
+    stream.on('error', onError);
+  });
+}
+
 /** A file or stdout, written with backpressure. */
 export function openOutput(path: string | undefined): Output {
   const stream: Writable = isStdio(path) ? process.stdout : createWriteStream(path!);
@@ -88,7 +103,7 @@ export function openOutput(path: string | undefined): Output {
   return {
     async write(bytes) {
       if (failed) throw failed;
-      if (!stream.write(bytes)) await Promise.race([once(stream, 'drain'), once(stream, 'error')]);
+      if (!stream.write(bytes)) await drained(stream);
       if (failed) throw failed;
     },
     async end() {

@@ -1,19 +1,20 @@
 // castor bao encode|decode|slice|decode-slice: bao's command line, with chunk groups.
 
 import { createWriteStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  buildOutboard, CombinedSource, decode, DEFAULT_GROUP_LOG, extractSlice, FileReader, MAX_GROUP_LOG, OutboardSource,
+  buildOutboard, CombinedSource, outboardFile, type Outboard, decode, DEFAULT_GROUP_LOG, extractSlice, FileReader, MAX_GROUP_LOG, OutboardSource,
   sliceSource, writeCombined, type ByteRange, type TreeSource,
 } from '../../verify/bao/index.js';
+import { progressBar } from '../progress.js';
 import {
-  intArg, isStdio, openFile, openOutput, openReader, parse, parseHash, processIo, reportError, UsageError, type Io, type Output,
+  inputStream, intArg, isStdio, openFile, openOutput, openReader, parse, parseHash, processIo, reportError, UsageError, type Io, type Output,
 } from '../cli-io.js';
 
 export const BAO_HELP = `Usage:
-  castor bao encode INPUT [OUTPUT] [--outboard FILE] [--group-log G]
+  castor bao encode INPUT [OUTPUT] [--outboard FILE] [--group-log G] [--threads N]
   castor bao decode HASH [INPUT] [OUTPUT] [--outboard FILE] [--start N] [--count N] [--group-log G]
   castor bao slice START COUNT [INPUT] [OUTPUT] [--outboard FILE] [--group-log G]
   castor bao decode-slice HASH START COUNT [INPUT] [OUTPUT] [--group-log G]
@@ -26,6 +27,7 @@ bao verified streaming. '-' or an absent path means stdin/stdout.
   slice         extract the part of an encoding (or of INPUT + --outboard) that
                 proves the bytes START..START+COUNT
   decode-slice  verify a slice against HASH and write those bytes
+  --threads N   worker threads for hashing large files (default: one per core)
   --group-log G chunk groups of 2^G 1 KiB chunks, 0..${MAX_GROUP_LOG} (default ${DEFAULT_GROUP_LOG};
                 0 is byte-compatible with the bao crate)
 Exit status: 0 success, 1 verification or I/O failure (nothing of a failing
@@ -37,6 +39,7 @@ const FLAGS = {
   'group-log': { type: 'string' },
   start: { type: 'string' },
   count: { type: 'string' },
+  threads: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -53,12 +56,31 @@ async function withOutput(target: string | undefined, body: (out: Output) => Pro
   }
 }
 
-async function encode(pos: string[], g: number, outboardPath: string | undefined): Promise<void> {
+/** Hash and outboard in one pass: a regular file on all cores, anything else as a stream. */
+async function outboardOfInput(input: string | undefined, g: number, threads: number | undefined): Promise<Outboard> {
+  if (!isStdio(input)) {
+    const fh = await openFile(input!);
+    try {
+      const st = await fh.stat();
+      if (st.isFile()) {
+        const bar = progressBar('encode', st.size);
+        const ob = await outboardFile(fh.fd, st.size, g, { threads, onProgress: (n: number) => bar.update(n) });
+        bar.finish();
+        return ob;
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+  return buildOutboard(inputStream(input), g);
+}
+
+async function encode(pos: string[], g: number, outboardPath: string | undefined, threads: number | undefined): Promise<void> {
   arity(pos, 1, 2, 'encode INPUT [OUTPUT] [--outboard FILE]');
   const [input, output] = pos;
   if (outboardPath !== undefined && output !== undefined) throw new UsageError('encode writes either OUTPUT (combined) or --outboard FILE, not both');
   if (outboardPath !== undefined) {
-    const ob = await buildOutboard(await openInputStream(input), g);
+    const ob = await outboardOfInput(input, g, threads);
     await writeAtomically(outboardPath, async (out) => out.write(ob.outboard));
     return;
   }
@@ -72,7 +94,7 @@ async function encode(pos: string[], g: number, outboardPath: string | undefined
     dataPath = spooled;
   }
   try {
-    const ob = await buildOutboard(await openInputStream(dataPath), g);
+    const ob = await outboardOfInput(dataPath, g, threads);
     const fh = await openFile(dataPath!);
     try {
       const write = async (out: Output): Promise<void> => writeCombined(ob.outboard, new FileReader(fh), (b) => out.write(b), g);
@@ -84,12 +106,6 @@ async function encode(pos: string[], g: number, outboardPath: string | undefined
   } finally {
     if (spooled) await rm(spooled, { force: true });
   }
-}
-
-async function openInputStream(p: string | undefined): Promise<AsyncIterable<Uint8Array>> {
-  const { inputStream } = await import('../cli-io.js');
-  if (!isStdio(p)) await stat(p!);
-  return inputStream(p);
 }
 
 async function spool(to: string): Promise<void> {
@@ -147,7 +163,7 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
     const outboardPath = values['outboard'] as string | undefined;
     switch (sub) {
       case 'encode':
-        await encode(pos, g, outboardPath);
+        await encode(pos, g, outboardPath, values['threads'] === undefined ? undefined : intArg(values['threads'], '--threads', 1, 1, 256));
         return 0;
       case 'decode': {
         arity(pos, 1, 3, 'decode HASH [INPUT] [OUTPUT]');

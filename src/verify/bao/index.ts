@@ -8,4 +8,4 @@ export * from './sources.js';
 export { walk, type Step } from './traverse.js';
 export { decode, type DecodeOptions } from './decode.js';
 export { extractSlice, type Sink } from './slice.js';
-export { buildOutboard, outboardOf, writeCombined, encodeBytes, withHeader, type Outboard } from './encode.js';
+export { buildOutboard, outboardFile, outboardOf, writeCombined, encodeBytes, withHeader, type Outboard } from './encode.js';
