@@ -61,7 +61,7 @@ export function isStdio(path: string | undefined): boolean {
 
 /** An input as a reader: files are read at positions (skips are free), stdin as a stream. */
 export async function openReader(path: string | undefined): Promise<{ reader: ByteReader; close: () => Promise<void> }> {
-  if (isStdio(path)) return { reader: new StreamReader(process.stdin), close: async () => {} };
+  if (isStdio(path)) return { reader: new StreamReader(stdinStream()), close: async () => {} };
   const fh = await open(path!, 'r');
   return { reader: new FileReader(fh), close: () => fh.close() };
 }
@@ -70,12 +70,18 @@ export async function openFile(path: string): Promise<FileHandle> {
   return open(path, 'r');
 }
 
+/** stdin as node hands it out (reading fd 0 directly fails on non-blocking pipes). */
+function stdinStream(): AsyncIterable<Uint8Array> {
+  return process.stdin;
+}
+
 export function inputStream(path: string | undefined): AsyncIterable<Uint8Array> {
-  return isStdio(path) ? process.stdin : createReadStream(path!, { highWaterMark: 1 << 20 });
+  return isStdio(path) ? stdinStream() : createReadStream(path!, { highWaterMark: 1 << 20 });
 }
 
 export interface Output {
-  write(bytes: Uint8Array): Promise<void>;
+  /** Returns a promise only when the caller must wait (backpressure). */
+  write(bytes: Uint8Array): Promise<void> | void;
   end(): Promise<void>;
 }
 
@@ -97,14 +103,14 @@ function drained(stream: Writable): Promise<void> {
 
 /** A file or stdout, written with backpressure. */
 export function openOutput(path: string | undefined): Output {
-  const stream: Writable = isStdio(path) ? process.stdout : createWriteStream(path!);
+  // A deep queue lets many small verified pieces go out in one writev.
+  const stream: Writable = isStdio(path) ? process.stdout : createWriteStream(path!, { highWaterMark: 4 << 20 });
   let failed: Error | undefined;
   stream.on('error', (e: Error) => { failed = e; });
   return {
-    async write(bytes) {
+    write(bytes) {
       if (failed) throw failed;
-      if (!stream.write(bytes)) await drained(stream);
-      if (failed) throw failed;
+      if (!stream.write(bytes)) return drained(stream);
     },
     async end() {
       if (failed) throw failed;

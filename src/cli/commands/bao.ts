@@ -135,7 +135,10 @@ async function openSource(input: string | undefined, outboardPath: string | unde
 
 async function decodeTo(source: TreeSource, hash: Uint8Array, g: number, ranges: ByteRange[] | undefined, output: string | undefined): Promise<void> {
   await withOutput(output, async (out) => {
-    for await (const piece of decode(source, { hash, groupLog: g, ranges })) await out.write(piece);
+    for await (const piece of decode(source, { hash, groupLog: g, ranges })) {
+      const wait = out.write(piece);
+      if (wait) await wait;
+    }
   });
 }
 

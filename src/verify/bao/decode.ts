@@ -6,7 +6,9 @@
 
 import { CHUNK_LEN } from '../blake3/constants.js';
 import type { Blake3Kernel } from '../blake3/kernel.js';
-import { defaultKernel } from '../blake3/kernel-instance.js';
+import { createKernel } from '../blake3/select-kernel.js';
+import { compress } from '../blake3/compress.js';
+import { BLOCK_LEN, PARENT } from '../blake3/constants.js';
 import { HASH_MODE, wordsOf } from '../blake3/mode.js';
 import { parentOutput } from '../blake3/output.js';
 import { hashUnits, subtreeOutput } from '../blake3/subtree.js';
@@ -29,11 +31,53 @@ export interface DecodeOptions {
   onLength?: (len: number) => void;
 }
 
+/**
+ * Expected chaining values, a stack in pre-order: popping gives the value the next
+ * node must hash to. Flat words, no allocation per node.
+ */
+class CvStack {
+  private words = new Uint32Array(8 * 128);
+  private depth = 0;
+  push(src: Uint32Array, off: number): void {
+    if ((this.depth + 1) * 8 > this.words.length) {
+      const next = new Uint32Array(this.words.length * 2);
+      next.set(this.words);
+      this.words = next;
+    }
+    this.words.set(src.subarray(off, off + 8), this.depth * 8);
+    this.depth++;
+  }
+  /** A copy of the top value (a batch may hold it until it is hashed). */
+  pop(): Uint32Array {
+    this.depth--;
+    return this.words.slice(this.depth * 8, this.depth * 8 + 8);
+  }
+  drop(): void {
+    this.depth--;
+  }
+  /** Compares the top value with cv[0..8] and pops it. */
+  popEquals(cv: Uint32Array): boolean {
+    this.depth--;
+    const b = this.depth * 8;
+    for (let i = 0; i < 8; i++) if (this.words[b + i] !== cv[i]) return false;
+    return true;
+  }
+}
+
+function loadWords(bytes: Uint8Array, out: Uint32Array): void {
+  for (let i = 0; i < out.length; i++) {
+    const j = 4 * i;
+    out[i] = bytes[j]! | (bytes[j + 1]! << 8) | (bytes[j + 2]! << 16) | (bytes[j + 3]! << 24);
+  }
+}
+
 interface Pending {
   start: number;
   len: number;
   expected: Uint32Array;
   offset: number;
+  /** The reader's view of the group's bytes (readers never overwrite what they handed out). */
+  data: Uint8Array;
 }
 
 function equalWords(a: Uint32Array, b: Uint32Array): boolean {
@@ -52,18 +96,23 @@ export async function* decode(source: TreeSource, options: DecodeOptions): Async
   const { hash } = options;
   if (!(hash instanceof Uint8Array) || hash.length !== 32) throw new InvalidInputError('hash must be 32 bytes', hash?.length);
   const g = checkGroupLog(options.groupLog ?? DEFAULT_GROUP_LOG);
-  const kernel = options.kernel ?? defaultKernel();
+  // A kernel of its own: the batch is gathered in the kernel's memory, which must
+  // not be shared with other decodes interleaved at our awaits.
+  const kernel = options.kernel ?? createKernel();
   const mode = HASH_MODE;
   const unitBytes = CHUNK_LEN << g;
 
   const len = decodeLength(await source.header());
   const { select, output } = normalizeRanges(options.ranges ?? WHOLE, len);
-  const expect: Uint32Array[] = [wordsOf(hash)];
+  const expect = new CvStack();
+  expect.push(wordsOf(hash), 0);
+  const block = new Uint32Array(16);
+  const cv = new Uint32Array(8);
 
-  let batch = new Uint8Array(BATCH);
   let fill = 0;
   let pending: Pending[] = [];
   const cvs = new Uint32Array(8 * (BATCH / unitBytes));
+  let fallback: Uint8Array | undefined;
 
   // Yields the requested part of content [start, start+bytes.length).
   function* release(bytes: Uint8Array, start: number): Generator<Uint8Array> {
@@ -75,45 +124,69 @@ export async function* decode(source: TreeSource, options: DecodeOptions): Async
     }
   }
 
+  // Releases verified groups, joining neighbours that sit side by side in one buffer.
+  function* releaseGroups(groups: Pending[]): Generator<Uint8Array> {
+    let run: Uint8Array | undefined;
+    let runStart = 0;
+    for (const p of groups) {
+      const d = p.data;
+      if (run && run.buffer === d.buffer && run.byteOffset + run.length === d.byteOffset) {
+        run = new Uint8Array(d.buffer, run.byteOffset, run.length + d.length);
+        continue;
+      }
+      if (run) yield* release(run, runStart);
+      run = d;
+      runStart = p.start;
+    }
+    if (run) yield* release(run, runStart);
+  }
+
   function* flush(): Generator<Uint8Array> {
     if (pending.length === 0) return;
-    const first = pending[0]!;
-    hashUnits(kernel, batch.subarray(0, fill), first.start / CHUNK_LEN, g, mode, cvs, 0);
-    for (let i = 0; i < pending.length; i++) {
-      const p = pending[i]!;
+    const groups = pending;
+    pending = [];
+    // The groups' bytes are gathered once, into kernel memory when it has some; the
+    // bytes released are the reader's own views, so nothing is copied twice.
+    const input = kernel.scratch(fill) ?? (fallback ??= new Uint8Array(BATCH)).subarray(0, fill);
+    for (let i = 0, o = 0; i < groups.length; o += groups[i]!.len, i++) input.set(groups[i]!.data, o);
+    fill = 0;
+    hashUnits(kernel, input, groups[0]!.start / CHUNK_LEN, g, mode, cvs, 0);
+    for (let i = 0; i < groups.length; i++) {
+      const p = groups[i]!;
       if (!equalWords(cvs.subarray(8 * i, 8 * i + 8), p.expected)) {
-        yield* release(batch.subarray(0, i * unitBytes), first.start);
-        pending = [];
+        yield* releaseGroups(groups.slice(0, i));
         throw new HashMismatchError(`group of content bytes ${p.start}..${p.start + p.len}`, p.offset, p.start);
       }
     }
-    const done = batch.subarray(0, fill);
-    batch = new Uint8Array(BATCH);
-    fill = 0;
-    pending = [];
-    yield* release(done, first.start);
+    yield* releaseGroups(groups);
   }
 
   for (const step of walk(len, g, select)) {
     if (step.kind === 'skip') {
-      expect.pop();
+      expect.drop();
       await source.skip(step.nodeBytes, step.len);
     } else if (step.kind === 'parent') {
-      const want = expect.pop()!;
       const offset = source.parentOffset();
-      const node = await source.parent();
-      const words = wordsOf(node);
-      const out = parentOutput(words.subarray(0, 8), words.subarray(8, 16), mode);
-      const ok = step.root ? equalBytes(out.rootBytes(32), hash) : equalWords(out.chainingValue(), want);
+      const node = source.parentNow() ?? (await source.parent());
+      loadWords(node, block);
+      let ok: boolean;
+      if (step.root) {
+        expect.drop();
+        ok = equalBytes(parentOutput(block.subarray(0, 8), block.subarray(8, 16), mode).rootBytes(32), hash);
+      } else {
+        compress(mode.key, 0, block, 0, 0, BLOCK_LEN, mode.flags | PARENT, cv, 0);
+        ok = expect.popEquals(cv);
+      }
       if (!ok) {
         yield* flush();
         throw new HashMismatchError(`parent node over content bytes ${step.start}..${step.start + step.len}`, offset, step.start);
       }
-      expect.push(words.subarray(8, 16), words.subarray(0, 8));
+      expect.push(block, 8);
+      expect.push(block, 0);
     } else {
-      const want = expect.pop()!;
+      const want = expect.pop();
       const offset = source.groupOffset();
-      const data = await source.group(step.len);
+      const data = source.groupNow(step.len) ?? (await source.group(step.len));
       if (step.final || step.root) {
         yield* flush();
         const out = subtreeOutput(kernel, data, step.start / CHUNK_LEN, mode);
@@ -124,9 +197,8 @@ export async function* decode(source: TreeSource, options: DecodeOptions): Async
       } else {
         const contiguous = pending.length === 0 || pending[0]!.start + fill === step.start;
         if (!contiguous || fill + step.len > BATCH) yield* flush();
-        batch.set(data, fill);
         fill += step.len;
-        pending.push({ start: step.start, len: step.len, expected: want, offset });
+        pending.push({ start: step.start, len: step.len, expected: want, offset, data });
       }
     }
   }

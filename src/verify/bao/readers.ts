@@ -13,6 +13,8 @@ export interface ByteReader {
   skip(n: number): Promise<void>;
   /** Bytes read or skipped so far. */
   readonly position: number;
+  /** Exactly n bytes if they are already buffered (no await needed), else null and nothing consumed. */
+  readNow?(n: number): Uint8Array | null;
 }
 
 /** Reads from any async iterable of byte chunks (a Node Readable, a socket, a generator). */
@@ -38,6 +40,15 @@ export class StreamReader implements ByteReader {
       }
     }
     if (this.avail < n) throw new UnexpectedEofError(this.position + this.avail, n - this.avail);
+  }
+
+  readNow(n: number): Uint8Array | null {
+    const first = this.chunks[this.head];
+    if (n === 0 || first === undefined || first.length < n) return null;
+    this.position += n;
+    this.avail -= n;
+    this.consume(first, n);
+    return first.subarray(0, n);
   }
 
   async read(n: number): Promise<Uint8Array> {
@@ -88,44 +99,79 @@ export class StreamReader implements ByteReader {
 
 const READ_AHEAD = 1 << 20;
 
-/** Reads an open file from a position onward, a megabyte at a time; skipping is free. */
-export class FileReader implements ByteReader {
-  private buf = new Uint8Array(0);
-  private bufPos = 0;
-  position: number;
+interface Window {
+  start: number;
+  bytes: Uint8Array;
+}
 
-  constructor(private readonly file: FileHandle, private readonly base = 0) {
-    this.position = 0;
+/**
+ * Reads an open file from a position onward in 1 MiB windows, keeping the next
+ * window's read in flight while the current one is consumed, so hashing and disk
+ * overlap. Skipping is free.
+ */
+export class FileReader implements ByteReader {
+  private cur: Window = { start: 0, bytes: new Uint8Array(0) };
+  private ahead: Promise<Window> | undefined;
+  private aheadStart = -1;
+  position = 0;
+
+  constructor(private readonly file: FileHandle, private readonly base = 0) {}
+
+  readNow(n: number): Uint8Array | null {
+    const off = this.position - this.cur.start;
+    if (off < 0 || off + n > this.cur.bytes.length) return null;
+    this.position += n;
+    return this.cur.bytes.subarray(off, off + n);
   }
 
   async read(n: number): Promise<Uint8Array> {
-    if (this.buf.length - this.bufPos < n) {
-      // A fresh buffer each time: views handed out earlier stay intact.
-      const want = Math.max(n, READ_AHEAD);
-      const buf = new Uint8Array(want);
-      let got = 0;
-      while (got < want) {
-        const { bytesRead } = await this.file.read(buf, got, want - got, this.base + this.position + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
+    const now = this.readNow(n);
+    if (now) return now;
+    let out: Uint8Array | undefined;
+    let filled = 0;
+    while (filled < n) {
+      let off = this.position - this.cur.start;
+      if (off < 0 || off >= this.cur.bytes.length) {
+        this.cur = await this.windowAt(this.position);
+        off = 0;
+        if (this.cur.bytes.length === 0) throw new UnexpectedEofError(this.position, n - filled);
       }
-      if (got < n) throw new UnexpectedEofError(this.position + got, n - got);
-      this.buf = buf.subarray(0, got);
-      this.bufPos = 0;
+      const avail = this.cur.bytes.length - off;
+      if (out === undefined && avail >= n) return this.readNow(n)!;
+      out ??= new Uint8Array(n);
+      const take = Math.min(avail, n - filled);
+      out.set(this.cur.bytes.subarray(off, off + take), filled);
+      filled += take;
+      this.position += take;
     }
-    const out = this.buf.subarray(this.bufPos, this.bufPos + n);
-    this.bufPos += n;
-    this.position += n;
-    return out;
+    return out!;
   }
 
   async skip(n: number): Promise<void> {
     this.position += n;
-    this.bufPos += n;
-    if (this.bufPos > this.buf.length) {
-      this.buf = new Uint8Array(0);
-      this.bufPos = 0;
+  }
+
+  /** The window starting at `pos`: the prefetched one if it matches, else a fresh read; then prefetch the next. */
+  private async windowAt(pos: number): Promise<Window> {
+    const w = this.ahead !== undefined && this.aheadStart === pos ? await this.ahead : await this.fetch(pos);
+    const next = pos + w.bytes.length;
+    this.aheadStart = next;
+    this.ahead = w.bytes.length < READ_AHEAD ? Promise.resolve({ start: next, bytes: new Uint8Array(0) }) : this.fetch(next);
+    // A prefetch nobody awaits must not become an unhandled rejection; a reader that needs it sees the error.
+    this.ahead.catch(() => {});
+    return w;
+  }
+
+  private async fetch(pos: number): Promise<Window> {
+    // A fresh buffer each time: views handed out earlier stay intact.
+    const buf = new Uint8Array(READ_AHEAD);
+    let got = 0;
+    while (got < buf.length) {
+      const { bytesRead } = await this.file.read(buf, got, buf.length - got, this.base + pos + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
     }
+    return { start: pos, bytes: buf.subarray(0, got) };
   }
 }
 
@@ -133,6 +179,12 @@ export class FileReader implements ByteReader {
 export class BytesReader implements ByteReader {
   position = 0;
   constructor(private readonly bytes: Uint8Array) {}
+
+  readNow(n: number): Uint8Array | null {
+    if (this.position + n > this.bytes.length) return null;
+    this.position += n;
+    return this.bytes.subarray(this.position - n, this.position);
+  }
 
   async read(n: number): Promise<Uint8Array> {
     const left = this.bytes.length - this.position;

@@ -9,6 +9,9 @@ export interface TreeSource {
   header(): Promise<Uint8Array>;
   parent(): Promise<Uint8Array>;
   group(len: number): Promise<Uint8Array>;
+  /** The next parent or group if already buffered, else null (the caller then awaits parent()/group()). */
+  parentNow(): Uint8Array | null;
+  groupNow(len: number): Uint8Array | null;
   skip(nodeBytes: number, dataBytes: number): Promise<void>;
   /** Where the next parent starts, in the stream errors should name. */
   parentOffset(): number;
@@ -22,6 +25,8 @@ export class CombinedSource implements TreeSource {
   header(): Promise<Uint8Array> { return this.r.read(HEADER_LEN); }
   parent(): Promise<Uint8Array> { return this.r.read(PARENT_LEN); }
   group(len: number): Promise<Uint8Array> { return this.r.read(len); }
+  parentNow(): Uint8Array | null { return this.r.readNow?.(PARENT_LEN) ?? null; }
+  groupNow(len: number): Uint8Array | null { return this.r.readNow?.(len) ?? null; }
   async skip(nodeBytes: number, dataBytes: number): Promise<void> {
     if (!this.sliced) await this.r.skip(nodeBytes + dataBytes);
   }
@@ -39,6 +44,8 @@ export class OutboardSource implements TreeSource {
   header(): Promise<Uint8Array> { return this.outboard.read(HEADER_LEN); }
   parent(): Promise<Uint8Array> { return this.outboard.read(PARENT_LEN); }
   group(len: number): Promise<Uint8Array> { return this.data.read(len); }
+  parentNow(): Uint8Array | null { return this.outboard.readNow?.(PARENT_LEN) ?? null; }
+  groupNow(len: number): Uint8Array | null { return this.data.readNow?.(len) ?? null; }
   async skip(nodeBytes: number, dataBytes: number): Promise<void> {
     await this.outboard.skip(nodeBytes);
     await this.data.skip(dataBytes);
