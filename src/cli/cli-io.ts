@@ -18,32 +18,43 @@ export const processIo: Io = {
   err: (s) => process.stderr.write(s),
 };
 
-/** Bad command line: exit 2. */
-export class UsageError extends CastorError {
-  constructor(message: string) {
-    super('USAGE', message);
+/** Ends a command with exit `status`; reportError prints it as `castor: message`. */
+export class CommandExit extends CastorError {
+  constructor(readonly status: number, message: string, code = 'COMMAND_EXIT') {
+    super(code, message);
   }
 }
 
-/** Exit code for an error: 2 for usage, 1 for everything that failed at run time (verification first of all). */
-export function reportError(err: unknown, io: Io): number {
-  if (err instanceof UsageError) {
-    io.err(`castor: ${err.message}\n`);
-    return 2;
+/** Bad command line: exit 2. */
+export class UsageError extends CommandExit {
+  constructor(message: string) {
+    super(2, message, 'USAGE');
   }
-  const message = err instanceof Error ? err.message : String(err);
-  io.err(`castor: ${message}\n`);
-  return 1;
+}
+
+/** The first line of an error's message: messages from other layers may run on. */
+export function oneLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+}
+
+/** Exit code for an error: a CommandExit's own status (2 for usage), else 1 for a run-time failure (verification first of all). */
+export function reportError(err: unknown, io: Io): number {
+  io.err(`castor: ${err instanceof Error ? err.message : String(err)}\n`);
+  return err instanceof CommandExit ? err.status : 1;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-export function parse<T extends Options>(argv: string[], options: T): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+/** -h/--help, for commands' option sets. */
+export const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
+
+/** Strict util.parseArgs; a parse error is a UsageError, prefixed with `where` (the sub-command) when given. */
+export function parse(argv: string[], options: Options, where?: string): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
   try {
     const r = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
     return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
   } catch (err: unknown) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(where === undefined ? oneLine(err) : `${where}: ${oneLine(err)}`);
   }
 }
 

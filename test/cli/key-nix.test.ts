@@ -5,7 +5,8 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { type Io, run as key } from '../../src/cli/commands/key.js';
+import type { Io } from '../../src/cli/cli-io.js';
+import { run as key } from '../../src/cli/commands/key.js';
 import { run as nix } from '../../src/cli/commands/nix.js';
 import { parsePublicKey, parseSecretKey } from '../../src/verify/keys.js';
 

@@ -3,15 +3,11 @@
 import { open, readFile, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { CastorError } from '../../verify/errors.js';
 import {
   type SecretKey, checkKeyName, formatPublicKey, formatSecretKey, generateKeyPair, parseSecretKey, publicKeyOf,
 } from '../../verify/keys.js';
-
-/** Where output goes; tests pass their own. */
-export interface Io { out: (s: string) => void; err: (s: string) => void }
-export const processIo: Io = { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) };
+import { CommandExit, HELP_OPTION, type Io, oneLine, parse, processIo, reportError, UsageError } from '../cli-io.js';
 
 const USAGE = `usage: castor key generate NAME [--out DIR]
        castor key public SECRET_FILE
@@ -25,45 +21,14 @@ const USAGE = `usage: castor key generate NAME [--out DIR]
 Exit status: 0 ok, 1 could not write the key files, 2 bad usage or input.
 `;
 
-/** A failure with its exit status; `runCommand` prints the message as one line. */
-export class CommandExit extends Error {
-  constructor(readonly status: number, message: string) { super(message); }
-}
-
-export function oneLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
-}
-
-/** Run a command body, turning a CommandExit into `castor: ...` on stderr and its status. */
-export async function runCommand(io: Io, body: () => Promise<number>): Promise<number> {
-  try {
-    return await body();
-  } catch (e) {
-    if (!(e instanceof CommandExit)) throw e;
-    io.err(`castor: ${e.message}\n`);
-    return e.status;
-  }
-}
-
-export interface ParsedArgs { values: Record<string, unknown>; positionals: string[] }
-
-/** util.parseArgs (strict) plus --help; a parse error becomes exit status 2. */
-export function parse(where: string, args: string[], options: NonNullable<ParseArgsConfig['options']>): ParsedArgs {
-  try {
-    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new CommandExit(2, `${where}: ${oneLine(e)}`);
-  }
-}
-
 async function generate(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse('key generate', args, { out: { type: 'string', short: 'o' } });
+  const { values, positionals } = parse(args, { ...HELP_OPTION, out: { type: 'string', short: 'o' } }, 'key generate');
   if (values['help'] === true) { io.out(USAGE); return 0; }
-  if (positionals.length !== 1) throw new CommandExit(2, 'key generate: expected exactly one NAME');
+  if (positionals.length !== 1) throw new UsageError('key generate: expected exactly one NAME');
   const name = positionals[0]!;
-  try { checkKeyName(name); } catch (e) { throw new CommandExit(2, `key generate: ${oneLine(e)}`); }
+  try { checkKeyName(name); } catch (e) { throw new UsageError(`key generate: ${oneLine(e)}`); }
   // NAME doubles as a file name: keep it inside DIR.
-  if (name.includes('/') || name === '.' || name === '..') throw new CommandExit(2, `key generate: NAME must not contain '/' or be '.' or '..'`);
+  if (name.includes('/') || name === '.' || name === '..') throw new UsageError(`key generate: NAME must not contain '/' or be '.' or '..'`);
   const dir = typeof values['out'] === 'string' ? values['out'] : '.';
   const secretPath = path.join(dir, `${name}.secret`);
   const publicPath = path.join(dir, `${name}.public`);
@@ -114,9 +79,9 @@ export async function loadSecretKeyFile(file: string): Promise<SecretKey> {
 }
 
 async function printPublic(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse('key public', args, {});
+  const { values, positionals } = parse(args, HELP_OPTION, 'key public');
   if (values['help'] === true) { io.out(USAGE); return 0; }
-  if (positionals.length !== 1) throw new CommandExit(2, 'key public: expected exactly one SECRET_FILE');
+  if (positionals.length !== 1) throw new UsageError('key public: expected exactly one SECRET_FILE');
   const secret = await loadSecretKeyFile(positionals[0]!);
   io.out(`${formatPublicKey(publicKeyOf(secret))}\n`);
   return 0;
@@ -125,13 +90,15 @@ async function printPublic(args: string[], io: Io): Promise<number> {
 /** Run `castor key ...`; `argv` is what follows the word `key`. */
 export async function run(argv: string[], io: Io = processIo): Promise<number> {
   const [sub, ...rest] = argv;
-  return runCommand(io, async () => {
+  try {
     switch (sub) {
-      case 'generate': return generate(rest, io);
-      case 'public': return printPublic(rest, io);
+      case 'generate': return await generate(rest, io);
+      case 'public': return await printPublic(rest, io);
       case '--help': case '-h': case 'help': io.out(USAGE); return 0;
-      case undefined: throw new CommandExit(2, 'key: missing subcommand (generate, public); see castor key --help');
-      default: throw new CommandExit(2, `key: unknown subcommand '${sub}'; see castor key --help`);
+      case undefined: throw new UsageError('key: missing subcommand (generate, public); see castor key --help');
+      default: throw new UsageError(`key: unknown subcommand '${sub}'; see castor key --help`);
     }
-  });
+  } catch (err: unknown) {
+    return reportError(err, io);
+  }
 }

@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { CastorError } from '../../verify/errors.js';
 import { type PublicKey, parsePublicKey, parseSignature } from '../../verify/keys.js';
 import { parseFingerprint, signFingerprint, verifyFingerprint } from '../../verify/nix-fingerprint.js';
-import { CommandExit, type Io, loadSecretKeyFile, oneLine, parse, processIo, runCommand } from './key.js';
+import { CommandExit, HELP_OPTION, type Io, oneLine, parse, processIo, reportError, UsageError } from '../cli-io.js';
+import { loadSecretKeyFile } from './key.js';
 
 const USAGE = `usage: castor nix sign-fingerprint FINGERPRINT --key SECRET_FILE
        castor nix verify-fingerprint FINGERPRINT SIG PUBLIC_KEY...
@@ -24,16 +25,16 @@ function checkFingerprint(fp: string): void {
   try {
     parseFingerprint(fp);
   } catch (e) {
-    throw new CommandExit(2, `FINGERPRINT: ${oneLine(e)}`);
+    throw new UsageError(`FINGERPRINT: ${oneLine(e)}`);
   }
 }
 
 async function signCmd(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse('nix sign-fingerprint', args, { key: { type: 'string', short: 'k' } });
+  const { values, positionals } = parse(args, { ...HELP_OPTION, key: { type: 'string', short: 'k' } }, 'nix sign-fingerprint');
   if (values['help'] === true) { io.out(USAGE); return 0; }
-  if (positionals.length !== 1) throw new CommandExit(2, 'nix sign-fingerprint: expected exactly one FINGERPRINT');
+  if (positionals.length !== 1) throw new UsageError('nix sign-fingerprint: expected exactly one FINGERPRINT');
   const keyFile = values['key'];
-  if (typeof keyFile !== 'string') throw new CommandExit(2, 'nix sign-fingerprint: --key SECRET_FILE is required');
+  if (typeof keyFile !== 'string') throw new UsageError('nix sign-fingerprint: --key SECRET_FILE is required');
   const fp = positionals[0]!;
   checkFingerprint(fp);
   const secret = await loadSecretKeyFile(keyFile);
@@ -54,7 +55,7 @@ async function loadPublicKey(arg: string): Promise<PublicKey> {
   try {
     text = await readFile(arg, 'utf8');
   } catch {
-    throw new CommandExit(2, `PUBLIC_KEY '${arg}': not a key (${inlineError}) nor a readable file`);
+    throw new UsageError(`PUBLIC_KEY '${arg}': not a key (${inlineError}) nor a readable file`);
   }
   try {
     return parsePublicKey(text);
@@ -65,16 +66,16 @@ async function loadPublicKey(arg: string): Promise<PublicKey> {
 }
 
 async function verifyCmd(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse('nix verify-fingerprint', args, {});
+  const { values, positionals } = parse(args, HELP_OPTION, 'nix verify-fingerprint');
   if (values['help'] === true) { io.out(USAGE); return 0; }
-  if (positionals.length < 3) throw new CommandExit(2, 'nix verify-fingerprint: expected FINGERPRINT SIG PUBLIC_KEY...');
+  if (positionals.length < 3) throw new UsageError('nix verify-fingerprint: expected FINGERPRINT SIG PUBLIC_KEY...');
   const [fp, sigText, ...keyArgs] = positionals as [string, string, ...string[]];
   checkFingerprint(fp);
   let name: string;
   try {
     name = parseSignature(sigText).name;
   } catch (e) {
-    throw new CommandExit(2, `SIG: ${oneLine(e)}`);
+    throw new UsageError(`SIG: ${oneLine(e)}`);
   }
   const keys: PublicKey[] = [];
   for (const arg of keyArgs) keys.push(await loadPublicKey(arg));
@@ -87,13 +88,15 @@ async function verifyCmd(args: string[], io: Io): Promise<number> {
 /** Run `castor nix ...`; `argv` is what follows the word `nix`. */
 export async function run(argv: string[], io: Io = processIo): Promise<number> {
   const [sub, ...rest] = argv;
-  return runCommand(io, async () => {
+  try {
     switch (sub) {
-      case 'sign-fingerprint': return signCmd(rest, io);
-      case 'verify-fingerprint': return verifyCmd(rest, io);
+      case 'sign-fingerprint': return await signCmd(rest, io);
+      case 'verify-fingerprint': return await verifyCmd(rest, io);
       case '--help': case '-h': case 'help': io.out(USAGE); return 0;
-      case undefined: throw new CommandExit(2, 'nix: missing subcommand (sign-fingerprint, verify-fingerprint); see castor nix --help');
-      default: throw new CommandExit(2, `nix: unknown subcommand '${sub}'; see castor nix --help`);
+      case undefined: throw new UsageError('nix: missing subcommand (sign-fingerprint, verify-fingerprint); see castor nix --help');
+      default: throw new UsageError(`nix: unknown subcommand '${sub}'; see castor nix --help`);
     }
-  });
+  } catch (err: unknown) {
+    return reportError(err, io);
+  }
 }
