@@ -4,12 +4,9 @@
 import { toHex } from '../verify/blake3/index.js';
 import type { ByteRange } from '../verify/bao/index.js';
 import { CastorError, InvalidInputError } from '../verify/errors.js';
+import { asDigest, type Digest } from './digest.js';
 
-// NOTE: src/store/digest.ts (the castore Digest type) did not exist when this was written;
-// a Digest here is a plain 32-byte Uint8Array. Switch to that type once it lands.
-/** A 32-byte BLAKE3 digest. */
-export type Digest = Uint8Array;
-export const DIGEST_LEN = 32;
+export type { Digest } from './digest.js';
 /** Chunk-group log of every stored outboard: 16 KiB groups (see DESIGN.md, Formats). */
 export const BLOB_GROUP_LOG = 4;
 
@@ -87,15 +84,14 @@ export class CorruptRecordError extends CastorError {
 
 /** `write` or `close` on a writer that was already closed, aborted or failed. */
 export class WriterClosedError extends CastorError {
-  constructor(state: string) {
-    super('WRITER_CLOSED', `blob writer is ${state}`, state);
+  constructor(state: string, options?: { cause?: unknown }) {
+    super('WRITER_CLOSED', `blob writer is ${state}`, state, options);
   }
 }
 
-export function checkDigest(digest: unknown): Digest {
-  if (!(digest instanceof Uint8Array)) throw new InvalidInputError('digest must be a Uint8Array', typeof digest);
-  if (digest.length !== DIGEST_LEN) throw new InvalidInputError(`digest must be ${DIGEST_LEN} bytes, got ${digest.length}`, digest.length);
-  return digest;
+/** Guards the public entry points against unbranded input (plain JS callers): INVALID_DIGEST. */
+export function checkDigest(digest: Digest): Digest {
+  return asDigest(digest);
 }
 
 export function checkBytes(bytes: unknown): Uint8Array {

@@ -7,6 +7,7 @@ import {
   BLOB_GROUP_LOG, checkBytes, checkDigest, checkReadRange, CorruptRecordError, WriterClosedError,
   type BlobService, type BlobStat, type BlobWriter, type Digest, type ReadRange,
 } from './blob-service.js';
+import { asDigest } from './digest.js';
 import { verifiedRead } from './verified-read.js';
 
 interface Entry {
@@ -67,7 +68,7 @@ class MemoryBlobWriter implements BlobWriter {
     const data = new Uint8Array(Buffer.concat(this.#pieces));
     this.#release();
     this.publish(toHex(r.hash), { data, outboard: withHeader(r.length, r.nodes!) });
-    return r.hash;
+    return asDigest(r.hash);
   }
 
   async abort(): Promise<void> {

@@ -6,32 +6,14 @@ import assert from 'node:assert/strict';
 import { blake3, toHex } from '../../src/verify/blake3/index.js';
 import { outboardOf } from '../../src/verify/bao/index.js';
 import type { BlobService, Digest, ReadRange } from '../../src/store/blob-service.js';
+import { asDigest } from '../../src/store/digest.js';
+import { collect, randomBytes } from './blob-data.js';
+
+export { collect, randomBytes } from './blob-data.js';
 
 export interface BlobServiceFixture {
   service: BlobService;
   cleanup?: () => Promise<void>;
-}
-
-/** Deterministic pseudo-random bytes (xorshift32), so a failing size reproduces. */
-export function randomBytes(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  const words = new Uint32Array(out.buffer, 0, n >>> 2);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    words[i] = x >>> 0;
-  }
-  for (let i = words.length * 4; i < n; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-export async function collect(stream: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const p of stream) parts.push(p);
-  return new Uint8Array(Buffer.concat(parts));
 }
 
 /** Writes `data` in pieces of the given sizes (cycled), reusing one scratch buffer to prove writes copy. */
@@ -78,7 +60,7 @@ export async function checkStored(service: BlobService, digest: Digest, data: Ui
   equalBytes(await readAll(service, digest), data, 'whole read');
 }
 
-const absent = blake3(new TextEncoder().encode('never stored'));
+const absent = asDigest(blake3(new TextEncoder().encode('never stored')));
 
 export function blobServiceSuite(name: string, factory: () => Promise<BlobServiceFixture>): void {
   describe(`BlobService contract: ${name}`, () => {
@@ -141,14 +123,16 @@ export function blobServiceSuite(name: string, factory: () => Promise<BlobServic
       }
     });
 
-    withStore('malformed ranges and digests are INVALID_INPUT', async (s) => {
+    withStore('malformed ranges are INVALID_INPUT, malformed digests INVALID_DIGEST', async (s) => {
       const d = await put(s, randomBytes(1000));
       for (const range of [{ start: 5, end: 4 }, { start: -1, end: 4 }, { start: 0, end: 1.5 }]) {
         await assert.rejects(s.read(d, range), { code: 'INVALID_INPUT' });
       }
-      await assert.rejects(s.has(new Uint8Array(31)), { code: 'INVALID_INPUT' });
-      await assert.rejects(s.stat(new Uint8Array(33)), { code: 'INVALID_INPUT' });
-      await assert.rejects(s.read(new Uint8Array(0)), { code: 'INVALID_INPUT' });
+      // Plain JS callers can pass anything; the brand only exists at compile time.
+      const bad = (n: number): Digest => new Uint8Array(n) as Digest;
+      await assert.rejects(s.has(bad(31)), { code: 'INVALID_DIGEST' });
+      await assert.rejects(s.stat(bad(33)), { code: 'INVALID_DIGEST' });
+      await assert.rejects(s.read(bad(0)), { code: 'INVALID_DIGEST' });
     });
 
     withStore('absent digests: has false, stat and read undefined', async (s) => {
@@ -160,7 +144,7 @@ export function blobServiceSuite(name: string, factory: () => Promise<BlobServic
 
     withStore('a blob is invisible until close; abort leaves nothing', async (s) => {
       const data = randomBytes(400_000, 11);
-      const d = blake3(data);
+      const d = asDigest(blake3(data));
       const w = s.openWriter();
       await w.write(data);
       assert.equal(await s.has(d), false, 'not visible before close');

@@ -1,0 +1,264 @@
+// FsBlobService: blobs in a data dir as FastCDC chunks stored once by their own BLAKE3
+// digest plus one record per blob (size, chunk list, G=4 outboard). Reads go through the
+// verifying decoder; writes are staged in tmp/ and published by atomic renames, so
+// several processes may share one data dir and a crash never exposes a partial file.
+
+import { lstat, mkdir, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { FileReader, groupBytes } from '../verify/bao/index.js';
+import { CastorError, InvalidInputError, UnexpectedEofError } from '../verify/errors.js';
+import {
+  BLOB_GROUP_LOG, checkDigest, checkReadRange, CorruptChunkError, CorruptRecordError, MissingChunkError,
+  type BlobService, type BlobStat, type BlobWriter, type ChunkRef, type Digest, type ReadRange,
+} from './blob-service.js';
+import { ChunkListReader } from './chunk-list-reader.js';
+import { digestEquals } from './digest.js';
+import { cutParams, DEFAULT_CHUNKER, type ChunkerOptions } from './fastcdc.js';
+import { FsBlobWriter } from './fs-blob-writer.js';
+import { DataDirMissingError, fsError, isNotFound, ReadOnlyStoreError } from './fs-errors.js';
+import { FsLayout } from './fs-layout.js';
+import { checkOutboardHeader, chunkDigest, decodeHead, decodeTable, RECORD_HEAD_LEN, type RecordHead } from './fs-record.js';
+import { verifiedRead } from './verified-read.js';
+
+export interface FsBlobServiceOptions {
+  /** FastCDC sizes for blobs written from now on (stored records say their own chunks). @default DEFAULT_CHUNKER (16/64/256 KiB) */
+  chunker?: ChunkerOptions;
+  /** fsync files and directories, so what close() published survives power loss, not only a crash. @default true */
+  durable?: boolean;
+}
+
+/** What FsBlobService.open checked and settled; the constructor takes it as given. */
+export interface FsStoreInit {
+  layout: FsLayout;
+  chunker: ChunkerOptions;
+  durable: boolean;
+  readOnly?: Error;
+}
+
+interface OpenRecord {
+  fh: FileHandle;
+  head: RecordHead;
+  chunks: ChunkRef[];
+}
+
+export class FsBlobService implements BlobService {
+  readonly layout: FsLayout;
+  readonly #init: FsStoreInit;
+
+  /** Use `FsBlobService.open`, which checks the data dir. */
+  constructor(init: FsStoreInit) {
+    this.#init = init;
+    this.layout = init.layout;
+  }
+
+  /**
+   * Opens the store in `dir`, which must exist (DATA_DIR_MISSING otherwise), creating
+   * chunks/, blobs/ and tmp/ in it. A read-only dir opens for reading; writes then fail
+   * with READ_ONLY.
+   */
+  static async open<S extends FsBlobService>(
+    this: new (init: FsStoreInit) => S, dir: string, options: FsBlobServiceOptions = {},
+  ): Promise<S> {
+    const layout = new FsLayout(dir);
+    const chunker = options.chunker ?? DEFAULT_CHUNKER;
+    cutParams(chunker);
+    let st;
+    try {
+      st = await stat(layout.root);
+    } catch (err: unknown) {
+      if (isNotFound(err)) throw new DataDirMissingError(layout.root, 'does not exist', { cause: err });
+      throw fsError(err, layout.root, 'opening');
+    }
+    if (!st.isDirectory()) throw new DataDirMissingError(layout.root, 'is not a directory');
+    let readOnly: Error | undefined;
+    for (const d of [layout.chunks, layout.blobs, layout.tmp]) {
+      try {
+        await mkdir(d, { recursive: true });
+      } catch (err: unknown) {
+        const e = fsError(err, d, 'creating');
+        if (!(e instanceof ReadOnlyStoreError)) throw e;
+        readOnly ??= e;
+      }
+    }
+    return new this({ layout, chunker, durable: options.durable ?? true, readOnly });
+  }
+
+  async has(digest: Digest): Promise<boolean> {
+    const file = this.layout.blobPath(checkDigest(digest));
+    try {
+      await stat(file);
+      return true;
+    } catch (err: unknown) {
+      if (isNotFound(err)) return false;
+      throw fsError(err, file, 'checking');
+    }
+  }
+
+  async stat(digest: Digest): Promise<BlobStat | undefined> {
+    const file = this.layout.blobPath(checkDigest(digest));
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(file);
+    } catch (err: unknown) {
+      if (isNotFound(err)) return undefined;
+      throw fsError(err, file, 'reading');
+    }
+    const head = decodeHead(digest, bytes, bytes.length);
+    const chunks = decodeTable(digest, head, bytes.subarray(head.tableOffset, head.tableOffset + head.tableLength));
+    const outboard = bytes.slice(head.outboardOffset);
+    checkOutboardHeader(digest, head, outboard);
+    return { size: head.size, chunks, outboard };
+  }
+
+  async read(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array> | undefined> {
+    checkDigest(digest);
+    const r = checkReadRange(range);
+    // Checked now so absence is `undefined` here; the stream opens the record again itself,
+    // so a stream never iterated holds no file open.
+    const rec = await this.#openRecord(digest);
+    if (!rec) return undefined;
+    await rec.fh.close();
+    return this.#stream(digest, r);
+  }
+
+  openWriter(): BlobWriter {
+    const { layout, chunker, durable, readOnly } = this.#init;
+    return new FsBlobWriter({ layout, chunker, durable, readOnly });
+  }
+
+  /**
+   * Removes what crashed or failed writers left in tmp/: entries not modified for
+   * `olderThanMs`. A live writer's staging dir changes with every chunk it stages, so
+   * pick a margin longer than any writer's pause between chunks (an hour is generous).
+   * Resolves to the number of entries removed.
+   */
+  async cleanTemp(olderThanMs: number): Promise<number> {
+    if (!Number.isFinite(olderThanMs) || olderThanMs < 0) throw new InvalidInputError('olderThanMs must be a non-negative number', olderThanMs);
+    const cutoff = Date.now() - olderThanMs;
+    let names: string[];
+    try {
+      names = await readdir(this.layout.tmp);
+    } catch (err: unknown) {
+      if (isNotFound(err)) return 0;
+      throw fsError(err, this.layout.tmp, 'listing');
+    }
+    let removed = 0;
+    for (const name of names) {
+      const entry = path.join(this.layout.tmp, name);
+      try {
+        if ((await lstat(entry)).mtimeMs > cutoff) continue;
+        await rm(entry, { recursive: true, force: true });
+        removed++;
+      } catch (err: unknown) {
+        // Another process's cleanTemp or a finishing writer got there first.
+        if (!isNotFound(err)) throw fsError(err, entry, 'removing');
+      }
+    }
+    return removed;
+  }
+
+  /** Opens a chunk's file. A seam for instrumentation; the caller checks size and content. */
+  protected openChunkFile(chunk: ChunkRef): Promise<FileHandle> {
+    return open(this.layout.chunkPath(chunk.digest), 'r');
+  }
+
+  async *#stream(digest: Digest, range: ReadRange | undefined): AsyncGenerator<Uint8Array> {
+    const rec = await this.#openRecord(digest);
+    if (!rec) throw new CorruptRecordError(digest, 'record was removed while the blob was being read');
+    const data = new ChunkListReader(rec.chunks, (c, _i, offset) => this.#openChunk(digest, c, offset));
+    yield* verifiedRead({
+      digest,
+      outboard: new FileReader(rec.fh, rec.head.outboardOffset),
+      data,
+      range,
+      blame: (err, offset) => this.#blame(digest, rec, data, err, offset),
+      release: async () => {
+        await data.close();
+        await rec.fh.close();
+      },
+    });
+  }
+
+  /** Opens and checks the record head, chunk table and outboard header; undefined if absent. */
+  async #openRecord(digest: Digest): Promise<OpenRecord | undefined> {
+    const file = this.layout.blobPath(digest);
+    let fh: FileHandle;
+    try {
+      fh = await open(file, 'r');
+    } catch (err: unknown) {
+      if (isNotFound(err)) return undefined;
+      throw fsError(err, file, 'opening');
+    }
+    try {
+      const { size } = await fh.stat();
+      const head = decodeHead(digest, await readAt(fh, 0, Math.min(RECORD_HEAD_LEN, size)), size);
+      const chunks = decodeTable(digest, head, await readAt(fh, head.tableOffset, head.tableLength));
+      checkOutboardHeader(digest, head, await readAt(fh, head.outboardOffset, 8));
+      return { fh, head, chunks };
+    } catch (err: unknown) {
+      await fh.close();
+      throw fsError(err, file, 'reading');
+    }
+  }
+
+  /** Opens chunk `c` (at content offset `offset` of blob `blob`) after checking it is there whole. */
+  async #openChunk(blob: Digest, c: ChunkRef, offset: number): Promise<FileHandle> {
+    let fh: FileHandle;
+    try {
+      fh = await this.openChunkFile(c);
+    } catch (err: unknown) {
+      if (isNotFound(err)) throw new MissingChunkError(c.digest, blob, offset, { cause: err });
+      throw fsError(err, this.layout.chunkPath(c.digest), 'opening');
+    }
+    let size: number;
+    try {
+      size = (await fh.stat()).size;
+    } catch (err: unknown) {
+      await fh.close();
+      throw fsError(err, this.layout.chunkPath(c.digest), 'checking');
+    }
+    if (size !== c.size) {
+      await fh.close();
+      throw new CorruptChunkError(c.digest, blob, offset, `its file is ${size} bytes, the record says ${c.size}`);
+    }
+    return fh;
+  }
+
+  /**
+   * Says which stored part is bad once the decoder rejects content near `offset`. Chunks
+   * are not hashed on the normal read path: the outboard already covers every byte, and a
+   * whole-chunk hash would force reading all of a chunk for a range inside it. Only here,
+   * to put a name on the damage, are the chunks under the failing group hashed whole; if
+   * they all match their digests, the outboard is what is wrong.
+   */
+  async #blame(blob: Digest, rec: OpenRecord, reader: ChunkListReader, err: CastorError, offset: number): Promise<Error> {
+    const size = rec.head.size;
+    const gb = groupBytes(BLOB_GROUP_LOG);
+    const start = Math.min(Math.floor(offset / gb) * gb, Math.max(0, size - 1));
+    const end = Math.min(start + gb, size);
+    for (let i = size === 0 ? rec.chunks.length : reader.chunkAt(start); i < rec.chunks.length && reader.chunkStart(i) < end; i++) {
+      const c = rec.chunks[i]!;
+      const at = reader.chunkStart(i);
+      try {
+        const fh = await this.#openChunk(blob, c, at);
+        let bytes: Uint8Array;
+        try { bytes = await readAt(fh, 0, c.size); } finally { await fh.close(); }
+        if (!digestEquals(chunkDigest(bytes), c.digest)) return new CorruptChunkError(c.digest, blob, at, 'its bytes do not hash to its digest');
+      } catch (e: unknown) {
+        return fsError(e, this.layout.chunkPath(c.digest), 'reading');
+      }
+    }
+    return new CorruptRecordError(blob, `its outboard does not match the stored data at content offset ${offset}`, { cause: err });
+  }
+}
+
+/** Exactly `n` bytes at `position`, or UNEXPECTED_EOF (the callers' size checks make that a file cut short meanwhile). */
+async function readAt(fh: FileHandle, position: number, n: number): Promise<Uint8Array> {
+  const buf = new Uint8Array(n);
+  for (let got = 0; got < n;) {
+    const { bytesRead } = await fh.read(buf, got, n - got, position + got);
+    if (bytesRead === 0) throw new UnexpectedEofError(position + got, n - got);
+    got += bytesRead;
+  }
+  return buf;
+}

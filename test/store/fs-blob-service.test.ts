@@ -1,0 +1,198 @@
+// FsBlobService: the shared contract suite, then what only a store on disk has to get
+// right: dedup across blobs, damage on disk named and never yielded, only the chunks
+// under a range opened, data dir errors, temp cleanup.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, open, readdir, rm, stat, truncate, unlink, utimes, writeFile, mkdir, readFile, type FileHandle } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { toHex } from '../../src/verify/blake3/index.js';
+import type { ChunkRef, Digest } from '../../src/store/blob-service.js';
+import { FsBlobService, type FsBlobServiceOptions } from '../../src/store/fs-blob-service.js';
+import { blobServiceSuite, put, readAll } from './blob-service-suite.js';
+import { randomBytes, SMALL_CHUNKS } from './blob-data.js';
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), 'castor-fs-blob-'));
+}
+
+async function tempStore(options: FsBlobServiceOptions = {}): Promise<{ service: FsBlobService; cleanup: () => Promise<void> }> {
+  const dir = await tempDir();
+  const service = await FsBlobService.open(dir, options);
+  return { service, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+blobServiceSuite('FsBlobService (default chunker, durable)', () => tempStore());
+blobServiceSuite('FsBlobService (1/4/16 KiB chunks)', () => tempStore({ chunker: SMALL_CHUNKS, durable: false }));
+
+/** Total bytes and count of files under `dir`, recursively. */
+async function usage(dir: string): Promise<{ bytes: number; files: number }> {
+  let bytes = 0;
+  let files = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    bytes += (await stat(path.join(e.parentPath ?? e.path, e.name))).size;
+    files++;
+  }
+  return { bytes, files };
+}
+
+/** Runs `body` on a fresh store and removes its dir afterwards. */
+async function withStore(body: (s: FsBlobService) => Promise<void>, options?: FsBlobServiceOptions): Promise<void> {
+  const { service, cleanup } = await tempStore(options);
+  try { await body(service); } finally { await cleanup(); }
+}
+
+/** Reads until the stream fails; what was yielded, and the error. */
+async function readUntilError(s: FsBlobService, d: Digest): Promise<{ got: Uint8Array; err: unknown }> {
+  const parts: Uint8Array[] = [];
+  try {
+    for await (const p of (await s.read(d))!) parts.push(p);
+  } catch (err: unknown) {
+    return { got: new Uint8Array(Buffer.concat(parts)), err };
+  }
+  assert.fail('read should have failed');
+}
+
+test('dedup: a 4 MiB file changed in the middle adds about one chunk of new bytes', () => withStore(async (s) => {
+  const data = randomBytes(4 << 20, 31);
+  await put(s, data);
+  const before = await usage(s.layout.chunks);
+  assert.equal(before.bytes, data.length, 'each chunk of random data stored once');
+  await put(s, data);
+  assert.deepEqual(await usage(s.layout.chunks), before, 'the same blob again adds nothing');
+  const edited = data.slice();
+  edited.set([1, 2, 3, 4, 5, 6, 7, 8], 2_000_000);
+  await put(s, edited);
+  const after = await usage(s.layout.chunks);
+  const added = after.bytes - before.bytes;
+  assert.ok(after.files - before.files <= 2, `${after.files - before.files} new chunk files`);
+  assert.ok(added > 0 && added <= 2 * 262_144, `${added} new bytes in chunks/`);
+  assert.equal((await readdir(s.layout.tmp)).length, 0, 'no staging left behind');
+}));
+
+test('a corrupted chunk is reported with its digest and none of its bad bytes are yielded', () => withStore(async (s) => {
+  const data = randomBytes(3 << 20, 32);
+  const d = await put(s, data);
+  const { chunks } = (await s.stat(d))!;
+  // A chunk well past the decoder's first 1 MiB batch, so verified bytes come out before the error.
+  const idx = Math.floor(chunks.length * 0.8);
+  const bad = chunks[idx]!;
+  const start = chunks.slice(0, idx).reduce((n, c) => n + c.size, 0);
+  const flipAt = Math.floor(bad.size / 2);
+  const fh = await open(s.layout.chunkPath(bad.digest), 'r+');
+  await fh.write(Uint8Array.of(data[start + flipAt]! ^ 0x40), 0, 1, flipAt);
+  await fh.close();
+
+  const { got, err } = await readUntilError(s, d);
+  assert.equal((err as { code?: string }).code, 'CORRUPT_CHUNK');
+  assert.equal((err as { value?: unknown }).value, toHex(bad.digest));
+  assert.match((err as Error).message, /do not hash to its digest/);
+  assert.ok(got.length > 0 && got.length <= start + flipAt, `yielded ${got.length} bytes, the bad byte is at ${start + flipAt}`);
+  assert.ok(Buffer.from(got).equals(Buffer.from(data.subarray(0, got.length))), 'everything yielded is the original');
+  // Ranges away from the damaged groups still read.
+  const far = { start: 0, end: Math.max(0, start - 16384) };
+  assert.ok(Buffer.from(await readAll(s, d, far)).equals(Buffer.from(data.subarray(far.start, far.end))));
+  await assert.rejects(readAll(s, d, { start: start + flipAt, end: start + flipAt + 1 }), { code: 'CORRUPT_CHUNK' });
+}, { chunker: SMALL_CHUNKS }));
+
+test('truncated and missing chunks, a damaged outboard and a bad record are typed errors', () => withStore(async (s) => {
+  const data = randomBytes(300_000, 33);
+  const d = await put(s, data);
+  const { chunks } = (await s.stat(d))!;
+  await truncate(s.layout.chunkPath(chunks[1]!.digest), 10);
+  await assert.rejects(readAll(s, d), { code: 'CORRUPT_CHUNK', value: toHex(chunks[1]!.digest) });
+  await unlink(s.layout.chunkPath(chunks[1]!.digest));
+  await assert.rejects(readAll(s, d), { code: 'MISSING_CHUNK', value: toHex(chunks[1]!.digest) });
+  // Chunks intact again (a rewrite restores the file), then a parent node in the record flipped.
+  await put(s, data);
+  const record = s.layout.blobPath(d);
+  const bytes = await readFile(record);
+  const outboardAt = bytes.length - ((await s.stat(d))!.outboard.length);
+  bytes[outboardAt + 8 + 3] ^= 1;
+  await writeFile(record, bytes);
+  await assert.rejects(readAll(s, d), { code: 'CORRUPT_RECORD', value: toHex(d) });
+  // The outboard's length header no longer matching the record's size.
+  bytes[outboardAt + 8 + 3] ^= 1;
+  bytes[outboardAt] ^= 1;
+  await writeFile(record, bytes);
+  await assert.rejects(s.stat(d), { code: 'CORRUPT_RECORD' });
+  await assert.rejects(s.read(d), { code: 'CORRUPT_RECORD' });
+  await writeFile(record, bytes.subarray(0, 30));
+  await assert.rejects(s.read(d), { code: 'CORRUPT_RECORD' });
+}, { chunker: SMALL_CHUNKS }));
+
+/** Counts chunk files opened. */
+class CountingFsBlobService extends FsBlobService {
+  opened: string[] = [];
+  protected override openChunkFile(chunk: ChunkRef): Promise<FileHandle> {
+    this.opened.push(toHex(chunk.digest));
+    return super.openChunkFile(chunk);
+  }
+}
+
+test('a range read opens only the chunks under it (rounded out to 16 KiB groups)', async () => {
+  const dir = await tempDir();
+  try {
+    const s = await CountingFsBlobService.open(dir, { durable: false });
+    const data = randomBytes(5 << 20, 34);
+    const d = await put(s, data);
+    const { chunks, size } = (await s.stat(d))!;
+    const G = 16384;
+    const ranges = [[0, 1], [2_500_000, 2_500_100], [1_000_000, 1_300_000], [size - 1, size], [size + 5, size + 9], [77, 77], [0, size]];
+    for (const [a, b] of ranges as [number, number][]) {
+      // The groups the bao walk selects: a past-the-end or empty range still checks one group.
+      const sel = a >= size ? size - 1 : a;
+      const gs = Math.floor(sel / G) * G;
+      const ge = Math.min(size, Math.ceil(Math.max(b, sel + 1) / G) * G);
+      const expected: string[] = [];
+      for (let i = 0, off = 0; i < chunks.length; off += chunks[i]!.size, i++) {
+        if (off < ge && off + chunks[i]!.size > gs) expected.push(toHex(chunks[i]!.digest));
+      }
+      s.opened = [];
+      const got = await readAll(s, d, { start: a, end: b });
+      assert.equal(got.length, Math.max(0, Math.min(b, size) - Math.min(a, size)));
+      assert.deepEqual(s.opened, expected, `range ${a}..${b}`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a missing data dir, or a file in its place, is DATA_DIR_MISSING', async () => {
+  const dir = await tempDir();
+  try {
+    await assert.rejects(FsBlobService.open(path.join(dir, 'nope')), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'DATA_DIR_MISSING');
+      assert.match(err.message, /nope/);
+      return true;
+    });
+    await writeFile(path.join(dir, 'file'), 'x');
+    await assert.rejects(FsBlobService.open(path.join(dir, 'file')), { code: 'DATA_DIR_MISSING' });
+    await assert.rejects(FsBlobService.open(dir, { chunker: { min: 10, avg: 5, max: 1 } }), { code: 'INVALID_INPUT' });
+    // tmp/ removed under a running store: the writer says so instead of failing obscurely.
+    const s = await FsBlobService.open(dir);
+    await rm(s.layout.tmp, { recursive: true });
+    await assert.rejects(put(s, randomBytes(100_000)), { code: 'DATA_DIR_MISSING' });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('cleanTemp removes what dead writers left and spares live ones', () => withStore(async (s) => {
+  const old = path.join(s.layout.tmp, 'w-1-dead');
+  await mkdir(old);
+  await writeFile(path.join(old, 'ab'.repeat(32)), 'partial');
+  const past = new Date(Date.now() - 3_600_000);
+  await utimes(old, past, past);
+  const live = s.openWriter();
+  await live.write(randomBytes(600_000, 35));
+  assert.equal((await readdir(s.layout.tmp)).length, 2);
+  assert.equal(await s.cleanTemp(60_000), 1);
+  assert.deepEqual((await readdir(s.layout.tmp)).filter((n) => n === 'w-1-dead'), []);
+  const d = await live.close();
+  assert.equal((await readAll(s, d)).length, 600_000);
+  assert.equal((await readdir(s.layout.tmp)).length, 0);
+  await assert.rejects(s.cleanTemp(-1), { code: 'INVALID_INPUT' });
+}));
