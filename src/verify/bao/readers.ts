@@ -163,8 +163,9 @@ export class FileReader implements ByteReader {
   }
 
   private async fetch(pos: number): Promise<Window> {
-    // A fresh buffer each time: views handed out earlier stay intact.
-    const buf = new Uint8Array(READ_AHEAD);
+    // A fresh buffer each time: views handed out earlier stay intact. Not zero-filled:
+    // the read overwrites it, and only the bytes read are ever exposed.
+    const buf = new Uint8Array(Buffer.allocUnsafeSlow(READ_AHEAD).buffer, 0, READ_AHEAD);
     let got = 0;
     while (got < buf.length) {
       const { bytesRead } = await this.file.read(buf, got, buf.length - got, this.base + pos + got);
