@@ -1,7 +1,7 @@
 // Shared benchmark plumbing: test files, timed child processes, medians, tables.
 
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,12 +19,12 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** A file of pseudo-random bytes (a SHA-256 counter stream: fast, incompressible, reproducible). */
+/** A file of random bytes (incompressible, so no layer below can shortcut it). */
 export function makeFile(file: string, bytes: number): void {
   const fd = openSync(file, 'w');
   const block = Buffer.alloc(1 << 20);
-  for (let done = 0, n = 0; done < bytes; n++) {
-    for (let i = 0; i < block.length; i += 32) createHash('sha256').update(`${n}:${i}`).digest().copy(block, i);
+  for (let done = 0; done < bytes;) {
+    randomFillSync(block);
     const len = Math.min(block.length, bytes - done);
     writeSync(fd, block, 0, len);
     done += len;
