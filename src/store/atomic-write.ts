@@ -46,20 +46,28 @@ export async function moveInto(from: string, to: string): Promise<string[]> {
   } catch (err: unknown) {
     if (errnoOf(err) !== 'ENOENT') throw fsError(err, to, 'publishing');
   }
-  // Another process may create the same shard dir at the same moment: recursive mkdir
-  // treats an existing directory as success.
-  let created: string | undefined;
-  try {
-    created = await mkdir(dir, { recursive: true });
-  } catch (err: unknown) {
-    throw fsError(err, dir, 'creating');
-  }
+  const created = await ensureDir(dir);
   try {
     await rename(from, to);
   } catch (err: unknown) {
     throw fsError(err, errnoOf(err) === 'ENOENT' ? from : to, 'publishing');
   }
-  return created === undefined ? [dir] : [dir, path.dirname(dir)];
+  return created ? [dir, path.dirname(dir)] : [dir];
+}
+
+/**
+ * Creates `dir` (whose parent must exist); resolves to false if it was already there, as
+ * when another process made the same shard dir a moment ago. Not `recursive: true`: Node
+ * then reports EROFS as the ENOENT of a follow-up stat, hiding a read-only mount.
+ */
+export async function ensureDir(dir: string): Promise<boolean> {
+  try {
+    await mkdir(dir);
+    return true;
+  } catch (err: unknown) {
+    if (errnoOf(err) === 'EEXIST') return false;
+    throw fsError(err, dir, 'creating');
+  }
 }
 
 /** Makes renames and creations in `dir` durable (Linux needs an fsync of the directory itself). */

@@ -3,7 +3,7 @@
 // verifying decoder; writes are staged in tmp/ and published by atomic renames, so
 // several processes may share one data dir and a crash never exposes a partial file.
 
-import { lstat, mkdir, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { FileReader, groupBytes } from '../verify/bao/index.js';
 import { CastorError, InvalidInputError, UnexpectedEofError } from '../verify/errors.js';
@@ -11,6 +11,7 @@ import {
   BLOB_GROUP_LOG, checkDigest, checkReadRange, CorruptChunkError, CorruptRecordError, MissingChunkError,
   type BlobService, type BlobStat, type BlobWriter, type ChunkRef, type Digest, type ReadRange,
 } from './blob-service.js';
+import { ensureDir } from './atomic-write.js';
 import { ChunkListReader } from './chunk-list-reader.js';
 import { digestEquals } from './digest.js';
 import { cutParams, DEFAULT_CHUNKER, type ChunkerOptions } from './fastcdc.js';
@@ -73,11 +74,10 @@ export class FsBlobService implements BlobService {
     let readOnly: Error | undefined;
     for (const d of [layout.chunks, layout.blobs, layout.tmp]) {
       try {
-        await mkdir(d, { recursive: true });
+        await ensureDir(d);
       } catch (err: unknown) {
-        const e = fsError(err, d, 'creating');
-        if (!(e instanceof ReadOnlyStoreError)) throw e;
-        readOnly ??= e;
+        if (!(err instanceof ReadOnlyStoreError)) throw err;
+        readOnly ??= err;
       }
     }
     return new this({ layout, chunker, durable: options.durable ?? true, readOnly });

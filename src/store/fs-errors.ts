@@ -13,7 +13,9 @@ export class DataDirMissingError extends CastorError {
 /** The store may be read but not written: read-only mount or no permission. */
 export class ReadOnlyStoreError extends CastorError {
   constructor(readonly path: string, options?: { cause?: unknown }) {
-    super('READ_ONLY', `cannot write ${path}: ${errnoOf(options?.cause) ?? 'the data dir is read-only'}`, path, options);
+    const errno = errnoOf(options?.cause);
+    const why = errno === 'EROFS' ? 'the file system is mounted read-only' : 'permission denied';
+    super('READ_ONLY', `cannot write ${path}: ${why} (${errno ?? 'read-only'})`, path, options);
   }
 }
 
