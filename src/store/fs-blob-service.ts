@@ -11,7 +11,7 @@ import {
   BLOB_GROUP_LOG, checkDigest, checkReadRange, CorruptChunkError, CorruptRecordError, MissingChunkError,
   type BlobService, type BlobStat, type BlobWriter, type ChunkRef, type Digest, type ReadRange,
 } from './blob-service.js';
-import { ensureDir } from './atomic-write.js';
+import { ensureDir, syncDir } from './atomic-write.js';
 import { ChunkListReader } from './chunk-list-reader.js';
 import { digestEquals } from './digest.js';
 import { cutParams, DEFAULT_CHUNKER, type ChunkerOptions } from './fastcdc.js';
@@ -71,16 +71,19 @@ export class FsBlobService implements BlobService {
       throw fsError(err, layout.root, 'opening');
     }
     if (!st.isDirectory()) throw new DataDirMissingError(layout.root, 'is not a directory');
+    const durable = options.durable ?? true;
     let readOnly: Error | undefined;
+    let created = false;
     for (const d of [layout.chunks, layout.blobs, layout.tmp]) {
       try {
-        await ensureDir(d);
+        created = (await ensureDir(d)) || created;
       } catch (err: unknown) {
         if (!(err instanceof ReadOnlyStoreError)) throw err;
         readOnly ??= err;
       }
     }
-    return new this({ layout, chunker, durable: options.durable ?? true, readOnly });
+    if (created && durable) await syncDir(layout.root);
+    return new this({ layout, chunker, durable, readOnly });
   }
 
   async has(digest: Digest): Promise<boolean> {

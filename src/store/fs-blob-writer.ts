@@ -49,7 +49,11 @@ export class FsBlobWriter implements BlobWriter {
   }
 
   write(bytes: Uint8Array): Promise<void> {
-    checkBytes(bytes);
+    try {
+      checkBytes(bytes);
+    } catch (err: unknown) {
+      return Promise.reject(err);
+    }
     if (this.#state !== 'open') return Promise.reject(this.#closedError());
     return this.#enqueue(() => this.#write(bytes));
   }

@@ -133,6 +133,9 @@ export function blobServiceSuite(name: string, factory: () => Promise<BlobServic
       await assert.rejects(s.has(bad(31)), { code: 'INVALID_DIGEST' });
       await assert.rejects(s.stat(bad(33)), { code: 'INVALID_DIGEST' });
       await assert.rejects(s.read(bad(0)), { code: 'INVALID_DIGEST' });
+      const w = s.openWriter();
+      await assert.rejects(w.write('text' as unknown as Uint8Array), { code: 'INVALID_INPUT' });
+      await w.abort();
     });
 
     withStore('absent digests: has false, stat and read undefined', async (s) => {

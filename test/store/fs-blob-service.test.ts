@@ -6,8 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, open, readdir, rm, stat, truncate, unlink, utimes, writeFile, mkdir, readFile, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import path from 'node:path';
-import { toHex } from '../../src/verify/blake3/index.js';
+import { Hasher, toHex } from '../../src/verify/blake3/index.js';
 import type { ChunkRef, Digest } from '../../src/store/blob-service.js';
 import { FsBlobService, type FsBlobServiceOptions } from '../../src/store/fs-blob-service.js';
 import { blobServiceSuite, put, readAll } from './blob-service-suite.js';
@@ -196,3 +198,31 @@ test('cleanTemp removes what dead writers left and spares live ones', () => with
   assert.equal((await readdir(s.layout.tmp)).length, 0);
   await assert.rejects(s.cleanTemp(-1), { code: 'INVALID_INPUT' });
 }));
+
+test('writing and reading 48 MiB holds a few MiB of buffers, never the blob', { timeout: 30_000 }, () => withStore(async (s) => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const live = (): number => { gc(); return process.memoryUsage().arrayBuffers; };
+  const base = live();
+  let peak = 0;
+  const size = 48 << 20;
+  const piece = new Uint8Array(65536);
+  const h = new Hasher();
+  const w = s.openWriter();
+  for (let pos = 0, seed = 1; pos < size; pos += piece.length, seed++) {
+    piece.set(randomBytes(piece.length, seed));
+    h.update(piece);
+    await w.write(piece);
+    if (pos % (4 << 20) === 0) peak = Math.max(peak, live() - base);
+  }
+  const d = await w.close();
+  assert.equal(toHex(d), toHex(h.finalize().hash));
+  let got = 0;
+  for await (const p of (await s.read(d))!) {
+    if (Math.floor(got / (4 << 20)) !== Math.floor((got + p.length) / (4 << 20))) peak = Math.max(peak, live() - base);
+    got += p.length;
+  }
+  assert.equal(got, size);
+  // Steady state is about 1.3 MiB writing and 2.4 MiB reading; transient peaks reach about 8 MiB.
+  assert.ok(peak < 16 << 20, `peak ${peak} bytes of live buffers`);
+}, { durable: false }));
