@@ -86,15 +86,20 @@ export class FsBlobWriter implements BlobWriter {
     return new WriterClosedError(this.#state, { cause: this.#failure });
   }
 
+  /** Still taking data: writes issued before close() are applied even though close() has been called. */
+  #accepting(): boolean {
+    return this.#state === 'open' || this.#state === 'closing';
+  }
+
   async #write(bytes: Uint8Array): Promise<void> {
-    if (this.#state !== 'open') throw this.#closedError();
+    if (!this.#accepting()) throw this.#closedError();
     if (this.#cfg.readOnly) return this.#fail(this.#cfg.readOnly);
     try {
       this.#hasher!.update(bytes);
       // Chunks are views into `bytes` or the chunker's carry: stored before write resolves.
       for (const c of this.#chunker!.push(bytes)) {
         await this.#storeChunk(c);
-        if (this.#state !== 'open') return;
+        if (!this.#accepting()) return;
       }
     } catch (err: unknown) {
       await this.#fail(err);

@@ -186,6 +186,16 @@ export function blobServiceSuite(name: string, factory: () => Promise<BlobServic
       await checkStored(s, db, b);
     });
 
+    withStore('writes issued without waiting, then close at once', async (s) => {
+      const data = randomBytes(900_000, 23);
+      const w = s.openWriter();
+      const pending = [0, 300_000, 600_000].map((at) => w.write(data.subarray(at, at + 300_000)));
+      const closing = w.close();
+      await assert.rejects(w.write(Uint8Array.of(1)), { code: 'WRITER_CLOSED' });
+      await Promise.all(pending);
+      await checkStored(s, await closing, data);
+    });
+
     withStore('a reader may stop early', async (s) => {
       const data = randomBytes(2 << 20, 5);
       const d = await put(s, data);
