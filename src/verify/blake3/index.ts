@@ -16,8 +16,10 @@ export * as flags from './constants.js';
 export type { Blake3Kernel } from './kernel.js';
 export { defaultKernel } from './kernel-instance.js';
 
+/** Bytes already in memory need no streaming buffer: one batched pass over the whole tree. */
 function hashWith(data: Uint8Array, mode: Mode, outLen = 32): Uint8Array {
-  return new Hasher({ mode }).update(data).finalize().output.rootBytes(outLen);
+  if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
+  return subtreeOutput(defaultKernel(), data, 0, mode).rootBytes(outLen);
 }
 
 /** The BLAKE3 hash of `data`; `outLen` other than 32 gives extended output. */
