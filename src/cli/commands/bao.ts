@@ -9,6 +9,7 @@ import {
   sliceSource, writeCombined, type ByteRange, type TreeSource,
 } from '../../verify/bao/index.js';
 import { progressBar } from '../progress.js';
+import { closeWorkerPool } from '../../verify/blake3/worker-pool.js';
 import {
   inputStream, intArg, isStdio, openFile, openOutput, openReader, parse, parseHash, processIo, reportError, UsageError, type Io, type Output,
 } from '../cli-io.js';
@@ -66,6 +67,8 @@ async function outboardOfInput(input: string | undefined, g: number, threads: nu
         const bar = progressBar('encode', st.size);
         const ob = await outboardFile(fh.fd, st.size, g, { threads, onProgress: (n: number) => bar.update(n) });
         bar.finish();
+        // The hashing workers are done; their memory should not stay beside the next pass.
+        await closeWorkerPool();
         return ob;
       }
     } finally {
