@@ -2,11 +2,20 @@
 
 import { type ChunkerOptions, DEFAULT_CHUNKER, chunkStream, cutParams } from '../../store/fastcdc.js';
 import { blake3, toHex } from '../../verify/blake3/index.js';
-import { CommandExit, type Io, inputStream, intArg, oneLine, openOutput, parse, processIo, reportError, UsageError } from '../cli-io.js';
+import { CommandExit, HELP_OPTION, type Io, inputStream, intArg, oneLine, openOutput, parse, processIo, reportError, UsageError } from '../cli-io.js';
 
 const USAGE = 'usage: castor chunk [FILE|-] [--min N] [--avg N] [--max N] [--normalization 0-3]';
 
+const HELP = `${USAGE}
+
+Splits FILE (or stdin) with FastCDC 2020, cut points identical to the Rust fastcdc
+crate's v2020, and prints one line per chunk: OFFSET LENGTH BLAKE3-DIGEST.
+Defaults: --min ${DEFAULT_CHUNKER.min} --avg ${DEFAULT_CHUNKER.avg} --max ${DEFAULT_CHUNKER.max} --normalization ${DEFAULT_CHUNKER.normalization ?? 1}.
+Exit status: 0 ok, 1 the input could not be read, 2 bad usage or options.
+`;
+
 const OPTIONS = {
+  ...HELP_OPTION,
   min: { type: 'string' },
   avg: { type: 'string' },
   max: { type: 'string' },
@@ -14,9 +23,10 @@ const OPTIONS = {
 } as const;
 
 /** Every failure here, cutParams' included, is bad usage: exit 2. */
-function chunkArgs(argv: string[]): { file: string; opts: ChunkerOptions } {
+function chunkArgs(argv: string[]): { file: string; opts: ChunkerOptions; help: boolean } {
   try {
     const { values, positionals } = parse(argv, OPTIONS);
+    if (values['help']) return { file: '-', opts: DEFAULT_CHUNKER, help: true };
     if (positionals.length > 1) throw new UsageError(`expected at most one FILE, got ${positionals.length}`);
     const opts: ChunkerOptions = {
       min: intArg(values['min'], '--min', DEFAULT_CHUNKER.min),
@@ -25,7 +35,7 @@ function chunkArgs(argv: string[]): { file: string; opts: ChunkerOptions } {
       normalization: intArg(values['normalization'], '--normalization', DEFAULT_CHUNKER.normalization ?? 1, 0, 3) as 0 | 1 | 2 | 3,
     };
     cutParams(opts); // reject bad sizes before opening anything
-    return { file: positionals[0] ?? '-', opts };
+    return { file: positionals[0] ?? '-', opts, help: false };
   } catch (e: unknown) {
     throw new UsageError(`chunk: ${oneLine(e)} (${USAGE})`);
   }
@@ -48,7 +58,11 @@ async function listChunks(file: string, opts: ChunkerOptions): Promise<void> {
 /** Exit status: 0 ok, 1 the input could not be read, 2 bad usage or options. */
 export async function run(argv: string[], io: Io = processIo): Promise<number> {
   try {
-    const { file, opts } = chunkArgs(argv);
+    const { file, opts, help } = chunkArgs(argv);
+    if (help) {
+      io.out(HELP);
+      return 0;
+    }
     try {
       await listChunks(file, opts);
     } catch (e: unknown) {
