@@ -81,6 +81,22 @@ export async function openFile(path: string): Promise<FileHandle> {
   return open(path, 'r');
 }
 
+/**
+ * Runs `body` on the open descriptor and size of `path` when it is a regular file
+ * (random access, so hashing can use every core); undefined for stdin, pipes and
+ * devices, which the caller streams instead.
+ */
+export async function onRegularFile<T>(path: string | undefined, body: (fd: number, size: number) => Promise<T>): Promise<T | undefined> {
+  if (isStdio(path)) return undefined;
+  const fh = await open(path!, 'r');
+  try {
+    const st = await fh.stat();
+    return st.isFile() ? await body(fh.fd, st.size) : undefined;
+  } finally {
+    await fh.close();
+  }
+}
+
 /** stdin as node hands it out (reading fd 0 directly fails on non-blocking pipes). */
 function stdinStream(): AsyncIterable<Uint8Array> {
   return process.stdin;

@@ -16,7 +16,6 @@ interface BaoVectors {
 }
 
 const v = loadVectors<BaoVectors>('bao_test_vectors.json');
-const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
 
 export async function collect(source: TreeSource, hash: Uint8Array, g: number, ranges?: ByteRange[]): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];

@@ -2,6 +2,7 @@
 
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -11,7 +12,7 @@ import {
 import { progressBar } from '../progress.js';
 import { closeWorkerPool } from '../../verify/blake3/worker-pool.js';
 import {
-  inputStream, intArg, isStdio, openFile, openOutput, openReader, parse, parseHash, processIo, reportError, UsageError, type Io, type Output,
+  inputStream, intArg, isStdio, onRegularFile, openFile, openOutput, openReader, parse, parseHash, processIo, reportError, UsageError, type Io, type Output,
 } from '../cli-io.js';
 
 export const BAO_HELP = `Usage:
@@ -59,22 +60,15 @@ async function withOutput(target: string | undefined, body: (out: Output) => Pro
 
 /** Hash and outboard in one pass: a regular file on all cores, anything else as a stream. */
 async function outboardOfInput(input: string | undefined, g: number, threads: number | undefined): Promise<Outboard> {
-  if (!isStdio(input)) {
-    const fh = await openFile(input!);
-    try {
-      const st = await fh.stat();
-      if (st.isFile()) {
-        const bar = progressBar('encode', st.size);
-        const ob = await outboardFile(fh.fd, st.size, g, { threads, onProgress: (n: number) => bar.update(n) });
-        bar.finish();
-        // The hashing workers are done; their memory should not stay beside the next pass.
-        await closeWorkerPool();
-        return ob;
-      }
-    } finally {
-      await fh.close();
-    }
-  }
+  const fromFile = await onRegularFile(input, async (fd, size) => {
+    const bar = progressBar('encode', size);
+    const ob = await outboardFile(fd, size, g, { threads, onProgress: (n: number) => bar.update(n) });
+    bar.finish();
+    // The hashing workers are done; their memory should not stay beside the next pass.
+    await closeWorkerPool();
+    return ob;
+  });
+  if (fromFile) return fromFile;
   return buildOutboard(inputStream(input), g);
 }
 
@@ -112,9 +106,7 @@ async function encode(pos: string[], g: number, outboardPath: string | undefined
 }
 
 async function spool(to: string): Promise<void> {
-  const out = createWriteStream(to, { mode: 0o600 });
-  const { pipeline } = await import('node:stream/promises');
-  await pipeline(process.stdin, out);
+  await pipeline(process.stdin, createWriteStream(to, { mode: 0o600 }));
 }
 
 /** Writes to a temporary name beside the target and renames it into place, so a failure leaves no half-written file. */

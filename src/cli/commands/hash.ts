@@ -1,12 +1,8 @@
 // castor hash [FILE...]: BLAKE3 of files or stdin, one b3sum-style line each.
 
-import { fstat } from 'node:fs';
-import { promisify } from 'node:util';
 import { hashFile, Hasher, toHex } from '../../verify/blake3/index.js';
-import { inputStream, intArg, isStdio, openFile, parse, processIo, reportError, type Io } from '../cli-io.js';
+import { inputStream, intArg, onRegularFile, parse, processIo, reportError, type Io } from '../cli-io.js';
 import { progressBar } from '../progress.js';
-
-const fstatAsync = promisify(fstat);
 
 export const HASH_HELP = `Usage: castor hash [FILE...] [--no-names] [--json] [--threads N]
 
@@ -20,15 +16,8 @@ Exit status: 0 if every file was hashed, 1 if any could not be read, 2 on bad us
 
 /** Hashes one input: a regular file on all cores, anything else as a stream. */
 export async function hashInput(path: string | undefined, threads?: number): Promise<{ hash: Uint8Array; length: number }> {
-  if (!isStdio(path)) {
-    const fh = await openFile(path!);
-    try {
-      const st = await fstatAsync(fh.fd);
-      if (st.isFile()) return await hashFd(fh.fd, st.size, threads);
-    } finally {
-      await fh.close();
-    }
-  }
+  const fromFile = await onRegularFile(path, (fd, size) => hashFd(fd, size, threads));
+  if (fromFile) return fromFile;
   const h = new Hasher();
   for await (const piece of inputStream(path)) h.update(piece);
   return h.finalize();

@@ -3,7 +3,7 @@
 // the slice of the whole content taken from outboard + data.
 
 import { hashFile, type HashFileOptions } from '../blake3/hash-file.js';
-import { Hasher } from '../blake3/hasher.js';
+import { Hasher, type HashResult } from '../blake3/hasher.js';
 import type { Blake3Kernel } from '../blake3/kernel.js';
 import { BytesReader, type ByteReader } from './readers.js';
 import { WHOLE } from './ranges.js';
@@ -26,13 +26,16 @@ export function withHeader(length: number, nodes: Uint8Array): Uint8Array {
   return out;
 }
 
+function asOutboard(r: HashResult, g: number): Outboard {
+  return { hash: r.hash, length: r.length, groupLog: g, outboard: withHeader(r.length, r.nodes!) };
+}
+
 /** Hashes a stream and builds its outboard in one pass. */
 export async function buildOutboard(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, groupLog = DEFAULT_GROUP_LOG, kernel?: Blake3Kernel): Promise<Outboard> {
   const g = checkGroupLog(groupLog);
   const h = new Hasher({ groupLog: g, kernel });
   for await (const piece of source) h.update(piece);
-  const r = h.finalize();
-  return { hash: r.hash, length: r.length, groupLog: g, outboard: withHeader(r.length, r.nodes!) };
+  return asOutboard(h.finalize(), g);
 }
 
 /** The outboard of an open file of `size` bytes, built on several cores (see hashFile). */
@@ -40,14 +43,12 @@ export async function outboardFile(
   fd: number, size: number, groupLog = DEFAULT_GROUP_LOG, options: Omit<HashFileOptions, 'groupLog'> = {},
 ): Promise<Outboard> {
   const g = checkGroupLog(groupLog);
-  const r = await hashFile(fd, size, { ...options, groupLog: g });
-  return { hash: r.hash, length: r.length, groupLog: g, outboard: withHeader(r.length, r.nodes!) };
+  return asOutboard(await hashFile(fd, size, { ...options, groupLog: g }), g);
 }
 
 export function outboardOf(data: Uint8Array, groupLog = DEFAULT_GROUP_LOG): Outboard {
   const g = checkGroupLog(groupLog);
-  const r = new Hasher({ groupLog: g }).update(data).finalize();
-  return { hash: r.hash, length: r.length, groupLog: g, outboard: withHeader(r.length, r.nodes!) };
+  return asOutboard(new Hasher({ groupLog: g }).update(data).finalize(), g);
 }
 
 /** Writes the combined encoding of the content read by `data`, given its outboard. */

@@ -3,7 +3,6 @@
 
 import { CHUNK_LEN } from './constants.js';
 import { defaultKernel } from './kernel-instance.js';
-import { Hasher, type HashResult, type HasherOptions } from './hasher.js';
 import { deriveKeyMode, HASH_MODE, keyedMode, type Mode } from './mode.js';
 import { subtreeOutput } from './subtree.js';
 import { InvalidInputError } from '../errors.js';
@@ -48,9 +47,6 @@ export function subtreeChainingValue(data: Uint8Array, firstChunk: number, mode:
   return subtreeOutput(defaultKernel(), data, firstChunk, mode).chainingValue();
 }
 
-export function hashResult(data: Uint8Array, options: HasherOptions = {}): HashResult {
-  return new Hasher(options).update(data).finalize();
-}
 
 export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
