@@ -1,5 +1,6 @@
-// Where an FsBlobService keeps things in its data dir: chunks and blob records sharded by
-// the first byte of their digest (git's objects/ab/cdef…), and tmp/ for anything unfinished.
+// Where the disk store keeps things in its data dir: chunks, blob records and Directories
+// sharded by the first byte of their digest (git's objects/ab/cdef…), tmp/ for anything
+// unfinished, and the small state other layers keep beside them (pins, trust, config).
 
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -7,7 +8,12 @@ import { toHex } from '../verify/blake3/index.js';
 
 export const CHUNKS_DIR = 'chunks';
 export const BLOBS_DIR = 'blobs';
+export const DIRS_DIR = 'dirs';
 export const TMP_DIR = 'tmp';
+export const PINS_DIR = 'pins';
+export const QUARANTINE_DIR = 'quarantine';
+export const TRUST_DIR = 'trust';
+export const CONFIG_FILE = 'config.json';
 /** Staging dirs of live writers start with this; anything else in tmp/ is not ours to judge. */
 export const STAGING_PREFIX = 'w-';
 
@@ -15,13 +21,23 @@ export class FsLayout {
   readonly root: string;
   readonly chunks: string;
   readonly blobs: string;
+  readonly dirs: string;
   readonly tmp: string;
+  readonly pins: string;
+  readonly quarantine: string;
+  readonly trust: string;
+  readonly config: string;
 
   constructor(root: string) {
     this.root = path.resolve(root);
     this.chunks = path.join(this.root, CHUNKS_DIR);
     this.blobs = path.join(this.root, BLOBS_DIR);
+    this.dirs = path.join(this.root, DIRS_DIR);
     this.tmp = path.join(this.root, TMP_DIR);
+    this.pins = path.join(this.root, PINS_DIR);
+    this.quarantine = path.join(this.root, QUARANTINE_DIR);
+    this.trust = path.join(this.root, TRUST_DIR);
+    this.config = path.join(this.root, CONFIG_FILE);
   }
 
   chunkPath(digest: Uint8Array | string): string {
@@ -32,9 +48,18 @@ export class FsLayout {
     return sharded(this.blobs, digest);
   }
 
+  dirPath(digest: Uint8Array | string): string {
+    return sharded(this.dirs, digest);
+  }
+
   /** A name no other writer, in this process or another, will pick. */
   newStagingDir(): string {
-    return path.join(this.tmp, `${STAGING_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`);
+    return this.newTempPath(STAGING_PREFIX);
+  }
+
+  /** A fresh path in tmp/ starting with `prefix`, unique across processes. */
+  newTempPath(prefix: string): string {
+    return path.join(this.tmp, `${prefix}${process.pid}-${randomBytes(8).toString('hex')}`);
   }
 }
 

@@ -1,0 +1,68 @@
+// FsDirectoryService: Directories in a data dir as their canonical encodings under
+// dirs/ab/cdef…, published the way blob records are (write in tmp/, fsync, rename), so
+// a reader or a killed process sees a Directory whole or not at all. The base class does
+// every check; this file only moves bytes.
+
+import { readFile, rm, stat } from 'node:fs/promises';
+import { moveInto, syncDir, writeSynced } from './atomic-write.js';
+import { AbstractDirectoryService } from './directory-service.js';
+import type { Digest } from './digest.js';
+import { fsError, isNotFound } from './fs-errors.js';
+import type { FsLayout } from './fs-layout.js';
+
+export interface FsDirectoryServiceOptions {
+  /** fsync before and after publishing. @default true */
+  durable?: boolean;
+  /** Set when the data dir was found read-only: every put fails with it. */
+  readOnly?: Error;
+}
+
+const TEMP_PREFIX = 'd-';
+
+export class FsDirectoryService extends AbstractDirectoryService {
+  readonly layout: FsLayout;
+  readonly #durable: boolean;
+  readonly #readOnly: Error | undefined;
+
+  /** `layout.dirs` need not exist yet: the first put creates it. */
+  constructor(layout: FsLayout, options: FsDirectoryServiceOptions = {}) {
+    super();
+    this.layout = layout;
+    this.#durable = options.durable ?? true;
+    this.#readOnly = options.readOnly;
+  }
+
+  protected override async _read(digest: Digest): Promise<Uint8Array | undefined> {
+    const file = this.layout.dirPath(digest);
+    try {
+      return await readFile(file);
+    } catch (err: unknown) {
+      if (isNotFound(err)) return undefined;
+      throw fsError(err, file, 'reading');
+    }
+  }
+
+  protected override async _has(digest: Digest): Promise<boolean> {
+    const file = this.layout.dirPath(digest);
+    try {
+      await stat(file);
+      return true;
+    } catch (err: unknown) {
+      if (isNotFound(err)) return false;
+      throw fsError(err, file, 'checking');
+    }
+  }
+
+  protected override async _write(digest: Digest, bytes: Uint8Array): Promise<void> {
+    if (this.#readOnly) throw this.#readOnly;
+    const temp = this.layout.newTempPath(TEMP_PREFIX);
+    await writeSynced(temp, bytes, this.#durable);
+    try {
+      const dirty = await moveInto(temp, this.layout.dirPath(digest));
+      if (this.#durable) for (const d of dirty) await syncDir(d);
+    } catch (err: unknown) {
+      await rm(temp, { force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+}
