@@ -39,6 +39,12 @@ export interface BlobWriter {
   close(): Promise<Digest>;
   /** Discards everything written; the blob never becomes visible. No-op once closed or aborted. */
   abort(): Promise<void>;
+  /**
+   * Once `close()` resolved: bytes this blob added to the store (content the store did not
+   * hold before, as new chunks or a new blob); 0 for a blob stored in full already.
+   * Undefined before close.
+   */
+  readonly newBytes?: number | undefined;
 }
 
 /**

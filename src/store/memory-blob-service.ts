@@ -42,7 +42,11 @@ export class MemoryBlobService implements BlobService {
   }
 
   openWriter(): BlobWriter {
-    return new MemoryBlobWriter((hex, entry) => { this.#blobs.set(hex, entry); });
+    return new MemoryBlobWriter((hex, entry) => {
+      if (this.#blobs.has(hex)) return false;
+      this.#blobs.set(hex, entry);
+      return true;
+    });
   }
 }
 
@@ -50,8 +54,10 @@ class MemoryBlobWriter implements BlobWriter {
   #hasher: Hasher | undefined = new Hasher({ groupLog: BLOB_GROUP_LOG });
   #pieces: Uint8Array[] = [];
   #state: 'open' | 'closed' | 'aborted' = 'open';
+  newBytes: number | undefined;
 
-  constructor(private readonly publish: (hex: string, entry: Entry) => void) {}
+  /** `publish` resolves to false when the blob was already stored. */
+  constructor(private readonly publish: (hex: string, entry: Entry) => boolean) {}
 
   async write(bytes: Uint8Array): Promise<void> {
     checkBytes(bytes);
@@ -67,7 +73,8 @@ class MemoryBlobWriter implements BlobWriter {
     const r = this.#hasher!.finalize();
     const data = new Uint8Array(Buffer.concat(this.#pieces));
     this.#release();
-    this.publish(toHex(r.hash), { data, outboard: withHeader(r.length, r.nodes!) });
+    const added = this.publish(toHex(r.hash), { data, outboard: withHeader(r.length, r.nodes!) });
+    this.newBytes = added ? data.length : 0;
     return asDigest(r.hash);
   }
 
