@@ -1,0 +1,223 @@
+// Ingest: a path on disk into a BlobService and DirectoryService as a castore tree.
+// Regular files become blobs (streamed, several files at once), directories become
+// Directories put children-first so the store stays closed under references, symlinks
+// are stored as their target bytes and never followed. Names are read as raw bytes,
+// so names that are not UTF-8 keep their exact bytes and with them the tree's digest.
+
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { CastorError } from '../verify/errors.js';
+import type { BlobService } from './blob-service.js';
+import { directoryFrom, directorySize, validateName, type Node } from './castore/index.js';
+import { limit, type Limit } from './concurrency.js';
+import { asDigest, type Digest } from './digest.js';
+import type { DirectoryService } from './directory-service.js';
+import { isNotFound } from './fs-errors.js';
+
+/** Sockets, FIFOs, devices, or a top-level symlink: nothing castore can hold as given. */
+export class UnsupportedFileError extends CastorError {
+  constructor(readonly path: string, what: string) {
+    super('UNSUPPORTED_FILE', `${path}: ${what}`, path);
+  }
+}
+
+/** A path that cannot be read (missing, permission), named in the message. */
+export class IngestReadError extends CastorError {
+  constructor(readonly path: string, options: { cause: unknown }) {
+    const e = options.cause as NodeJS.ErrnoException;
+    super('INGEST_READ', `${path}: ${isNotFound(e) ? 'no such file or directory' : e?.code ?? String(e)}`, path, options);
+  }
+}
+
+export interface IngestOptions {
+  readonly blobs: BlobService;
+  readonly directories: DirectoryService;
+  /** Files read and stored at once. @default 8 */
+  readonly concurrency?: number;
+  /** Called as content is stored, with the running totals. */
+  readonly onProgress?: (progress: IngestProgress) => void;
+}
+
+export interface IngestProgress {
+  files: number;
+  bytes: number;
+}
+
+export interface IngestResult {
+  /** The root node; its name is the last component of the path given. */
+  readonly node: Node;
+  readonly type: 'file' | 'directory';
+  readonly digest: Digest;
+  /** Content bytes of a file; `directorySize` (the castore entry count) of a directory. */
+  readonly size: bigint;
+  /** Regular files stored. */
+  readonly files: number;
+  /** Content bytes of those files. */
+  readonly bytes: number;
+  /** Of those, bytes the store did not hold before (new chunks). */
+  readonly newBytes: number;
+}
+
+/** Reads of a file go in pieces of this size: big enough for few syscalls, small enough to bound memory. */
+const READ_SIZE = 1 << 20;
+
+interface Totals {
+  files: number;
+  bytes: number;
+  newBytes: number;
+}
+
+/**
+ * Stores the file or directory tree at `path` and resolves to its root. A symlink at
+ * `path` itself is refused (store its directory, or pass the target): castore has no
+ * digest for a lone symlink.
+ */
+export async function ingestPath(path: string, options: IngestOptions): Promise<IngestResult> {
+  const totals: Totals = { files: 0, bytes: 0, newBytes: 0 };
+  const ctx: Ctx = { options, totals, limit: limit(options.concurrency ?? 8) };
+  const p = Buffer.from(path);
+  const st = await lstatOf(p);
+  const name = baseName(p);
+  let node: Node;
+  if (st.isDirectory()) node = await ingestDir(ctx, p, name);
+  else if (st.isFile()) node = await ingestFile(ctx, p, name, st);
+  else if (st.isSymbolicLink()) throw new UnsupportedFileError(path, 'is a symlink; castor stores symlinks inside directories (add the directory holding it, or its target)');
+  else throw new UnsupportedFileError(path, `is ${kindOf(st)}; castor stores regular files, directories and symlinks`);
+  const type = 'directory' in node ? 'directory' : 'file';
+  const entry = 'directory' in node ? node.directory : (node as { file: { digest: Uint8Array; size: bigint } }).file;
+  return { node, type, digest: asDigest(entry.digest), size: entry.size, ...totals };
+}
+
+interface Ctx {
+  readonly options: IngestOptions;
+  readonly totals: Totals;
+  readonly limit: Limit;
+}
+
+async function ingestDir(ctx: Ctx, dir: Buffer, name: Uint8Array): Promise<Node> {
+  let names: Buffer[];
+  try {
+    names = await readdir(dir, { encoding: 'buffer' });
+  } catch (err: unknown) {
+    throw new IngestReadError(show(dir), { cause: err });
+  }
+  // Subdirectories one after another (depth-first keeps the number of open listings at the
+  // tree's depth); files of every level share the limiter, so a wide directory still has
+  // `concurrency` files in flight.
+  const nodes = await Promise.all(names.map(async (child): Promise<Node | undefined> => {
+    validateName(child);
+    const p = Buffer.concat([dir, SLASH, child]);
+    const st = await lstatOf(p);
+    if (st.isFile()) return ingestFile(ctx, p, child, st);
+    if (st.isSymbolicLink()) {
+      let target: Buffer;
+      try {
+        target = await readlink(p, { encoding: 'buffer' });
+      } catch (err: unknown) {
+        throw new IngestReadError(show(p), { cause: err });
+      }
+      return { symlink: { name: child, target } };
+    }
+    if (st.isDirectory()) return undefined;
+    throw new UnsupportedFileError(show(p), `is ${kindOf(st)}; castor stores regular files, directories and symlinks`);
+  }));
+  for (let i = 0; i < names.length; i++) {
+    if (nodes[i] !== undefined) continue;
+    nodes[i] = await ingestDir(ctx, Buffer.concat([dir, SLASH, names[i]!]), names[i]!);
+  }
+  const directory = directoryFrom(nodes as Node[]);
+  const digest = await ctx.options.directories.put(directory);
+  return { directory: { name, digest, size: directorySize(directory) } };
+}
+
+function ingestFile(ctx: Ctx, file: Buffer, name: Uint8Array, st: Stats): Promise<Node> {
+  return ctx.limit(async () => {
+    const { blobs, onProgress } = ctx.options;
+    let fh;
+    try {
+      fh = await open(file, 'r');
+    } catch (err: unknown) {
+      throw new IngestReadError(show(file), { cause: err });
+    }
+    const writer = blobs.openWriter();
+    let size = 0;
+    try {
+      // One buffer per read, handed to the writer: it may hold views until the write
+      // resolves, and fresh buffers let the next read start without copying.
+      for (;;) {
+        // One more byte than lstat promised, so a file read whole ends on a short read.
+        const buf = Buffer.allocUnsafe(Math.min(READ_SIZE, Math.max(st.size - size, 0) + 1));
+        let n: number;
+        try {
+          ({ bytesRead: n } = await fh.read(buf, 0, buf.length, size));
+        } catch (err: unknown) {
+          throw new IngestReadError(show(file), { cause: err });
+        }
+        if (n > 0) {
+          await writer.write(buf.subarray(0, n));
+          size += n;
+          ctx.totals.bytes += n;
+          onProgress?.({ files: ctx.totals.files, bytes: ctx.totals.bytes });
+        }
+        // Regular files read short only at their end.
+        if (n < buf.length) break;
+      }
+      const digest = await writer.close();
+      ctx.totals.files++;
+      ctx.totals.newBytes += writer.newBytes ?? 0;
+      onProgress?.({ files: ctx.totals.files, bytes: ctx.totals.bytes });
+      // Nix and tvix take the owner's execute bit as "executable".
+      return { file: { name, digest, size: BigInt(size), executable: (st.mode & 0o100) !== 0 } };
+    } catch (err: unknown) {
+      await writer.abort();
+      throw err;
+    } finally {
+      await fh.close();
+    }
+  });
+}
+
+const SLASH = Buffer.from('/');
+
+async function lstatOf(p: Buffer): Promise<Stats> {
+  try {
+    return await lstat(p);
+  } catch (err: unknown) {
+    throw new IngestReadError(show(p), { cause: err });
+  }
+}
+
+/** The last component of a path, ignoring trailing slashes; a root or '.' gets its resolved name's. */
+function baseName(p: Buffer): Uint8Array {
+  let end = p.length;
+  while (end > 1 && p[end - 1] === 0x2f) end--;
+  const start = p.lastIndexOf(0x2f, end - 1) + 1;
+  const name = p.subarray(start, end);
+  if (name.length === 0 || name.equals(DOT) || name.equals(DOTDOT)) return new Uint8Array(0);
+  return new Uint8Array(name);
+}
+
+const DOT = Buffer.from('.');
+const DOTDOT = Buffer.from('..');
+
+/** A path for messages: as text when it is UTF-8, with \xNN for each byte where it is not. */
+export function showPath(p: Uint8Array): string {
+  try {
+    return UTF8.decode(p);
+  } catch {
+    let out = '';
+    for (const b of p) out += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
+    return out;
+  }
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+const show = showPath;
+
+function kindOf(st: Stats): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  return 'not a regular file, directory or symlink';
+}
