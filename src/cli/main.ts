@@ -6,6 +6,11 @@ import { processIo } from './cli-io.js';
 type Command = { summary: string; load: () => Promise<{ run: (argv: string[]) => Promise<number> }> };
 
 const COMMANDS: Record<string, Command> = {
+  add: { summary: 'store files and directory trees, print their digests', load: () => import('./commands/add.js') },
+  get: { summary: 'recreate a stored tree or file at a path', load: () => import('./commands/get.js') },
+  cat: { summary: 'write a blob (or a byte range of it) to stdout, verified', load: () => import('./commands/cat.js') },
+  ls: { summary: 'list the entries of a stored tree', load: () => import('./commands/ls.js') },
+  stat: { summary: 'what a digest is in the store: size, chunks, entries', load: () => import('./commands/stat.js') },
   hash: { summary: 'BLAKE3 of files or stdin, b3sum-style', load: () => import('./commands/hash.js') },
   bao: { summary: 'encode, decode, slice and decode-slice bao streams', load: () => import('./commands/bao.js') },
   chunk: { summary: 'FastCDC 2020 cut points of a file: OFFSET LENGTH DIGEST', load: () => import('./commands/chunk.js') },

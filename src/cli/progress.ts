@@ -32,3 +32,33 @@ export function progressBar(label: string, total: number, minTotal = 64 << 20): 
     },
   };
 }
+
+/** For work whose total is not known up front (a tree being walked): counts, bytes and rate on stderr's TTY. */
+export function progressCounter(label: string): { update(files: number, bytes: number): void; finish(): void } {
+  if (!process.stderr.isTTY) return { update() {}, finish() {} };
+  const started = performance.now();
+  let last = 0;
+  let drawn = false;
+  let state = { files: 0, bytes: 0 };
+  const draw = (): void => {
+    const secs = (performance.now() - started) / 1000;
+    const rate = secs > 0 ? state.bytes / secs / 1e6 : 0;
+    process.stderr.write(`\r${label}: ${state.files} files, ${(state.bytes / 1e6).toFixed(1)} MB, ${rate.toFixed(0)} MB/s `);
+    drawn = true;
+  };
+  return {
+    update(files, bytes) {
+      state = { files, bytes };
+      const now = performance.now();
+      // Nothing for work that ends within half a second.
+      if (now - started < 500 || now - last < 100) return;
+      last = now;
+      draw();
+    },
+    finish() {
+      if (!drawn) return;
+      draw();
+      process.stderr.write('\n');
+    },
+  };
+}

@@ -2,8 +2,9 @@
 // reading DIGEST arguments.
 
 import { openDataDir, resolveDataDir, type DataDir } from '../store/data-dir.js';
-import { InvalidDigestError, parseDigest, type Digest } from '../store/digest.js';
-import { UsageError } from './cli-io.js';
+import { formatDigest, InvalidDigestError, parseDigest, type Digest } from '../store/digest.js';
+import { findDigest, type Found } from '../store/lookup.js';
+import { CommandExit, UsageError } from './cli-io.js';
 
 export const DATA_DIR_OPTION = { 'data-dir': { type: 'string' } } as const;
 
@@ -27,4 +28,11 @@ export function digestArg(text: string | undefined, what = 'DIGEST'): Digest {
     if (err instanceof InvalidDigestError) throw new UsageError(`${what}: ${err.message}`);
     throw err;
   }
+}
+
+/** What DIGEST names in the store, or exit 1 saying it is not there. */
+export async function findOrFail(data: DataDir, digest: Digest): Promise<Found> {
+  const found = await findDigest(data, digest);
+  if (found === undefined) throw new CommandExit(1, `${formatDigest(digest)} is not in the store at ${data.layout.root}`, 'NOT_FOUND');
+  return found;
 }
