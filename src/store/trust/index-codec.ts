@@ -1,0 +1,125 @@
+// Building an Index (entries sorted and checked, canonical bytes) and reading one entry
+// back out of Index bytes at a known offset, as lookups do.
+
+import {
+  type Node, InvalidDirectoryError, compareNames, decodeNode, encodeNode, showName, validateName, validateNode,
+} from '../castore/index.js';
+import { InvalidIndexError } from './errors.js';
+import type { IndexEntry } from './index-model.js';
+import { decodeNixInfo, encodeNixInfo } from './nix-info.js';
+import { WIRE_LEN, WireError, WireReader, WireWriter, varintLength } from './wire.js';
+
+/** Entries in name order (bytewise). Throws InvalidIndexError DUPLICATE_NAME if two share a name. */
+export function sortEntries(entries: Iterable<IndexEntry>): IndexEntry[] {
+  const sorted = [...entries].sort((a, b) => compareNames(a.name, b.name));
+  for (let i = 1; i < sorted.length; i++) {
+    if (compareNames(sorted[i - 1]!.name, sorted[i]!.name) === 0) {
+      throw new InvalidIndexError('DUPLICATE_NAME', `name ${showName(sorted[i]!.name)} appears twice`, i, -1);
+    }
+  }
+  return sorted;
+}
+
+/** One entry's canonical IndexEntry encoding; validates name, node (anonymous) and Nix metadata. */
+export function encodeEntry(entry: IndexEntry, entryNo = -1): Uint8Array {
+  try {
+    validateName(entry.name);
+  } catch (err: unknown) {
+    throw new InvalidIndexError('BAD_NAME', err instanceof Error ? err.message : String(err), entryNo, -1, { cause: err });
+  }
+  try {
+    validateNode(entry.node, { anonymous: true });
+  } catch (err: unknown) {
+    throw new InvalidIndexError('BAD_NODE', err instanceof Error ? err.message : String(err), entryNo, -1, { cause: err });
+  }
+  const w = new WireWriter(entry.name.length + 128);
+  w.bytesField(1, entry.name);
+  w.messageField(2, encodeNode(entry.node));
+  if (entry.nix !== undefined) w.messageField(3, encodeNixInfo(entry.nix));
+  return w.finish();
+}
+
+/**
+ * The canonical Index bytes of `entries`, which must already be strictly ascending by
+ * name (sortEntries makes them so). What scanIndex accepts is exactly what this writes.
+ */
+export function encodeIndex(entries: readonly IndexEntry[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  entries.forEach((entry, i) => {
+    if (i > 0) {
+      const order = compareNames(entries[i - 1]!.name, entry.name);
+      if (order >= 0) {
+        throw new InvalidIndexError(order === 0 ? 'DUPLICATE_NAME' : 'UNSORTED', `entry ${showName(entry.name)} is not above the one before it`, i, -1);
+      }
+    }
+    const body = encodeEntry(entry, i);
+    parts.push(body);
+    total += 1 + varintLength(body.length) + body.length;
+  });
+  const w = new WireWriter(total);
+  for (const body of parts) w.messageField(1, body);
+  return w.finish();
+}
+
+/** The entry that starts at `start` (an IndexEntry field of the Index) and its extent. */
+function entrySpan(bytes: Uint8Array, start: number, end: number): WireReader {
+  const r = new WireReader(bytes, start, end);
+  if (!r.next(1, WIRE_LEN)) r.fail('not an index entry');
+  const span = r.lengthDelimited();
+  return new WireReader(bytes, span.start, span.end);
+}
+
+/**
+ * The name of the entry at `start`, as a view into `bytes`. `end` bounds the read (the
+ * next entry's offset). Assumes scanIndex accepted the bytes; throws WireError otherwise.
+ */
+export function entryNameAt(bytes: Uint8Array, start: number, end = bytes.length): Uint8Array {
+  const e = entrySpan(bytes, start, end);
+  if (!e.next(1, WIRE_LEN)) e.fail('entry has no name');
+  return e.bytes_();
+}
+
+/**
+ * Decodes the entry at `bytes[start..end)` fully (name, node, Nix metadata with every
+ * tvix check). Byte fields are copies. Throws InvalidIndexError.
+ */
+export function decodeEntryAt(bytes: Uint8Array, start: number, end: number, entryNo = -1): IndexEntry {
+  let name: Uint8Array;
+  let nodeBytes: Uint8Array;
+  let nix: { start: number; end: number } | undefined;
+  try {
+    const e = entrySpan(bytes, start, end);
+    if (!e.next(1, WIRE_LEN)) e.fail('entry has no name');
+    name = e.nonEmptyBytes().slice();
+    if (!e.next(2, WIRE_LEN)) e.fail('entry has no node');
+    nodeBytes = e.bytes_();
+    if (e.next(3, WIRE_LEN)) nix = e.lengthDelimited();
+    e.end();
+  } catch (err: unknown) {
+    if (err instanceof WireError) throw new InvalidIndexError('MALFORMED', err.detail, entryNo, err.offset, { cause: err });
+    throw err;
+  }
+  let node: Node;
+  try {
+    validateName(name);
+  } catch (err: unknown) {
+    throw new InvalidIndexError('BAD_NAME', err instanceof Error ? err.message : String(err), entryNo, start, { cause: err });
+  }
+  try {
+    node = copyNode(decodeNode(nodeBytes, { anonymous: true }));
+  } catch (err: unknown) {
+    if (err instanceof InvalidDirectoryError) throw new InvalidIndexError('BAD_NODE', err.message, entryNo, start, { cause: err });
+    throw err;
+  }
+  const entry: IndexEntry = { name, node };
+  if (nix === undefined) return entry;
+  return { ...entry, nix: decodeNixInfo(bytes, nix.start, nix.end, entryNo) };
+}
+
+/** The protons decoder hands out views into the Index bytes; entries outlive them. */
+function copyNode(node: Node): Node {
+  if ('directory' in node) return { directory: { ...node.directory, digest: node.directory.digest.slice() } };
+  if ('file' in node) return { file: { ...node.file, digest: node.file.digest.slice() } };
+  return { symlink: { ...node.symlink, target: node.symlink.target.slice() } };
+}
