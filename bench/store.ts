@@ -1,0 +1,112 @@
+// npm run bench:store: `castor add` of a 1 GiB file and of a tree of 20,000 small files
+// (1 to 16 KiB), beside `cp`/`cp -r` and `tar -c | cat >/dev/null` of the same data in
+// the same run (the disk's ceiling), with castor's peak RSS; then a 1 MiB range read
+// from the middle of the 1 GiB blob: time and bytes read from the store's files.
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes, randomInt } from 'node:crypto';
+import path from 'node:path';
+import { castor, makeFile, median, removeDir, table, tempDir, timed } from './bench-util.js';
+import { openDataDir } from '../src/store/data-dir.js';
+import { parseDigest } from '../src/store/digest.js';
+
+const BIG = Number(process.env['BENCH_BIG_MIB'] ?? 1024) << 20;
+const FILES = Number(process.env['BENCH_FILES'] ?? 20_000);
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
+
+/** Median seconds of `runs` runs of `f`, each given a fresh destination that is removed after. */
+function medianRuns(dir: string, label: string, f: (dest: string) => { seconds: number; maxRssKiB?: number }): { seconds: number; rssMiB: number; last: string } {
+  const secs: number[] = [];
+  let rss = 0;
+  let last = '';
+  for (let i = 0; i < RUNS; i++) {
+    const dest = path.join(dir, `${label}-${i}`);
+    timed('sync', []);
+    const r = f(dest);
+    secs.push(r.seconds);
+    rss = Math.max(rss, (r.maxRssKiB ?? 0) / 1024);
+    if (i < RUNS - 1) removeDir(dest);
+    else last = dest;
+  }
+  return { seconds: median(secs), rssMiB: rss, last };
+}
+
+function makeTree(root: string): number {
+  let bytes = 0;
+  const perDir = 100;
+  for (let d = 0; d * perDir < FILES; d++) {
+    const sub = path.join(root, `d${String(d).padStart(3, '0')}`);
+    mkdirSync(sub, { recursive: true });
+    for (let i = 0; i < perDir && d * perDir + i < FILES; i++) {
+      const b = randomBytes(randomInt(1024, 16 * 1024 + 1));
+      writeFileSync(path.join(sub, `f${i}`), b);
+      bytes += b.length;
+    }
+  }
+  return bytes;
+}
+
+function rchar(): number {
+  return Number(/rchar: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))![1]);
+}
+
+async function main(): Promise<void> {
+  const dir = tempDir();
+  try {
+    const big = path.join(dir, 'big');
+    const tree = path.join(dir, 'tree');
+    console.log(`making a ${BIG >> 20} MiB file and a tree of ${FILES} files (1 to 16 KiB) in ${dir} ...`);
+    makeFile(big, BIG);
+    const treeBytes = makeTree(tree);
+    // Page cache warm for every contender alike.
+    timed('sh', ['-c', `cat ${big} >/dev/null && tar -cf - -C ${dir} tree | cat >/dev/null`]);
+
+    const rows: string[][] = [];
+    const mb = (bytes: number, s: number): string => (bytes / s / 1e6).toFixed(0);
+
+    const cp = medianRuns(dir, 'cp', (dest) => timed('cp', [big, dest]));
+    const tar = medianRuns(dir, 'tar', () => timed('sh', ['-c', `tar -cf - -C ${dir} big | cat >/dev/null`]));
+    const add = medianRuns(dir, 'add-big', (dest) => castor(['add', '--data-dir', dest, big]));
+    rows.push([`cp (1 GiB file)`, `${mb(BIG, cp.seconds)} MB/s`, '', '1.00']);
+    rows.push([`tar -c \\| cat (1 GiB file)`, `${mb(BIG, tar.seconds)} MB/s`, '', (cp.seconds / tar.seconds).toFixed(2)]);
+    rows.push([`castor add (1 GiB file)`, `${mb(BIG, add.seconds)} MB/s`, `${add.rssMiB.toFixed(0)} MiB`, (cp.seconds / add.seconds).toFixed(2)]);
+
+    const cpr = medianRuns(dir, 'cpr', (dest) => timed('cp', ['-r', tree, dest]));
+    const tarr = medianRuns(dir, 'tarr', () => timed('sh', ['-c', `tar -cf - -C ${dir} tree | cat >/dev/null`]));
+    const addr = medianRuns(dir, 'add-tree', (dest) => castor(['add', '--data-dir', dest, tree]));
+    const fps = (s: number): string => `${(FILES / s).toFixed(0)} files/s (${mb(treeBytes, s)} MB/s)`;
+    rows.push([`cp -r (${FILES} files)`, fps(cpr.seconds), '', '1.00']);
+    rows.push([`tar -c \\| cat (${FILES} files)`, fps(tarr.seconds), '', (cpr.seconds / tarr.seconds).toFixed(2)]);
+    rows.push([`castor add (${FILES} files)`, fps(addr.seconds), `${addr.rssMiB.toFixed(0)} MiB`, (cpr.seconds / addr.seconds).toFixed(2)]);
+
+    // A 1 MiB range from the middle of the 1 GiB blob, in process (so module loading is
+    // not counted in the bytes read) and through the CLI.
+    const bigDigest = castor(['hash', '--no-names', big]).stdout.trim();
+    const data = await openDataDir(add.last);
+    const mid = Math.floor(BIG / 2);
+    const range = { start: mid, end: mid + (1 << 20) };
+    const times: number[] = [];
+    let readBytes = 0;
+    for (let i = 0; i < 5; i++) {
+      const before = rchar();
+      const t0 = performance.now();
+      let got = 0;
+      for await (const piece of (await data.blobs.read(parseDigest(bigDigest), range))!) got += piece.length;
+      times.push(performance.now() - t0);
+      readBytes = rchar() - before;
+      if (got !== 1 << 20) throw new Error(`range read returned ${got} bytes`);
+    }
+    const catRun = median(Array.from({ length: 5 }, () => castor(['cat', '--data-dir', add.last, bigDigest, '--range', `${range.start}:${range.end}`]).seconds));
+    const node = median(Array.from({ length: 5 }, () => timed(process.execPath, ['-e', '0']).seconds));
+
+    console.log(`\n${table(['what', 'rate', 'peak RSS', 'ratio to cp'], rows)}`);
+    console.log(`\n1 MiB range from the middle of the ${BIG >> 20} MiB blob: ${median(times).toFixed(1)} ms in process, ` +
+      `${(readBytes / 1024).toFixed(0)} KiB read from the store's files (record head, chunk table and outboard path included); ` +
+      `\`castor cat --range\` process ${(catRun * 1000).toFixed(0)} ms (bare node start ${(node * 1000).toFixed(0)} ms).`);
+    console.log(`Targets: 1 GiB add >= 0.5 of cp; ${FILES} files >= 0.5 of cp -r files/s; RSS < 200 MiB. Medians of ${RUNS} runs.`);
+  } finally {
+    removeDir(dir);
+  }
+}
+
+await main();
