@@ -2,12 +2,12 @@
 // back out of Index bytes at a known offset, as lookups do.
 
 import {
-  type Node, InvalidDirectoryError, compareNames, decodeNode, encodeNode, showName, validateName, validateNode,
+  type Node, InvalidDirectoryError, compareNames, decodeNode, showName, validateName, validateNode,
 } from '../castore/index.js';
 import { InvalidIndexError } from './errors.js';
 import type { IndexEntry } from './index-model.js';
-import { decodeNixInfo, encodeNixInfo } from './nix-info.js';
-import { WIRE_LEN, WireError, WireReader, WireWriter, varintLength } from './wire.js';
+import { decodeNixInfo, writeNixInfo } from './nix-info.js';
+import { WIRE_LEN, WireError, WireReader, WireWriter } from './wire.js';
 
 /** Entries in name order (bytewise). Throws InvalidIndexError DUPLICATE_NAME if two share a name. */
 export function sortEntries(entries: Iterable<IndexEntry>): IndexEntry[] {
@@ -20,8 +20,8 @@ export function sortEntries(entries: Iterable<IndexEntry>): IndexEntry[] {
   return sorted;
 }
 
-/** One entry's canonical IndexEntry encoding; validates name, node (anonymous) and Nix metadata. */
-export function encodeEntry(entry: IndexEntry, entryNo = -1): Uint8Array {
+/** Writes the canonical IndexEntry body of `entry` to `w`; validates name, node (anonymous) and Nix metadata. */
+function writeEntry(w: WireWriter, entry: IndexEntry, entryNo: number): void {
   try {
     validateName(entry.name);
   } catch (err: unknown) {
@@ -32,10 +32,44 @@ export function encodeEntry(entry: IndexEntry, entryNo = -1): Uint8Array {
   } catch (err: unknown) {
     throw new InvalidIndexError('BAD_NODE', err instanceof Error ? err.message : String(err), entryNo, -1, { cause: err });
   }
-  const w = new WireWriter(entry.name.length + 128);
   w.bytesField(1, entry.name);
-  w.messageField(2, encodeNode(entry.node));
-  if (entry.nix !== undefined) w.messageField(3, encodeNixInfo(entry.nix));
+  const node = w.begin(2);
+  writeNode(w, entry.node);
+  w.end(node);
+  if (entry.nix !== undefined) {
+    const nix = w.begin(3);
+    writeNixInfo(w, entry.nix);
+    w.end(nix);
+  }
+}
+
+/** castore's canonical Node (codec.ts writes the same bytes; a test holds them equal). */
+function writeNode(w: WireWriter, node: Node): void {
+  if ('directory' in node) {
+    const m = w.begin(1);
+    w.bytesField(1, node.directory.name);
+    w.bytesField(2, node.directory.digest);
+    w.uint64Field(3, node.directory.size);
+    w.end(m);
+  } else if ('file' in node) {
+    const m = w.begin(2);
+    w.bytesField(1, node.file.name);
+    w.bytesField(2, node.file.digest);
+    w.uint64Field(3, node.file.size);
+    w.boolField(4, node.file.executable);
+    w.end(m);
+  } else {
+    const m = w.begin(3);
+    w.bytesField(1, node.symlink.name);
+    w.bytesField(2, node.symlink.target);
+    w.end(m);
+  }
+}
+
+/** One entry's canonical IndexEntry encoding (the body, without the Index's field tag). */
+export function encodeEntry(entry: IndexEntry, entryNo = -1): Uint8Array {
+  const w = new WireWriter(entry.name.length + 128);
+  writeEntry(w, entry, entryNo);
   return w.finish();
 }
 
@@ -44,8 +78,7 @@ export function encodeEntry(entry: IndexEntry, entryNo = -1): Uint8Array {
  * name (sortEntries makes them so). What scanIndex accepts is exactly what this writes.
  */
 export function encodeIndex(entries: readonly IndexEntry[]): Uint8Array {
-  const parts: Uint8Array[] = [];
-  let total = 0;
+  const w = new WireWriter(Math.max(256, entries.length * 128));
   entries.forEach((entry, i) => {
     if (i > 0) {
       const order = compareNames(entries[i - 1]!.name, entry.name);
@@ -53,12 +86,10 @@ export function encodeIndex(entries: readonly IndexEntry[]): Uint8Array {
         throw new InvalidIndexError(order === 0 ? 'DUPLICATE_NAME' : 'UNSORTED', `entry ${showName(entry.name)} is not above the one before it`, i, -1);
       }
     }
-    const body = encodeEntry(entry, i);
-    parts.push(body);
-    total += 1 + varintLength(body.length) + body.length;
+    const m = w.begin(1);
+    writeEntry(w, entry, i);
+    w.end(m);
   });
-  const w = new WireWriter(total);
-  for (const body of parts) w.messageField(1, body);
   return w.finish();
 }
 

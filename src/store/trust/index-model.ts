@@ -3,8 +3,8 @@
 
 import type { Node } from '../castore/index.js';
 
-/** An Index blob larger than this is refused before it is read into memory (512 MiB, about 4 million Nix entries). */
-export const MAX_INDEX_BYTES = 512 * 1024 * 1024;
+/** An Index blob larger than this is refused before it is read into memory (256 MiB: about 500,000 Nix entries, 2.5 million bare ones). */
+export const MAX_INDEX_BYTES = 256 * 1024 * 1024;
 /** Nix store path digests (nixbase32-decoded) are 20 bytes. */
 export const STORE_PATH_DIGEST_BYTES = 20;
 /** NARInfo.nar_sha256. */

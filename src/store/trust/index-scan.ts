@@ -3,8 +3,9 @@
 // castore Node, and the shape of its Nix metadata; it records where each entry starts,
 // so later lookups binary-search by name instead of parsing the Index again.
 //
-// Written as a flat loop over the bytes with no allocation per entry: for a 100,000-entry
-// Index it must cost less than hashing the same bytes (bench/trust.ts).
+// It must cost less than hashing the same bytes (bench/trust.ts), so it is one function
+// over a local cursor: helpers return packed numbers instead of objects or shared state,
+// one-byte lengths (most fields) are read inline, and nothing is allocated per entry.
 
 import { MAX_NAME_LENGTH, MAX_TARGET_LENGTH } from '../castore/index.js';
 import { InvalidIndexError, type InvalidIndexReason } from './errors.js';
@@ -20,211 +21,224 @@ const T6_LEN = 0x32;
 const T1_VARINT = 0x08;
 const T3_VARINT = 0x18;
 const T4_VARINT = 0x20;
-const SLASH = 0x2f;
 const DOT = 0x2e;
+/** Bytes a castore name may not hold: NUL (1) and "/" (2). One load per byte, no branch. */
+const FORBIDDEN = new Uint8Array(256);
+FORBIDDEN[0] = 1;
+FORBIDDEN[0x2f] = 2;
 
-// The scan's cursor and the entry being checked, shared by the helpers below so the hot
-// loop passes no objects around. Only scanIndex sets them; it is synchronous.
-let at = 0;
-let entryNo = 0;
-
-function fail(reason: InvalidIndexReason, detail: string): never {
-  throw new InvalidIndexError(reason, detail, entryNo, at);
-}
-
-/** A length varint at `at` (canonical: minimal), advanced past; the body must fit before `end`. */
-function len(b: Uint8Array, end: number, reason: InvalidIndexReason): number {
-  let n = 0;
-  let shift = 0;
-  for (;;) {
-    if (at >= end) fail(reason, 'truncated length');
-    const byte = b[at++]!;
-    n += (byte & 0x7f) * 2 ** shift;
-    if (byte < 0x80) {
-      if (byte === 0 && shift > 0) fail(reason, 'non-minimal varint');
-      break;
-    }
-    shift += 7;
-    if (shift > 28) fail(reason, 'length too large');
+/**
+ * The length varint at `p`, which must be minimal and whose body must fit before `end`:
+ * packed as `length * 8 + bytes read` (lengths stay below 2^28, MAX_INDEX_BYTES, so this
+ * is a small integer), or -1 if it is truncated, non-minimal, or runs past `end`.
+ */
+function lenAt(b: Uint8Array, p: number, end: number): number {
+  if (p >= end) return -1;
+  let byte = b[p]!;
+  if (byte < 0x80) return byte <= end - p - 1 ? (byte << 3) | 1 : -1;
+  let n = byte & 0x7f;
+  for (let i = 1; i < 4; i++) {
+    if (p + i >= end) return -1;
+    byte = b[p + i]!;
+    n |= (byte & 0x7f) << (7 * i);
+    if (byte < 0x80) return byte === 0 || n > end - p - i - 1 ? -1 : (n << 3) | (i + 1);
   }
-  if (n > end - at) fail(reason, 'length runs past the end of its message');
-  return n;
+  return -1;
 }
 
-/** A non-zero canonical uint64 varint at `at` (a zero would not have been written), skipped. */
-function uint64(b: Uint8Array, end: number, reason: InvalidIndexReason): void {
+/** Bytes of the canonical non-zero uint64 varint at `p`, or -1 (truncated, zero, non-minimal, over 64 bits). */
+function uint64At(b: Uint8Array, p: number, end: number): number {
   for (let i = 0; i < 10; i++) {
-    if (at >= end) fail(reason, 'truncated varint');
-    const byte = b[at++]!;
-    if (byte < 0x80) {
-      if (byte === 0) fail(reason, i === 0 ? 'zero written for a uint64 field' : 'non-minimal varint');
-      if (i === 9 && byte > 1) fail(reason, 'varint exceeds uint64');
-      return;
-    }
+    if (p + i >= end) return -1;
+    const byte = b[p + i]!;
+    if (byte < 0x80) return byte === 0 || (i === 9 && byte > 1) ? -1 : i + 1;
   }
-  fail(reason, 'varint exceeds uint64');
+  return -1;
 }
 
-/** A 32-byte digest field `tag` (required). */
-function digest32(b: Uint8Array, end: number, reason: InvalidIndexReason, what: string): void {
-  if (at + 34 > end || b[at] !== T2_LEN || b[at + 1] !== 32) fail(reason, `${what} digest missing or not 32 bytes`);
-  at += 34;
+function nameFault(b: Uint8Array, start: number, end: number): string {
+  for (let i = start; i < end; i++) if (b[i] === 0) return 'name contains a NUL byte';
+  return 'name contains "/"';
 }
 
-/** The entry's Node: exactly one anonymous DirectoryNode, FileNode or SymlinkNode, canonical. */
-function node(b: Uint8Array, end: number): void {
-  if (at >= end) fail('BAD_NODE', 'node is none of directory, file or symlink');
-  const kind = b[at++];
-  if (kind !== T1_LEN && kind !== T2_LEN && kind !== T3_LEN) fail('BAD_NODE', `unexpected node field (tag ${kind})`);
-  const n = len(b, end, 'BAD_NODE');
-  if (at + n !== end) fail('BAD_NODE', 'more than one node set');
-  if (at < end && b[at] === T1_LEN) fail('BAD_NODE', 'a root node must have an empty name');
-  if (kind === T3_LEN) {
-    if (at >= end || b[at] !== T2_LEN) fail('BAD_NODE', 'symlink target is empty');
-    at++;
-    const t = len(b, end, 'BAD_NODE');
-    if (t > MAX_TARGET_LENGTH) fail('BAD_NODE', `symlink target is ${t} bytes, over ${MAX_TARGET_LENGTH}`);
-    for (let i = at; i < at + t; i++) if (b[i] === 0) fail('BAD_NODE', 'symlink target contains a NUL byte');
-    at += t;
-  } else {
-    digest32(b, end, 'BAD_NODE', kind === T1_LEN ? 'directory' : 'file');
-    if (at < end && b[at] === T3_VARINT) { at++; uint64(b, end, 'BAD_NODE'); }
-    if (kind === T2_LEN && at < end && b[at] === T4_VARINT) {
-      if (at + 2 > end || b[at + 1] !== 1) fail('BAD_NODE', 'executable is not a canonical true');
-      at += 2;
-    }
-  }
-  if (at !== end) fail('BAD_NODE', 'unknown, repeated or out-of-order field in node');
+// Takes the cursor as arguments: a closure over it would move it out of a register.
+function fail(entry: number, at: number, reason: InvalidIndexReason, detail: string): never {
+  throw new InvalidIndexError(reason, detail, entry, at);
 }
 
-/** A non-empty bytes/string field with `tag` at `at`, optionally of an exact length; false if the next field is another. */
-function lenField(b: Uint8Array, end: number, tag: number, exact: number): boolean {
-  if (at >= end || b[at] !== tag) return false;
-  at++;
-  const n = len(b, end, 'BAD_NIX_INFO');
-  if (n === 0) fail('BAD_NIX_INFO', `empty field (tag ${tag}) written`);
-  if (exact > 0 && n !== exact) fail('BAD_NIX_INFO', `field (tag ${tag}) is ${n} bytes, not ${exact}`);
-  at += n;
-  return true;
-}
-
-/** NARInfo.Signature or StorePath: string field 1, bytes field 2 of an exact length, both required. */
-function namedBytes(b: Uint8Array, end: number, exact: number, what: string): void {
-  if (!lenField(b, end, T1_LEN, 0)) fail('BAD_NIX_INFO', `${what} has no name`);
-  if (!lenField(b, end, T2_LEN, exact)) fail('BAD_NIX_INFO', `${what} has no ${exact}-byte digest`);
-  if (at !== end) fail('BAD_NIX_INFO', `unknown, repeated or out-of-order field in ${what}`);
-}
-
-/** The NARInfo message body [at, end); returns how many reference names it lists. */
-function narinfo(b: Uint8Array, end: number): number {
-  if (at < end && b[at] === T1_VARINT) { at++; uint64(b, end, 'BAD_NIX_INFO'); }
-  if (!lenField(b, end, T2_LEN, NAR_SHA256_BYTES)) fail('BAD_NIX_INFO', 'nar_sha256 missing');
-  while (at < end && b[at] === T3_LEN) {
-    at++;
-    const n = len(b, end, 'BAD_NIX_INFO');
-    namedBytes(b, at + n, NAR_SIGNATURE_BYTES, 'signature');
-  }
-  let names = 0;
-  while (lenField(b, end, T4_LEN, 0)) names++;
-  if (at < end && b[at] === T5_LEN) {
-    at++;
-    const n = len(b, end, 'BAD_NIX_INFO');
-    namedBytes(b, at + n, STORE_PATH_DIGEST_BYTES, 'deriver');
-  }
-  if (at < end && b[at] === T6_LEN) {
-    at++;
-    const n = len(b, end, 'BAD_NIX_INFO');
-    const caEnd = at + n;
-    let type = 0;
-    if (at < caEnd && b[at] === T1_VARINT) {
-      at++;
-      if (at >= caEnd) fail('BAD_NIX_INFO', 'truncated ca type');
-      type = b[at++]!;
-      if (type === 0 || type >= CA_DIGEST_BYTES.length) fail('BAD_NIX_INFO', `ca type ${type} is unknown or not canonical`);
-    }
-    if (!lenField(b, caEnd, T2_LEN, CA_DIGEST_BYTES[type]!)) fail('BAD_NIX_INFO', 'ca digest missing');
-    if (at !== caEnd) fail('BAD_NIX_INFO', 'unknown, repeated or out-of-order field in ca');
-  }
-  if (at !== end) fail('BAD_NIX_INFO', 'unknown, repeated or out-of-order field in narinfo');
-  return names;
-}
-
-/** NixInfo [at, end): 20-byte references, then an optional NARInfo whose reference names match them in number. */
-function nixInfo(b: Uint8Array, end: number): void {
-  let refs = 0;
-  while (lenField(b, end, T2_LEN, STORE_PATH_DIGEST_BYTES)) refs++;
-  if (at < end && b[at] === T3_LEN) {
-    at++;
-    const n = len(b, end, 'BAD_NIX_INFO');
-    const names = narinfo(b, at + n);
-    if (names !== refs) fail('BAD_NIX_INFO', `${names} reference names for ${refs} references`);
-  }
-  if (at !== end) fail('BAD_NIX_INFO', 'unknown, repeated or out-of-order field in nix info');
+/**
+ * A Signature or StorePath field at `p` (its tag checked by the caller): a non-empty
+ * string name = 1, then bytes = 2 of exactly `exact` bytes, nothing else. Returns the
+ * position after the field, or -1.
+ */
+function namedBytesAt(b: Uint8Array, p: number, end: number, exact: number): number {
+  const v = lenAt(b, p + 1, end);
+  if (v < 0) return -1;
+  p += 1 + (v & 7);
+  const msgEnd = p + (v >>> 3);
+  if (p >= msgEnd || b[p] !== T1_LEN) return -1;
+  const w = lenAt(b, p + 1, msgEnd);
+  if (w <= 8) return -1;
+  p += 1 + (w & 7) + (w >>> 3);
+  if (p + 2 + exact !== msgEnd || b[p] !== T2_LEN || b[p + 1] !== exact) return -1;
+  return msgEnd;
 }
 
 /**
  * Checks a whole Index and returns where each entry starts: `offsets[i]` for entry i,
  * and `offsets[count]` = bytes.length. Throws InvalidIndexError (with the entry number and
- * byte offset) at the first rule broken. Does not check UTF-8 of Nix strings or that
- * reference names match their digests; decodeNixInfo does, when an entry is read.
+ * byte offset) at the first rule broken. Nix metadata is checked for its framing, digest
+ * and signature lengths, and reference counts; UTF-8 of its strings and whether reference
+ * names match their digests are decodeNixInfo's to check when an entry is read.
  */
 export function scanIndex(bytes: Uint8Array): Uint32Array {
-  at = 0;
-  entryNo = 0;
-  if (bytes.length > MAX_INDEX_BYTES) fail('TOO_LARGE', `index is ${bytes.length} bytes, over ${MAX_INDEX_BYTES}`);
   const b = bytes;
   const total = b.length;
-  let offsets = new Uint32Array(Math.max(16, (total / 96) | 0));
+  let p = 0;
+  let entry = 0;
+  if (total > MAX_INDEX_BYTES) fail(0, 0, 'TOO_LARGE', `index is ${total} bytes, over ${MAX_INDEX_BYTES}`);
+
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let offsets = new Uint32Array(Math.max(16, (total / 64) | 0));
   let prevStart = 0;
   let prevLen = -1;
-  while (at < total) {
-    if (entryNo + 1 >= offsets.length) {
+  let v: number;
+  while (p < total) {
+    if (entry + 1 >= offsets.length) {
       const grown = new Uint32Array(offsets.length * 2);
       grown.set(offsets);
       offsets = grown;
     }
-    offsets[entryNo] = at;
-    if (b[at] !== T1_LEN) fail('MALFORMED', `unexpected field (tag ${b[at]}) in index`);
-    at++;
-    const entryLen = len(b, total, 'MALFORMED');
-    const end = at + entryLen;
+    offsets[entry] = p;
+    if (b[p] !== T1_LEN) fail(entry, p, 'MALFORMED', `unexpected field (tag ${b[p]}) in index`);
+    if ((v = lenAt(b, p + 1, total)) < 0) fail(entry, p, 'MALFORMED', 'bad entry length');
+    p += 1 + (v & 7);
+    const end = p + (v >>> 3);
 
     // Name: 1..255 bytes, not "." or "..", no "/" or NUL, above the previous name.
-    if (at >= end || b[at] !== T1_LEN) fail('BAD_NAME', 'entry has no name');
-    at++;
-    const nameLen = len(b, end, 'BAD_NAME');
-    const name = at;
-    if (nameLen === 0) fail('BAD_NAME', 'empty name written');
-    if (nameLen > MAX_NAME_LENGTH) fail('BAD_NAME', `name is ${nameLen} bytes, over ${MAX_NAME_LENGTH}`);
-    for (let i = name; i < name + nameLen; i++) {
-      const c = b[i]!;
-      if (c === SLASH || c === 0) fail('BAD_NAME', c === 0 ? 'name contains a NUL byte' : 'name contains "/"');
+    if (p >= end || b[p] !== T1_LEN) fail(entry, p, 'BAD_NAME', 'entry has no name');
+    if ((v = lenAt(b, p + 1, end)) < 0) fail(entry, p, 'BAD_NAME', 'bad name length');
+    p += 1 + (v & 7);
+    const name = p;
+    const nameLen = v >>> 3;
+    if (nameLen === 0) fail(entry, p, 'BAD_NAME', 'empty name written');
+    if (nameLen > MAX_NAME_LENGTH) fail(entry, p, 'BAD_NAME', `name is ${nameLen} bytes, over ${MAX_NAME_LENGTH}`);
+    // Four bytes at a time: a word has a zero byte iff (x - 0x01..) & ~x & 0x80.. is non-zero,
+    // and a "/" byte iff the same holds for x ^ 0x2f2f2f2f. The tail goes byte by byte.
+    let words = 0;
+    let i = name;
+    const stop = name + nameLen;
+    for (; i + 4 <= stop; i += 4) {
+      const x = view.getUint32(i, true);
+      const y = x ^ 0x2f2f2f2f;
+      words |= ((x - 0x01010101) & ~x) | ((y - 0x01010101) & ~y);
     }
-    if (b[name] === DOT && (nameLen === 1 || (nameLen === 2 && b[name + 1] === DOT))) fail('BAD_NAME', 'name is "." or ".."');
+    let forbidden = words & 0x80808080;
+    for (; i < stop; i++) forbidden |= FORBIDDEN[b[i]!]!;
+    if (forbidden !== 0) fail(entry, p, 'BAD_NAME', nameFault(b, name, stop));
+    if (b[name] === DOT && (nameLen === 1 || (nameLen === 2 && b[name + 1] === DOT))) fail(entry, p, 'BAD_NAME', 'name is "." or ".."');
     if (prevLen >= 0) {
       const n = nameLen < prevLen ? nameLen : prevLen;
       let i = 0;
       while (i < n && b[name + i] === b[prevStart + i]) i++;
       const order = i < n ? b[name + i]! - b[prevStart + i]! : nameLen - prevLen;
-      if (order <= 0) fail(order === 0 ? 'DUPLICATE_NAME' : 'UNSORTED', order === 0 ? 'name appears twice' : 'names are not in ascending bytewise order');
+      if (order <= 0) fail(entry, p, order === 0 ? 'DUPLICATE_NAME' : 'UNSORTED', order === 0 ? 'name appears twice' : 'names are not in ascending bytewise order');
     }
     prevStart = name;
     prevLen = nameLen;
-    at = name + nameLen;
+    p = name + nameLen;
 
-    if (at >= end || b[at] !== T2_LEN) fail('BAD_NODE', 'entry has no node');
-    at++;
-    const nodeLen = len(b, end, 'BAD_NODE');
-    node(b, at + nodeLen);
-
-    if (at < end && b[at] === T3_LEN) {
-      at++;
-      const nixLen = len(b, end, 'BAD_NIX_INFO');
-      nixInfo(b, at + nixLen);
+    // Node: exactly one anonymous DirectoryNode, FileNode or SymlinkNode, canonical.
+    if (p >= end || b[p] !== T2_LEN) fail(entry, p, 'BAD_NODE', 'entry has no node');
+    if ((v = lenAt(b, p + 1, end)) < 0) fail(entry, p, 'BAD_NODE', 'bad node length');
+    p += 1 + (v & 7);
+    const nodeEnd = p + (v >>> 3);
+    const kind = b[p];
+    if (p >= nodeEnd || (kind !== T1_LEN && kind !== T2_LEN && kind !== T3_LEN)) fail(entry, p, 'BAD_NODE', 'node is none of directory, file or symlink');
+    if ((v = lenAt(b, p + 1, nodeEnd)) < 0 || p + 1 + (v & 7) + (v >>> 3) !== nodeEnd) fail(entry, p, 'BAD_NODE', 'bad node length, or more than one node set');
+    p += 1 + (v & 7);
+    if (p < nodeEnd && b[p] === T1_LEN) fail(entry, p, 'BAD_NODE', 'a root node must have an empty name');
+    if (kind === T3_LEN) {
+      if (p >= nodeEnd || b[p] !== T2_LEN) fail(entry, p, 'BAD_NODE', 'symlink target is empty');
+      if ((v = lenAt(b, p + 1, nodeEnd)) < 0) fail(entry, p, 'BAD_NODE', 'bad symlink target length');
+      p += 1 + (v & 7);
+      const t = v >>> 3;
+      if (t === 0) fail(entry, p, 'BAD_NODE', 'empty symlink target written');
+      if (t > MAX_TARGET_LENGTH) fail(entry, p, 'BAD_NODE', `symlink target is ${t} bytes, over ${MAX_TARGET_LENGTH}`);
+      for (let i = p; i < p + t; i++) if (b[i] === 0) fail(entry, p, 'BAD_NODE', 'symlink target contains a NUL byte');
+      p += t;
+    } else {
+      if (p + 34 > nodeEnd || b[p] !== T2_LEN || b[p + 1] !== 32) fail(entry, p, 'BAD_NODE', 'node digest missing or not 32 bytes');
+      p += 34;
+      if (p < nodeEnd && b[p] === T3_VARINT) {
+        if ((v = uint64At(b, p + 1, nodeEnd)) < 0) fail(entry, p, 'BAD_NODE', 'size is not a canonical non-zero uint64');
+        p += 1 + v;
+      }
+      if (kind === T2_LEN && p < nodeEnd && b[p] === T4_VARINT) {
+        if (p + 2 > nodeEnd || b[p + 1] !== 1) fail(entry, p, 'BAD_NODE', 'executable is not a canonical true');
+        p += 2;
+      }
     }
-    if (at !== end) fail('MALFORMED', 'unknown, repeated or out-of-order field in entry');
-    entryNo++;
+    if (p !== nodeEnd) fail(entry, p, 'BAD_NODE', 'unknown, repeated or out-of-order field in node');
+
+    // Nix metadata: NixInfo { repeated bytes references = 2 (20 bytes); NARInfo narinfo = 3 }.
+    if (p < end && b[p] === T3_LEN) {
+      if ((v = lenAt(b, p + 1, end)) < 0) fail(entry, p, 'BAD_NIX_INFO', 'bad nix info length');
+      p += 1 + (v & 7);
+      const nixEnd = p + (v >>> 3);
+      let refs = 0;
+      while (p < nixEnd && b[p] === T2_LEN) {
+        if (p + 2 + STORE_PATH_DIGEST_BYTES > nixEnd || b[p + 1] !== STORE_PATH_DIGEST_BYTES) fail(entry, p, 'BAD_NIX_INFO', 'reference is not 20 bytes');
+        p += 2 + STORE_PATH_DIGEST_BYTES;
+        refs++;
+      }
+      if (p < nixEnd && b[p] === T3_LEN) {
+        if ((v = lenAt(b, p + 1, nixEnd)) < 0) fail(entry, p, 'BAD_NIX_INFO', 'bad narinfo length');
+        p += 1 + (v & 7);
+        const narEnd = p + (v >>> 3);
+        if (p < narEnd && b[p] === T1_VARINT) {
+          if ((v = uint64At(b, p + 1, narEnd)) < 0) fail(entry, p, 'BAD_NIX_INFO', 'nar size is not a canonical non-zero uint64');
+          p += 1 + v;
+        }
+        if (p + 2 + NAR_SHA256_BYTES > narEnd || b[p] !== T2_LEN || b[p + 1] !== NAR_SHA256_BYTES) fail(entry, p, 'BAD_NIX_INFO', 'nar_sha256 missing or not 32 bytes');
+        p += 2 + NAR_SHA256_BYTES;
+        while (p < narEnd && b[p] === T3_LEN) {
+          if ((v = namedBytesAt(b, p, narEnd, NAR_SIGNATURE_BYTES)) < 0) fail(entry, p, 'BAD_NIX_INFO', 'signature is not a name and 64 bytes');
+          p = v;
+        }
+        let names = 0;
+        while (p < narEnd && b[p] === T4_LEN) {
+          if ((v = lenAt(b, p + 1, narEnd)) <= 8) fail(entry, p, 'BAD_NIX_INFO', 'bad or empty reference name');
+          p += 1 + (v & 7) + (v >>> 3);
+          names++;
+        }
+        if (names !== refs) fail(entry, p, 'BAD_NIX_INFO', `${names} reference names for ${refs} references`);
+        if (p < narEnd && b[p] === T5_LEN) {
+          if ((v = namedBytesAt(b, p, narEnd, STORE_PATH_DIGEST_BYTES)) < 0) fail(entry, p, 'BAD_NIX_INFO', 'deriver is not a name and 20 bytes');
+          p = v;
+        }
+        // CA { Hash type = 1; bytes digest = 2 (length by type) }.
+        if (p < narEnd && b[p] === T6_LEN) {
+          if ((v = lenAt(b, p + 1, narEnd)) < 0) fail(entry, p, 'BAD_NIX_INFO', 'bad ca length');
+          p += 1 + (v & 7);
+          const caEnd = p + (v >>> 3);
+          let type = 0;
+          if (p < caEnd && b[p] === T1_VARINT) {
+            type = p + 1 < caEnd ? b[p + 1]! : 0;
+            if (type === 0 || type >= CA_DIGEST_BYTES.length) fail(entry, p, 'BAD_NIX_INFO', `ca type ${type} is unknown or not canonical`);
+            p += 2;
+          }
+          const want = CA_DIGEST_BYTES[type]!;
+          if (p + 2 + want !== caEnd || b[p] !== T2_LEN || b[p + 1] !== want) fail(entry, p, 'BAD_NIX_INFO', `ca digest missing or not ${want} bytes, or extra fields`);
+          p = caEnd;
+        }
+        if (p !== narEnd) fail(entry, p, 'BAD_NIX_INFO', 'unknown, repeated or out-of-order field in narinfo');
+      }
+      if (p !== nixEnd) fail(entry, p, 'BAD_NIX_INFO', 'unknown, repeated or out-of-order field in nix info');
+    }
+    if (p !== end) fail(entry, p, 'MALFORMED', 'unknown, repeated or out-of-order field in entry');
+    entry++;
   }
-  offsets[entryNo] = total;
-  return offsets.slice(0, entryNo + 1);
+  offsets[entry] = total;
+  return offsets.slice(0, entry + 1);
 }

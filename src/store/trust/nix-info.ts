@@ -14,38 +14,45 @@ import { WIRE_LEN, WIRE_VARINT, WireError, WireReader, WireWriter } from './wire
 const STORE_PATH_BASENAME = /^([0-9a-df-np-sv-z]{32})-([A-Za-z0-9+\-._?=]{1,180})$/u;
 const STORE_PATH_NAME = /^[A-Za-z0-9+\-._?=]{1,180}$/u;
 
-function encodeNarInfo(n: NarInfo): Uint8Array {
-  const w = new WireWriter(128 + n.referenceNames.length * 64);
+function writeNarInfo(w: WireWriter, n: NarInfo): void {
   w.uint64Field(1, n.narSize);
   w.bytesField(2, n.narSha256);
   for (const s of n.signatures) {
-    const sw = new WireWriter(96);
-    sw.stringField(1, s.name);
-    sw.bytesField(2, s.data);
-    w.messageField(3, sw.finish());
+    const m = w.begin(3);
+    w.stringField(1, s.name);
+    w.bytesField(2, s.data);
+    w.end(m);
   }
   for (const r of n.referenceNames) w.stringField(4, r);
   if (n.deriver !== undefined) {
-    const dw = new WireWriter(64);
-    dw.stringField(1, n.deriver.name);
-    dw.bytesField(2, n.deriver.digest);
-    w.messageField(5, dw.finish());
+    const m = w.begin(5);
+    w.stringField(1, n.deriver.name);
+    w.bytesField(2, n.deriver.digest);
+    w.end(m);
   }
   if (n.ca !== undefined) {
-    const cw = new WireWriter(80);
-    if (n.ca.type !== 0) { cw.varint(0x08); cw.varint(n.ca.type); }
-    cw.bytesField(2, n.ca.digest);
-    w.messageField(6, cw.finish());
+    const m = w.begin(6);
+    if (n.ca.type !== 0) { w.varint(0x08); w.varint(n.ca.type); }
+    w.bytesField(2, n.ca.digest);
+    w.end(m);
   }
-  return w.finish();
 }
 
-/** The canonical encoding (protos/index.proto NixInfo). Validates first: throws InvalidIndexError BAD_NIX_INFO. */
-export function encodeNixInfo(info: NixInfo): Uint8Array {
+/** Writes the canonical NixInfo body (protos/index.proto) to `w`. Validates first: throws InvalidIndexError BAD_NIX_INFO. */
+export function writeNixInfo(w: WireWriter, info: NixInfo): void {
   checkNixInfo(info);
-  const w = new WireWriter(64 + info.references.length * 24);
   for (const r of info.references) w.bytesField(2, r);
-  if (info.narinfo !== undefined) w.messageField(3, encodeNarInfo(info.narinfo));
+  if (info.narinfo !== undefined) {
+    const m = w.begin(3);
+    writeNarInfo(w, info.narinfo);
+    w.end(m);
+  }
+}
+
+/** The canonical encoding of `info` on its own. */
+export function encodeNixInfo(info: NixInfo): Uint8Array {
+  const w = new WireWriter(64 + info.references.length * 80);
+  writeNixInfo(w, info);
   return w.finish();
 }
 

@@ -157,14 +157,19 @@ export class TrustState {
     return out;
   }
 
+  /** Publishes the entry offsets of `root`'s Index; resolves to their digest, which the record names. */
+  async writeLookup(root: SignedRoot, offsets: Uint32Array): Promise<Digest> {
+    const lookup = offsetsBytes(offsets);
+    await this.#publish(LOOKUP_DIR, toHex(root.indexDigest), lookup);
+    return asDigest(blake3(lookup));
+  }
+
   /**
    * Records `root` as the key's last accepted root, with its Index's entry offsets.
    * The lookup file goes first, so a record never names one that is not there.
    */
   async record(root: SignedRoot, offsets: Uint32Array, now = new Date()): Promise<AcceptedRoot> {
-    const lookup = offsetsBytes(offsets);
-    const lookupDigest = asDigest(blake3(lookup));
-    await this.#publish(LOOKUP_DIR, toHex(root.indexDigest), lookup);
+    const lookupDigest = await this.writeLookup(root, offsets);
     const accepted: AcceptedRoot = { root, entries: offsets.length - 1, lookupDigest, acceptedAt: now.toISOString() };
     const json: RecordJson = {
       format: RECORD_FORMAT,
@@ -176,6 +181,12 @@ export class TrustState {
     };
     await this.#publish(ROOTS_DIR, `${keyHex(root.publicKey)}.json`, new TextEncoder().encode(`${JSON.stringify(json, null, 2)}\n`));
     return accepted;
+  }
+
+  /** Drops the lookup file of an Index no recorded root names any more (it is derived data, rebuilt on demand). */
+  async dropLookup(indexDigest: Digest): Promise<void> {
+    if ((await this.list()).some((a) => digestEquals(a.root.indexDigest, indexDigest))) return;
+    await rm(this.#path(LOOKUP_DIR, toHex(indexDigest)), { force: true });
   }
 
   /** The entry offsets recorded for `accepted`, or undefined if the file is missing or does not match its digest. */

@@ -89,6 +89,32 @@ export class WireWriter {
     this.bytesField(field, utf8.encode(text));
   }
 
+  /**
+   * Opens an embedded message field: writes its tag and reserves one byte for its length.
+   * Write the body, then `end(mark)`. Nothing is allocated per message: a body of 128
+   * bytes or more is moved up in place to make room for its longer length.
+   */
+  begin(field: number): number {
+    this.varint(tagOf(field, WIRE_LEN));
+    this.#room(1);
+    this.#pos++;
+    return this.#pos;
+  }
+
+  end(mark: number): void {
+    const len = this.#pos - mark;
+    const extra = varintLength(len) - 1;
+    if (extra > 0) {
+      this.#room(extra);
+      this.#buf.copyWithin(mark + extra, mark, this.#pos);
+      this.#pos += extra;
+    }
+    let at = mark - 1;
+    let n = len;
+    while (n >= 0x80) { this.#buf[at++] = (n % 0x80) | 0x80; n = Math.floor(n / 0x80); }
+    this.#buf[at] = n;
+  }
+
   uint64Field(field: number, n: bigint): void {
     if (n === 0n) return;
     this.varint(tagOf(field, WIRE_VARINT));
