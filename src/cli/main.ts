@@ -16,6 +16,9 @@ const COMMANDS: Record<string, Command> = {
   chunk: { summary: 'FastCDC 2020 cut points of a file: OFFSET LENGTH DIGEST', load: () => import('./commands/chunk.js') },
   key: { summary: 'generate ed25519 keys in Nix format, print a public key', load: () => import('./commands/key.js') },
   nix: { summary: 'sign and verify Nix narinfo fingerprints', load: () => import('./commands/nix.js') },
+  publish: { summary: 'sign the next root of a publisher key: names set or removed', load: () => import('./commands/publish.js') },
+  resolve: { summary: 'what KEY/NAME names, through an accepted signed root', load: () => import('./commands/resolve.js') },
+  root: { summary: 'show, export, import and verify signed roots', load: () => import('./commands/root.js') },
 };
 
 const HELP = `castor: a peer-to-peer content-addressed store (BLAKE3 blobs, bao-verified streaming)
