@@ -108,7 +108,7 @@ function entrySpan(bytes: Uint8Array, start: number, end: number): WireReader {
 export function entryNameAt(bytes: Uint8Array, start: number, end = bytes.length): Uint8Array {
   const e = entrySpan(bytes, start, end);
   if (!e.next(1, WIRE_LEN)) e.fail('entry has no name');
-  return e.bytes_();
+  return e.readBytes();
 }
 
 /**
@@ -124,9 +124,9 @@ export function decodeEntryAt(bytes: Uint8Array, start: number, end: number, ent
     if (!e.next(1, WIRE_LEN)) e.fail('entry has no name');
     name = e.nonEmptyBytes().slice();
     if (!e.next(2, WIRE_LEN)) e.fail('entry has no node');
-    nodeBytes = e.bytes_();
+    nodeBytes = e.readBytes();
     if (e.next(3, WIRE_LEN)) nix = e.lengthDelimited();
-    e.end();
+    e.expectEnd();
   } catch (err: unknown) {
     if (err instanceof WireError) throw new InvalidIndexError('MALFORMED', err.detail, entryNo, err.offset, { cause: err });
     throw err;

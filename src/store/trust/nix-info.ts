@@ -102,10 +102,10 @@ function readNamedBytes(r: WireReader, what: string): { name: string; data: Uint
   const { start, end } = r.lengthDelimited();
   const m = new WireReader(r.bytes, start, end);
   if (!m.next(1, WIRE_LEN)) m.fail(`${what} has no name`);
-  const name = m.string_();
+  const name = m.readString();
   if (!m.next(2, WIRE_LEN)) m.fail(`${what} has no bytes`);
   const data = m.nonEmptyBytes().slice();
-  m.end();
+  m.expectEnd();
   return { name, data };
 }
 
@@ -117,7 +117,7 @@ function readNarInfo(r: WireReader): NarInfo {
   const signatures: NarSignature[] = [];
   while (m.next(3, WIRE_LEN)) signatures.push(readNamedBytes(m, 'signature'));
   const referenceNames: string[] = [];
-  while (m.next(4, WIRE_LEN)) referenceNames.push(m.string_());
+  while (m.next(4, WIRE_LEN)) referenceNames.push(m.readString());
   let deriver: StorePathRef | undefined;
   if (m.next(5, WIRE_LEN)) {
     const d = readNamedBytes(m, 'deriver');
@@ -130,10 +130,10 @@ function readNarInfo(r: WireReader): NarInfo {
     const type = c.next(1, WIRE_VARINT) ? c.varint() : 0;
     if (!c.next(2, WIRE_LEN)) c.fail('ca has no digest');
     const digest = c.nonEmptyBytes().slice();
-    c.end();
+    c.expectEnd();
     ca = { type, digest };
   }
-  m.end();
+  m.expectEnd();
   return { narSize, narSha256, signatures, referenceNames, ...(deriver && { deriver }), ...(ca && { ca }) };
 }
 
@@ -147,7 +147,7 @@ export function decodeNixInfo(bytes: Uint8Array, start = 0, end = bytes.length, 
     const references: Uint8Array[] = [];
     while (r.next(2, WIRE_LEN)) references.push(r.nonEmptyBytes().slice());
     const narinfo = r.next(3, WIRE_LEN) ? readNarInfo(r) : undefined;
-    r.end();
+    r.expectEnd();
     const info: NixInfo = { references, ...(narinfo && { narinfo }) };
     checkNixInfo(info);
     return info;

@@ -29,11 +29,11 @@ export function decodeRootBundle(bytes: Uint8Array): RootBundle {
   let index: Uint8Array;
   try {
     const r = new WireReader(bytes);
-    if (!r.next(1, WIRE_LEN) || r.string_() !== BUNDLE_MAGIC) throw new MalformedRootError('bundle', `not a castor root bundle (no "${BUNDLE_MAGIC}" header)`);
+    if (!r.next(1, WIRE_LEN) || r.readString() !== BUNDLE_MAGIC) throw new MalformedRootError('bundle', `not a castor root bundle (no "${BUNDLE_MAGIC}" header)`);
     if (!r.next(2, WIRE_LEN)) r.fail('root (field 2) missing');
-    rootBytes = r.bytes_();
+    rootBytes = r.readBytes();
     index = r.next(3, WIRE_LEN) ? r.nonEmptyBytes() : new Uint8Array(0);
-    r.end();
+    r.expectEnd();
   } catch (err: unknown) {
     if (err instanceof WireError) throw new MalformedRootError('bundle', err.message, { cause: err });
     throw err;

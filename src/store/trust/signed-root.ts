@@ -153,10 +153,10 @@ export function decodeSignedRoot(bytes: Uint8Array, what = 'signed root'): Signe
     const timestamp = opt(F_TIMESTAMP, () => r.nonZeroUint64());
     const expires = opt(F_EXPIRES, () => r.nonZeroUint64());
     if (!r.next(F_KEY_NAME, WIRE_LEN)) r.fail('key name (field 6) missing');
-    const keyName = r.string_();
+    const keyName = r.readString();
     const publicKey = need(F_PUBLIC_KEY, 'public key');
     const signature = need(F_SIGNATURE, 'signature');
-    r.end();
+    r.expectEnd();
     if (indexDigest.length !== DIGEST_LENGTH) r.fail('index digest is not 32 bytes');
     if (signature.length !== SIGNATURE_BYTES) r.fail('signature is not 64 bytes');
     const root: SignedRoot = { indexDigest: asDigest(indexDigest), indexSize, sequence, timestamp, expires, keyName, publicKey, signature };

@@ -135,18 +135,18 @@ export class WireWriter {
 /**
  * Reads the fields of one canonical message in order. `next(field)` answers whether the
  * next field is `field` (consuming the tag if so); anything out of order, repeated where
- * it may not be, or unknown is left for `end()` to reject.
+ * it may not be, or unknown is left for `expectEnd()` to reject.
  */
 export class WireReader {
   readonly bytes: Uint8Array;
   pos: number;
-  readonly end_: number;
+  readonly limit: number;
   #last = 0;
 
   constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
     this.bytes = bytes;
     this.pos = start;
-    this.end_ = end;
+    this.limit = end;
   }
 
   fail(detail: string): never {
@@ -158,7 +158,7 @@ export class WireReader {
     let n = 0;
     let scale = 1;
     for (let i = 0; i < 8; i++) {
-      if (this.pos >= this.end_) this.fail('truncated varint');
+      if (this.pos >= this.limit) this.fail('truncated varint');
       const byte = b[this.pos++]!;
       n += (byte & 0x7f) * scale;
       if (byte < 0x80) {
@@ -175,7 +175,7 @@ export class WireReader {
     const b = this.bytes;
     let n = 0n;
     for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.end_) this.fail('truncated varint');
+      if (this.pos >= this.limit) this.fail('truncated varint');
       const byte = b[this.pos++]!;
       n |= BigInt(byte & 0x7f) << BigInt(7 * i);
       if (byte < 0x80) {
@@ -189,7 +189,7 @@ export class WireReader {
 
   /** True (tag consumed) if the next field is `field` with wire type `wire`. */
   next(field: number, wire: number): boolean {
-    if (this.pos >= this.end_) return false;
+    if (this.pos >= this.limit) return false;
     const save = this.pos;
     const tag = this.varint();
     if (tag === tagOf(field, wire)) {
@@ -204,24 +204,24 @@ export class WireReader {
   lengthDelimited(): { start: number; end: number } {
     const len = this.varint();
     const start = this.pos;
-    if (len > this.end_ - start) this.fail('length runs past the end');
+    if (len > this.limit - start) this.fail('length runs past the end');
     this.pos = start + len;
     return { start, end: start + len };
   }
 
-  bytes_(): Uint8Array {
+  readBytes(): Uint8Array {
     const { start, end } = this.lengthDelimited();
     return this.bytes.subarray(start, end);
   }
 
   /** A non-default bytes field: canonical form never writes an empty one. */
   nonEmptyBytes(): Uint8Array {
-    const b = this.bytes_();
+    const b = this.readBytes();
     if (b.length === 0) this.fail('empty bytes field written');
     return b;
   }
 
-  string_(): string {
+  readString(): string {
     const b = this.nonEmptyBytes();
     try {
       return strictUtf8.decode(b);
@@ -237,8 +237,8 @@ export class WireReader {
   }
 
   /** Throws unless every byte was read: an unknown, repeated or out-of-order field is left over. */
-  end(): void {
-    if (this.pos === this.end_) return;
+  expectEnd(): void {
+    if (this.pos === this.limit) return;
     const at = this.pos;
     let tag = -1;
     try { tag = this.varint(); } catch { /* reported below */ }
