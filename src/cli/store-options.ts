@@ -14,9 +14,9 @@ export const DATA_DIR_HELP = `  --data-dir DIR  the store (default: $CASTOR_HOME
  * Opens the disk store named by --data-dir (or the environment). Commands that add to
  * the store pass `create` so a first run needs no set-up; readers get DATA_DIR_MISSING.
  */
-export function openStore(values: Record<string, string | boolean | undefined>, options: { create?: boolean } = {}): Promise<DataDir> {
+export function openStore(values: Record<string, string | boolean | undefined>, options: { create?: boolean; durable?: boolean | 'batch' } = {}): Promise<DataDir> {
   const flag = values['data-dir'];
-  return openDataDir(resolveDataDir(typeof flag === 'string' ? flag : undefined), { create: options.create });
+  return openDataDir(resolveDataDir(typeof flag === 'string' ? flag : undefined), options);
 }
 
 /** A DIGEST argument: 64 hex digits, or a usage error (exit 2) saying what was wrong. */

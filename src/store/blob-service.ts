@@ -65,6 +65,12 @@ export interface BlobService {
    */
   read(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array> | undefined>;
   openWriter(): BlobWriter;
+  /**
+   * Optional fast path for content already in memory (small files): the same result as
+   * writing `bytes` through a writer and closing it. Callers fall back to `openWriter`
+   * where a store lacks it.
+   */
+  putBytes?(bytes: Uint8Array): Promise<{ digest: Digest; newBytes: number }>;
 }
 
 /** A stored chunk does not hash to what the blob's outboard (or its own digest) says. */

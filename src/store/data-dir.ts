@@ -10,6 +10,7 @@ import { FsBlobService } from './fs-blob-service.js';
 import { FsDirectoryService } from './fs-directory-service.js';
 import { ReadOnlyStoreError, fsError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
+import { syncFileSystem } from './sync-fs.js';
 
 /**
  * The data dir to use: `flag` (from --data-dir) if given, else $CASTOR_HOME, else
@@ -25,8 +26,12 @@ export function resolveDataDir(flag?: string, env: NodeJS.ProcessEnv = process.e
 export interface OpenDataDirOptions {
   /** Create the data dir (and its parents) if it is missing; otherwise that is DATA_DIR_MISSING. @default false */
   create?: boolean;
-  /** fsync what is published. @default true */
-  durable?: boolean;
+  /**
+   * true: fsync each file and directory as it is published. 'batch': no per-file fsync;
+   * the caller calls `DataDir.sync()` once at the end (one syncfs for the whole batch).
+   * false: neither (tests). @default true
+   */
+  durable?: boolean | 'batch';
   /** FastCDC sizes for blobs written from now on. */
   chunker?: ChunkerOptions;
 }
@@ -38,6 +43,8 @@ export interface DataDir {
   readonly directories: FsDirectoryService;
   /** Why writes will fail, when the dir was found read-only; undefined when writable. */
   readonly readOnly: Error | undefined;
+  /** Makes everything written so far durable (a no-op unless opened with durable: 'batch'). */
+  sync(): Promise<void>;
 }
 
 export async function openDataDir(dir: string, options: OpenDataDirOptions = {}): Promise<DataDir> {
@@ -49,7 +56,8 @@ export async function openDataDir(dir: string, options: OpenDataDirOptions = {})
       throw fsError(err, root, 'creating');
     }
   }
-  const blobs = await FsBlobService.open(root, { durable: options.durable, chunker: options.chunker });
+  const durable = options.durable === undefined ? true : options.durable === true;
+  const blobs = await FsBlobService.open(root, { durable, chunker: options.chunker });
   const layout = blobs.layout;
   let readOnly: Error | undefined;
   for (const d of [layout.dirs, layout.pins]) {
@@ -60,6 +68,7 @@ export async function openDataDir(dir: string, options: OpenDataDirOptions = {})
       readOnly ??= err;
     }
   }
-  const directories = new FsDirectoryService(layout, { durable: options.durable, readOnly });
-  return { layout, blobs, directories, readOnly };
+  const directories = new FsDirectoryService(layout, { durable, readOnly });
+  const batch = options.durable === 'batch';
+  return { layout, blobs, directories, readOnly, sync: () => (batch ? syncFileSystem(root) : Promise.resolve()) };
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { FileReader, groupBytes } from '../verify/bao/index.js';
 import { CastorError, InvalidInputError, UnexpectedEofError } from '../verify/errors.js';
 import {
-  BLOB_GROUP_LOG, checkDigest, checkReadRange, CorruptChunkError, CorruptRecordError, MissingChunkError,
+  BLOB_GROUP_LOG, checkBytes, checkDigest, checkReadRange, CorruptChunkError, CorruptRecordError, MissingChunkError,
   type BlobService, type BlobStat, type BlobWriter, type ChunkRef, type Digest, type ReadRange,
 } from './blob-service.js';
 import { ensureDir, syncDir } from './atomic-write.js';
@@ -16,6 +16,7 @@ import { ChunkListReader } from './chunk-list-reader.js';
 import { digestEquals } from './digest.js';
 import { cutParams, DEFAULT_CHUNKER, type ChunkerOptions } from './fastcdc.js';
 import { FsBlobWriter } from './fs-blob-writer.js';
+import { putBytesSync, PUT_BYTES_LIMIT, type PutResult } from './fs-put-bytes.js';
 import { DataDirMissingError, fsError, isNotFound, ReadOnlyStoreError } from './fs-errors.js';
 import { FsLayout } from './fs-layout.js';
 import { checkOutboardHeader, chunkDigest, decodeHead, decodeTable, RECORD_HEAD_LEN, type RecordHead } from './fs-record.js';
@@ -122,6 +123,24 @@ export class FsBlobService implements BlobService {
     if (!rec) return undefined;
     await rec.fh.close();
     return this.#stream(digest, r);
+  }
+
+  async putBytes(bytes: Uint8Array): Promise<PutResult> {
+    checkBytes(bytes);
+    const { layout, chunker, durable, readOnly } = this.#init;
+    if (readOnly) throw readOnly;
+    if (bytes.length > PUT_BYTES_LIMIT) {
+      const w = this.openWriter();
+      try {
+        await w.write(bytes);
+      } catch (err: unknown) {
+        await w.abort();
+        throw err;
+      }
+      const digest = await w.close();
+      return { digest, newBytes: w.newBytes ?? bytes.length };
+    }
+    return putBytesSync(layout, chunker, bytes, durable);
   }
 
   openWriter(): BlobWriter {

@@ -4,6 +4,7 @@
 // are stored as their target bytes and never followed. Names are read as raw bytes,
 // so names that are not UTF-8 keep their exact bytes and with them the tree's digest.
 
+import { readFileSync } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { CastorError } from '../verify/errors.js';
@@ -130,7 +131,11 @@ async function ingestDir(ctx: Ctx, dir: Buffer, name: Uint8Array): Promise<Node>
   return { directory: { name, digest, size: directorySize(directory) } };
 }
 
+/** Files up to this size are read whole and stored with the store's one-step put, where it has one. */
+const SMALL_FILE = 1 << 20;
+
 function ingestFile(ctx: Ctx, file: Buffer, name: Uint8Array, st: Stats): Promise<Node> {
+  if (st.size <= SMALL_FILE && ctx.options.blobs.putBytes) return ingestSmallFile(ctx, file, name, st);
   return ctx.limit(async () => {
     const { blobs, onProgress } = ctx.options;
     let fh;
@@ -175,6 +180,26 @@ function ingestFile(ctx: Ctx, file: Buffer, name: Uint8Array, st: Stats): Promis
       await fh.close();
     }
   });
+}
+
+/**
+ * Read and stored synchronously: for small files the system calls take microseconds and
+ * the thread-pool round trips of the async path would cost more than the work.
+ */
+async function ingestSmallFile(ctx: Ctx, file: Buffer, name: Uint8Array, st: Stats): Promise<Node> {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (err: unknown) {
+    throw new IngestReadError(show(file), { cause: err });
+  }
+  const { digest, newBytes } = await ctx.options.blobs.putBytes!(bytes);
+  const t = ctx.totals;
+  t.files++;
+  t.bytes += bytes.length;
+  t.newBytes += newBytes;
+  ctx.options.onProgress?.({ files: t.files, bytes: t.bytes });
+  return { file: { name, digest, size: BigInt(bytes.length), executable: (st.mode & 0o100) !== 0 } };
 }
 
 const SLASH = Buffer.from('/');

@@ -31,14 +31,17 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
     }
     if (positionals.length === 0) throw new UsageError('add: missing PATH');
     const jobs = intArg(values['jobs'], '--jobs', 8, 1, 256);
-    const data = await openStore(values, { create: true });
+    // One syncfs for the whole add instead of fsyncs per file: see src/store/sync-fs.ts.
+    const data = await openStore(values, { create: true, durable: 'batch' });
     let status = 0;
     for (const path of positionals) {
       const bar = progressCounter(`add ${path}`);
       try {
         const r = await ingestPath(path, { ...data, concurrency: jobs, onProgress: (p) => bar.update(p.files, p.bytes) });
         bar.finish();
-        if (!values['no-pin']) await addPin(data.layout, { digest: r.digest, type: r.type === 'file' ? 'blob' : 'directory', label: path });
+        if (!values['no-pin']) await addPin(data.layout, { digest: r.digest, type: r.type === 'file' ? 'blob' : 'directory', label: path }, false);
+        // Durable before the digest is printed: a caller may act on it at once.
+        await data.sync();
         const digest = formatDigest(r.digest);
         if (values['json']) {
           io.out(`${JSON.stringify({ path, digest, type: r.type, size: Number(r.size), files: r.files, bytes: r.bytes, new_bytes: r.newBytes })}\n`);

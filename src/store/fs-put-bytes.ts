@@ -1,0 +1,138 @@
+// Small blobs into the disk store in one synchronous step. A tree of small files is
+// bound by per-file overhead, not bytes: the streaming writer's staging dir, chunker,
+// hasher and a dozen thread-pool round trips cost about 1 ms a file. Here content
+// already in memory is hashed once (a blob of one chunk is its own chunk, so one
+// digest serves both), and each file is written with direct system calls, a few
+// microseconds each on the page cache. Publication is the same as the writer's:
+// temp file in tmp/, then rename; chunks before the record.
+
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { Hasher } from '../verify/blake3/index.js';
+import { encodeLength, groupBytes, withHeader } from '../verify/bao/index.js';
+import { BLOB_GROUP_LOG, type ChunkRef, type Digest } from './blob-service.js';
+import { asDigest } from './digest.js';
+import { chunkBuffer, type ChunkerOptions } from './fastcdc.js';
+import { errnoOf, fsError, isNotFound } from './fs-errors.js';
+import type { FsLayout } from './fs-layout.js';
+import { chunkDigest, encodeRecord } from './fs-record.js';
+
+/** Content up to this size may be put in one step; larger blobs go through the streaming writer. */
+export const PUT_BYTES_LIMIT = 4 << 20;
+
+export interface PutResult {
+  readonly digest: Digest;
+  /** Bytes of chunks this put added (0 when the blob or all its chunks were there). */
+  readonly newBytes: number;
+}
+
+/** Stores `bytes` as one blob; see the file comment. `durable` fsyncs every file and directory touched. */
+export function putBytesSync(layout: FsLayout, chunker: ChunkerOptions, bytes: Uint8Array, durable: boolean): PutResult {
+  const size = bytes.length;
+  let digest: Digest;
+  let outboard: Uint8Array;
+  if (size <= groupBytes(BLOB_GROUP_LOG)) {
+    // One group: the outboard is the length header alone.
+    digest = chunkDigest(bytes);
+    outboard = encodeLength(size);
+  } else {
+    const r = new Hasher({ groupLog: BLOB_GROUP_LOG }).update(bytes).finalize();
+    digest = asDigest(r.hash);
+    outboard = withHeader(size, r.nodes!);
+  }
+  const record = layout.blobPath(digest);
+  if (exists(record)) return { digest, newBytes: 0 };
+
+  const pieces = size === 0 ? [] : chunkBuffer(bytes, chunker);
+  const chunks: ChunkRef[] = [];
+  const dirty = new Set<string>();
+  let newBytes = 0;
+  for (const c of pieces) {
+    const d = pieces.length === 1 ? digest : chunkDigest(c.data);
+    chunks.push({ digest: d, size: c.length });
+    const file = layout.chunkPath(d);
+    if (refresh(file, c.length)) continue;
+    publish(layout, file, c.data, durable, dirty);
+    newBytes += c.length;
+  }
+  if (durable) for (const d of dirty) syncDirSync(d);
+  dirty.clear();
+  publish(layout, record, encodeRecord(size, chunks, outboard), durable, dirty);
+  if (durable) for (const d of dirty) syncDirSync(d);
+  return { digest, newBytes };
+}
+
+function exists(file: string): boolean {
+  try {
+    statSync(file);
+    return true;
+  } catch (err: unknown) {
+    if (isNotFound(err)) return false;
+    throw fsError(err, file, 'checking');
+  }
+}
+
+/**
+ * Dedup against a chunk already stored with the right size (its bytes are verified on every
+ * read). Its mtime is refreshed so a gc running now, which spares recent files, keeps it
+ * for the record about to name it.
+ */
+function refresh(file: string, size: number): boolean {
+  try {
+    if (statSync(file).size !== size) return false;
+    const now = new Date();
+    utimesSync(file, now, now);
+    return true;
+  } catch (err: unknown) {
+    if (isNotFound(err)) return false;
+    throw fsError(err, file, 'checking');
+  }
+}
+
+// pid + a per-process random tag + a counter: unique even against leftovers of a dead process with the same pid.
+const TAG = `s-${process.pid}-${randomBytes(6).toString('hex')}-`;
+let counter = 0;
+
+/** Writes `bytes` to a fresh temp file and renames it to `file`, creating the shard dir if needed. */
+function publish(layout: FsLayout, file: string, bytes: Uint8Array, durable: boolean, dirty: Set<string>): void {
+  const temp = path.join(layout.tmp, TAG + (counter++).toString(36));
+  let fd: number | undefined;
+  try {
+    fd = openSync(temp, 'wx');
+    for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at, at);
+    if (durable) fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    const dir = path.dirname(file);
+    try {
+      renameSync(temp, file);
+    } catch (err: unknown) {
+      if (errnoOf(err) !== 'ENOENT') throw err;
+      try {
+        mkdirSync(dir);
+        dirty.add(path.dirname(dir));
+      } catch (e: unknown) {
+        if (errnoOf(e) !== 'EEXIST') throw e;
+      }
+      renameSync(temp, file);
+    }
+    dirty.add(dir);
+  } catch (err: unknown) {
+    if (fd !== undefined) try { closeSync(fd); } catch { /* reporting the first failure */ }
+    try { unlinkSync(temp); } catch { /* gone already, or left for cleanTemp */ }
+    throw fsError(err, file, 'writing');
+  }
+}
+
+function syncDirSync(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch (err: unknown) {
+    throw fsError(err, dir, 'syncing');
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
