@@ -99,7 +99,8 @@ export function scanIndex(bytes: Uint8Array): Uint32Array {
   if (total > MAX_INDEX_BYTES) fail(0, 0, 'TOO_LARGE', `index is ${total} bytes, over ${MAX_INDEX_BYTES}`);
 
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  let offsets = new Uint32Array(Math.max(16, (total / 64) | 0));
+  // About 100 bytes per entry at the smallest (a name and a node); doubled as needed.
+  let offsets = new Uint32Array(Math.max(1024, total >>> 7));
   let prevStart = 0;
   let prevLen = -1;
   let v: number;
