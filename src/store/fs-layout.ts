@@ -13,6 +13,8 @@ export const TMP_DIR = 'tmp';
 export const PINS_DIR = 'pins';
 export const QUARANTINE_DIR = 'quarantine';
 export const TRUST_DIR = 'trust';
+/** Blobs being downloaded: one dir per digest (see partial-blob.ts). */
+export const PARTIAL_DIR = 'partial';
 export const CONFIG_FILE = 'config.json';
 /** Staging dirs of live writers start with this; anything else in tmp/ is not ours to judge. */
 export const STAGING_PREFIX = 'w-';
@@ -26,6 +28,7 @@ export class FsLayout {
   readonly pins: string;
   readonly quarantine: string;
   readonly trust: string;
+  readonly partial: string;
   readonly config: string;
 
   constructor(root: string) {
@@ -37,6 +40,7 @@ export class FsLayout {
     this.pins = path.join(this.root, PINS_DIR);
     this.quarantine = path.join(this.root, QUARANTINE_DIR);
     this.trust = path.join(this.root, TRUST_DIR);
+    this.partial = path.join(this.root, PARTIAL_DIR);
     this.config = path.join(this.root, CONFIG_FILE);
   }
 
@@ -50,6 +54,11 @@ export class FsLayout {
 
   dirPath(digest: Uint8Array | string): string {
     return sharded(this.dirs, digest);
+  }
+
+  /** The dir of the partial (download under way) of a blob: not sharded, there are few. */
+  partialPath(digest: Uint8Array | string): string {
+    return path.join(this.partial, typeof digest === 'string' ? digest : toHex(digest));
   }
 
   /** A name no other writer, in this process or another, will pick. */

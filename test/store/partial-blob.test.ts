@@ -1,0 +1,348 @@
+// PartialBlob: downloads kept in the data dir. Outboards refused before anything is
+// stored; groups out of order and in pieces complete into the disk store; wrong groups
+// refused and not marked; reopen after close; the lock between writers; serving reads
+// and slices of held groups checked with the bao decoder; corruption on disk caught.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { BytesReader, decode, outboardOf, sliceSource, type ByteRange } from '../../src/verify/bao/index.js';
+import { CastorError, HashMismatchError } from '../../src/verify/errors.js';
+import { asDigest, type Digest } from '../../src/store/digest.js';
+import { openDataDir, type DataDir } from '../../src/store/data-dir.js';
+import { PartialBlob } from '../../src/store/partial-blob.js';
+import { BITFIELD_FILE, CONTENT_FILE, OUTBOARD_FILE } from '../../src/store/partial-files.js';
+import { collect, randomBytes } from './blob-data.js';
+
+const KiB = 1024;
+const MiB = 1 << 20;
+const G = 16 * KiB;
+
+async function dataDir(): Promise<{ data: DataDir; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'castor-partial-'));
+  const data = await openDataDir(dir);
+  return { data, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+function blob(len: number, seed = 1): { bytes: Uint8Array; digest: Digest; outboard: Uint8Array } {
+  const bytes = randomBytes(len, seed);
+  const ob = outboardOf(bytes, 4);
+  return { bytes, digest: asDigest(ob.hash), outboard: ob.outboard };
+}
+
+function group(bytes: Uint8Array, i: number): Uint8Array {
+  return bytes.subarray(i * G, Math.min(bytes.length, (i + 1) * G));
+}
+
+async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string | undefined> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+    return undefined;
+  } catch (err: unknown) {
+    return err instanceof CastorError ? err.code : String(err);
+  }
+}
+
+/** A deterministic shuffle (so a failing order reproduces). */
+function shuffled(n: number, seed: number): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  let x = seed;
+  for (let i = n - 1; i > 0; i--) {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    const j = x % (i + 1);
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+async function readBlob(data: DataDir, digest: Digest): Promise<Uint8Array> {
+  const s = await data.blobs.read(digest);
+  assert.ok(s, 'blob is in the store');
+  return collect(s);
+}
+
+test('groups written out of order complete to the right blob in the disk store, for every size shape', async () => {
+  const { data, cleanup } = await dataDir();
+  try {
+    for (const len of [0, 1, G - 1, G, G + 1, 3 * G, 5 * MiB + 12_345]) {
+      const b = blob(len, len + 1);
+      const p = await PartialBlob.begin(data, b.digest, len, b.outboard);
+      assert.equal(p.size, len);
+      assert.equal(p.groupCount, Math.max(1, Math.ceil(len / G)));
+      assert.equal(p.heldCount, 0);
+      assert.deepEqual(p.missingRanges(), [{ start: 0, end: len }]);
+      assert.equal(await codeOf(p.complete()), 'PARTIAL_INCOMPLETE');
+      for (const i of shuffled(p.groupCount, len + 7)) {
+        assert.equal(await p.writeGroup(i, group(b.bytes, i)), true);
+        assert.equal(p.has(i), true);
+      }
+      assert.equal(await p.writeGroup(0, group(b.bytes, 0)), false, 'a held group again is no news');
+      assert.deepEqual(p.missingRanges(), []);
+      assert.equal(p.isComplete, true);
+      const d = await p.complete();
+      assert.deepEqual(d, b.digest);
+      assert.ok(Buffer.from(await readBlob(data, b.digest)).equals(Buffer.from(b.bytes)), `len ${len}`);
+      assert.equal(await PartialBlob.resume(data, b.digest), undefined, 'the partial is gone');
+    }
+    assert.deepEqual(await readdir(data.layout.partial), []);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('bytes in arbitrary pieces and runs, several writers at once, complete the blob', async () => {
+  const { data, cleanup } = await dataDir();
+  try {
+    const len = 2 * MiB + 777;
+    const b = blob(len, 3);
+    const p = await PartialBlob.begin(data, b.digest, len, b.outboard, { persistEveryBytes: 256 * KiB });
+    // Four streams, each writing its quarter in pieces of odd sizes (crossing group boundaries).
+    const quarter = Math.ceil(p.groupCount / 4) * G;
+    const writers = [0, 1, 2, 3].map(async (k) => {
+      const start = k * quarter;
+      const end = Math.min(len, start + quarter);
+      let newly = 0;
+      for (let pos = start, step = 1000 + 3337 * k; pos < end; pos += step, step = step * 7 % 40_000 + 100) {
+        newly += await p.write(pos, b.bytes.subarray(pos, Math.min(end, pos + step)));
+      }
+      return newly;
+    });
+    const counts = await Promise.all(writers);
+    assert.equal(counts.reduce((a, c) => a + c, 0), p.groupCount);
+    assert.deepEqual(await p.complete(), b.digest);
+    assert.ok(Buffer.from(await readBlob(data, b.digest)).equals(Buffer.from(b.bytes)));
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a wrong group is refused and not marked; a piece out of order is refused', async () => {
+  const { data, cleanup } = await dataDir();
+  try {
+    const len = 100_000;
+    const b = blob(len, 4);
+    const p = await PartialBlob.begin(data, b.digest, len, b.outboard);
+    const bad = group(b.bytes, 2).slice();
+    bad[100]! ^= 1;
+    await assert.rejects(p.writeGroup(2, bad), (e: unknown) => e instanceof HashMismatchError && e.value === 2);
+    assert.equal(p.has(2), false);
+    // Another group's bytes, and the last group's bytes at a full group's index.
+    assert.equal(await codeOf(p.writeGroup(1, group(b.bytes, 0))), 'HASH_MISMATCH');
+    assert.equal(await codeOf(p.writeGroup(6, group(b.bytes, 5))), 'INVALID_INPUT');
+    assert.equal(await codeOf(() => p.writeGroup(7, group(b.bytes, 6))), 'INVALID_INPUT');
+    // A run with a bad group in the middle: the groups before it are kept, it and after are not.
+    const run = b.bytes.slice(0, 4 * G);
+    run[2 * G + 5]! ^= 0x40;
+    await assert.rejects(p.write(0, run), (e: unknown) => e instanceof HashMismatchError && e.value === 2);
+    assert.deepEqual([0, 1, 2, 3].map((i) => p.has(i)), [true, true, false, false]);
+    // Pieces: a bad group assembled from pieces is refused too; a piece that does not continue is INVALID_INPUT.
+    await p.write(3 * G, bad.subarray(0, 5000));
+    assert.equal(await codeOf(p.write(3 * G + 6000, b.bytes.subarray(3 * G + 6000, 3 * G + 7000))), 'INVALID_INPUT');
+    const badPiece = b.bytes.slice(3 * G + 5000, 4 * G);
+    badPiece[0]! ^= 1;
+    await assert.rejects(p.write(3 * G + 5000, badPiece), HashMismatchError);
+    assert.equal(p.has(3), false);
+    assert.equal(await codeOf(() => p.write(len - 10, new Uint8Array(11))), 'INVALID_INPUT');
+    await p.close();
+    // Nothing unverified is on disk: the content file holds zeros where groups are missing.
+    const content = await readFile(path.join(data.layout.partialPath(b.digest), CONTENT_FILE));
+    assert.equal(content.length, len);
+    assert.ok(content.subarray(2 * G, 4 * G).every((x) => x === 0));
+    assert.ok(content.subarray(0, 2 * G).equals(Buffer.from(b.bytes.subarray(0, 2 * G))));
+    const again = (await PartialBlob.resume(data, b.digest))!;
+    assert.deepEqual(again.heldBitfield(), Uint8Array.of(0b11));
+    assert.deepEqual(again.missingRanges(), [{ start: 2 * G, end: len }]);
+    await again.abort();
+    assert.deepEqual(await readdir(data.layout.partial), []);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('begin refuses an outboard that does not verify and stores nothing', async () => {
+  const { data, cleanup } = await dataDir();
+  try {
+    const len = 300_000;
+    const b = blob(len, 5);
+    const flipped = b.outboard.slice();
+    flipped[8 + 64]! ^= 1;
+    assert.equal(await codeOf(PartialBlob.begin(data, b.digest, len, flipped)), 'HASH_MISMATCH');
+    assert.equal(await codeOf(PartialBlob.begin(data, b.digest, len + 1, b.outboard)), 'LENGTH_MISMATCH');
+    assert.equal(await codeOf(PartialBlob.begin(data, b.digest, len, b.outboard.subarray(0, 100))), 'UNEXPECTED_EOF');
+    assert.equal(await codeOf(PartialBlob.begin(data, b.digest, len, Uint8Array.of(...b.outboard, 1))), 'OUTBOARD_SIZE');
+    assert.equal(await codeOf(PartialBlob.begin(data, b.digest.subarray(0, 31) as Digest, len, b.outboard)), 'INVALID_DIGEST');
+    assert.deepEqual(await readdir(data.layout.root).then((n) => n.includes('partial')), false);
+    assert.deepEqual(await PartialBlob.list(data), []);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('close and resume keep what was persisted; begin reopens; a second writer gets PARTIAL_BUSY or waits', async () => {
+  const { data, cleanup } = await dataDir();
+  try {
+    const len = 10 * G + 5;
+    const b = blob(len, 6);
+    const p = await PartialBlob.begin(data, b.digest, len, b.outboard);
+    for (const i of [0, 3, 4, 10]) await p.writeGroup(i, group(b.bytes, i));
+    assert.equal(await codeOf(PartialBlob.begin(data, b.digest, len, b.outboard)), 'PARTIAL_BUSY');
+    assert.equal(await codeOf(PartialBlob.resume(data, b.digest)), 'PARTIAL_BUSY');
+    assert.deepEqual(await PartialBlob.list(data), [b.digest]);
+    // A waiting second writer gets it once the first closes.
+    const waiting = PartialBlob.resume(data, b.digest, { lockWaitMs: 5000 });
+    setTimeout(() => void p.close(), 100);
+    const q = (await waiting)!;
+    assert.deepEqual(q.heldBitfield(), Uint8Array.of(0b00011001, 0b100));
+    assert.deepEqual(q.missingRanges(), [{ start: G, end: 3 * G }, { start: 5 * G, end: 10 * G }]);
+    await q.close();
+    // begin on an existing partial reopens it, whatever outboard buffer it is given (the same bytes).
+    const r = await PartialBlob.begin(data, b.digest, len, b.outboard.slice());
+    assert.equal(r.heldCount, 4);
+    assert.equal(await codeOf(PartialBlob.begin(data, b.digest, len, b.outboard)), 'PARTIAL_BUSY');
+    await r.close();
+    // Another size for the same digest: its outboard cannot verify (shape differs) ...
+    assert.equal(await codeOf(PartialBlob.begin(data, b.digest, len + G, b.outboard)), 'LENGTH_MISMATCH');
+    // ... or, with a header claiming another length of the same shape, it does but the partial on disk says otherwise.
+    const liar = b.outboard.slice();
+    new DataView(liar.buffer).setBigUint64(0, BigInt(len + 100), true);
+    assert.equal(await codeOf(PartialBlob.begin(data, b.digest, len + 100, liar)), 'PARTIAL_SIZE_MISMATCH');
+    const s = (await PartialBlob.resume(data, b.digest))!;
+    for (let i = 0; i < s.groupCount; i++) await s.writeGroup(i, group(b.bytes, i));
+    await s.complete();
+    assert.equal(await codeOf(s.writeGroup(0, group(b.bytes, 0))), 'PARTIAL_CLOSED');
+    assert.ok(Buffer.from(await readBlob(data, b.digest)).equals(Buffer.from(b.bytes)));
+  } finally {
+    await cleanup();
+  }
+});
+
+async function decodeSlice(slice: Uint8Array, digest: Uint8Array, ranges: readonly ByteRange[]): Promise<Uint8Array> {
+  return collect(decode(sliceSource(new BytesReader(slice)), { hash: digest, groupLog: 4, ranges }));
+}
+
+test('serving: reads and slices of held groups verify with the bao decoder; missing groups are GROUP_NOT_HELD', async () => {
+  const { data, cleanup } = await dataDir();
+  try {
+    const len = 3 * MiB + 1000;
+    const b = blob(len, 7);
+    const p = await PartialBlob.begin(data, b.digest, len, b.outboard);
+    // Hold groups 0..99 and the final two, not the middle.
+    await p.write(0, b.bytes.subarray(0, 100 * G));
+    await p.write((p.groupCount - 2) * G, b.bytes.subarray((p.groupCount - 2) * G));
+    const held: ByteRange[][] = [
+      [{ start: 0, end: 100 * G }],
+      [{ start: 5, end: 6 }],
+      [{ start: 17_000, end: 500_000 }],
+      [{ start: 1000, end: 2000 }, { start: 50 * G + 3, end: 60 * G }, { start: len - 10_000, end: len }],
+      [{ start: len, end: len + 10 }],
+      [{ start: len - 1, end: len - 1 }],
+    ];
+    for (const ranges of held) {
+      const s = await collect(p.slice(ranges));
+      const want = Buffer.concat(ranges.map((r) => b.bytes.subarray(Math.min(r.start, len), Math.min(r.end, len))));
+      assert.ok(Buffer.from(await decodeSlice(s, b.digest, ranges)).equals(want), JSON.stringify(ranges));
+      if (ranges.length === 1) {
+        assert.ok(Buffer.from(await collect(p.read(ranges[0]))).equals(want), `read ${JSON.stringify(ranges)}`);
+        assert.equal(p.holds(ranges[0]!), true);
+      }
+    }
+    for (const ranges of [[{ start: 100 * G, end: 100 * G + 1 }], [{ start: 0, end: len }], [{ start: 10, end: 20 }, { start: 2 * MiB, end: 2 * MiB + 1 }]]) {
+      assert.equal(await codeOf(() => p.slice(ranges)), 'GROUP_NOT_HELD');
+      assert.equal(await codeOf(() => p.read(ranges[ranges.length - 1])), 'GROUP_NOT_HELD');
+    }
+    assert.equal(p.holds({ start: 99 * G, end: 100 * G + 1 }), false);
+    // A peek view (read-only, no lock) serves what was persisted.
+    await p.persist();
+    const view = (await PartialBlob.peek(data, b.digest))!;
+    assert.equal(view.writable, false);
+    assert.deepEqual(view.heldBitfield(), p.heldBitfield());
+    assert.ok(Buffer.from(await collect(view.read({ start: 0, end: 1000 }))).equals(Buffer.from(b.bytes.subarray(0, 1000))));
+    assert.equal(await codeOf(() => view.write(0, group(b.bytes, 0))), 'PARTIAL_CLOSED');
+    await p.write(100 * G, group(b.bytes, 100));
+    await p.persist();
+    await view.refresh();
+    assert.equal(view.has(100), true);
+    await view.close();
+    // The empty blob's slice is its header alone and decodes to nothing.
+    const e = blob(0);
+    const ep = await PartialBlob.begin(data, e.digest, 0, e.outboard);
+    assert.equal(await codeOf(() => ep.slice([{ start: 0, end: 0 }])), 'GROUP_NOT_HELD');
+    await ep.write(0, new Uint8Array(0));
+    const es = await collect(ep.slice([{ start: 0, end: 10 }]));
+    assert.equal(es.length, 8);
+    assert.equal((await decodeSlice(es, e.digest, [{ start: 0, end: 10 }])).length, 0);
+    await ep.abort();
+    await p.abort();
+  } finally {
+    await cleanup();
+  }
+});
+
+test('held bytes damaged on disk are caught when served or completed, marked missing, and fetched again', async () => {
+  const { data, cleanup } = await dataDir();
+  try {
+    const len = 20 * G;
+    const b = blob(len, 8);
+    const p = await PartialBlob.begin(data, b.digest, len, b.outboard);
+    await p.write(0, b.bytes);
+    await p.close();
+    const file = path.join(data.layout.partialPath(b.digest), CONTENT_FILE);
+    const content = await readFile(file);
+    content[7 * G + 3]! ^= 1;
+    await writeFile(file, content);
+    const q = (await PartialBlob.resume(data, b.digest))!;
+    assert.equal(q.isComplete, true, 'resume trusts the bitfield');
+    const got = await collect(q.read({ start: 6 * G, end: 9 * G })).catch((e: unknown) => e);
+    assert.equal((got as CastorError).code, 'CORRUPT_PARTIAL');
+    assert.equal(q.has(7), false);
+    await q.writeGroup(7, group(b.bytes, 7));
+    // Now damage group 12 (group 7 as rewritten above stays good).
+    content[7 * G + 3]! ^= 1;
+    content[12 * G]! ^= 1;
+    await writeFile(file, content, { flag: 'r+' });
+    // complete() rehashes everything it stores.
+    assert.equal(await codeOf(q.complete()), 'CORRUPT_PARTIAL');
+    assert.equal(await data.blobs.has(b.digest), false);
+    assert.deepEqual(q.missingRanges(), [{ start: 12 * G, end: 13 * G }]);
+    for (const r of q.missingRanges()) await q.write(r.start, b.bytes.subarray(r.start, r.end));
+    assert.deepEqual(await q.complete(), b.digest);
+    assert.ok(Buffer.from(await readBlob(data, b.digest)).equals(Buffer.from(b.bytes)));
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a corrupt partial on disk: resume says CORRUPT_PARTIAL, begin replaces it, discard removes it', async () => {
+  const { data, cleanup } = await dataDir();
+  try {
+    const len = 5 * G;
+    const b = blob(len, 9);
+    for (const damage of ['outboard', 'bitfield-length', 'bitfield-spare', 'content-length', 'meta'] as const) {
+      const p = await PartialBlob.begin(data, b.digest, len, b.outboard);
+      await p.writeGroup(1, group(b.bytes, 1));
+      await p.close();
+      const dir = data.layout.partialPath(b.digest);
+      if (damage === 'outboard') {
+        const ob = await readFile(path.join(dir, OUTBOARD_FILE));
+        ob[20]! ^= 1;
+        await writeFile(path.join(dir, OUTBOARD_FILE), ob);
+      } else if (damage === 'bitfield-length') await writeFile(path.join(dir, BITFIELD_FILE), Uint8Array.of(2, 0));
+      else if (damage === 'bitfield-spare') await writeFile(path.join(dir, BITFIELD_FILE), Uint8Array.of(0x82));
+      else if (damage === 'content-length') await writeFile(path.join(dir, CONTENT_FILE), new Uint8Array(len - 1));
+      else await writeFile(path.join(dir, 'meta.json'), '{"format":"castor-partial","version":1,"size":"x"}');
+      assert.equal(await codeOf(PartialBlob.resume(data, b.digest)), 'CORRUPT_PARTIAL', damage);
+      if (damage === 'meta') {
+        await PartialBlob.discard(data, b.digest);
+        assert.equal(await PartialBlob.resume(data, b.digest), undefined);
+        continue;
+      }
+      const q = await PartialBlob.begin(data, b.digest, len, b.outboard);
+      assert.equal(q.heldCount, 0, `${damage}: replaced by a fresh partial`);
+      await q.abort();
+    }
+  } finally {
+    await cleanup();
+  }
+});
