@@ -90,6 +90,7 @@ export class PartialBlob implements HeldContent {
   readonly #assembling = new Map<number, Assembly>();
   readonly #inflight = new Set<Promise<unknown>>();
   #heldCount = 0;
+  #persistedCount = 0;
   #dirtyBytes = 0;
   #dirtyBits = false;
   #lastPersist = Date.now();
@@ -108,6 +109,7 @@ export class PartialBlob implements HeldContent {
     this.#persistBytes = options.persistEveryBytes ?? DEFAULT_PERSIST_BYTES;
     this.#persistMs = options.persistEveryMs ?? DEFAULT_PERSIST_MS;
     for (let i = 0; i < this.tree.groupCount; i++) if (this.has(i)) this.#heldCount++;
+    this.#persistedCount = this.#heldCount;
   }
 
   /**
@@ -213,6 +215,8 @@ export class PartialBlob implements HeldContent {
   /** 16 KiB; the last group is shorter unless the size is a multiple of it. */
   get groupBytes(): number { return this.tree.groupBytes; }
   get heldCount(): number { return this.#heldCount; }
+  /** Groups held as of the last persist: what a crash now would keep (progress that is durable). */
+  get persistedCount(): number { return this.#persistedCount; }
   get missingCount(): number { return this.tree.groupCount - this.#heldCount; }
   get isComplete(): boolean { return this.#heldCount === this.tree.groupCount; }
   /** False for a `peek` view. */
@@ -404,12 +408,14 @@ export class PartialBlob implements HeldContent {
   async #persistNow(): Promise<void> {
     if (!this.#dirtyBits) return;
     const snapshot = this.#held.slice();
+    const count = this.#heldCount;
     this.#dirtyBits = false;
     this.#dirtyBytes = 0;
     this.#lastPersist = Date.now();
     try {
       if (this.#durable) await this.content.datasync();
       await writeBitfield(this.#bitfieldFile!, snapshot, this.#durable);
+      this.#persistedCount = count;
     } catch (err: unknown) {
       this.#dirtyBits = true;
       throw fsError(err, this.#data.layout.partialPath(this.digest), 'persisting');
