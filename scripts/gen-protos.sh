@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the protons code from protos/: src/store/castore/castore-pb.ts from
-# castore.proto and src/store/trust/index-pb.ts from index.proto.
+# castore.proto, src/store/trust/index-pb.ts from index.proto and
+# src/node/protocols/exchange-pb.ts from exchange.proto.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/castor-protos-XXXXXX")
@@ -27,3 +28,5 @@ gen protos/castore.proto src/store/castore/castore-pb.ts \
   "castor decodes with it; the canonical encoding that digests depend on is in codec.ts."
 gen protos/index.proto src/store/trust/index-pb.ts \
   "castor decodes Nix metadata with it; the canonical codecs that digests and signatures depend on are hand-written beside it."
+gen protos/exchange.proto src/node/protocols/exchange-pb.ts \
+  "the node's request and response headers; bulk data follows them as raw bytes (see the .proto)."

@@ -1,0 +1,94 @@
+// The libp2p host: TCP, Noise, yamux, identify and ping, with castor's limits. No mDNS,
+// no DHT (a later issue) and never any public bootstrap peers: a node knows only the
+// peers it is told about (bootstrap addresses, dials, inbound connections).
+
+import './polyfill.js';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify } from '@libp2p/identify';
+import type { Libp2p, PrivateKey } from '@libp2p/interface';
+import { ping } from '@libp2p/ping';
+import { tcp } from '@libp2p/tcp';
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import { createLibp2p } from 'libp2p';
+import { InvalidPeerAddressError } from './errors.js';
+import {
+  DIAL_TIMEOUT, IDLE_TIMEOUT, INBOUND_CONNECTION_THRESHOLD, MAX_INCOMING_PENDING, MAX_READ_BUFFER, MAX_STREAM_WINDOW,
+} from './limits.js';
+
+/** Where a node listens when told nothing: every interface, TCP port 4001 (a free port if that one is taken). */
+export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/4001'];
+
+export interface HostOptions {
+  readonly privateKey: PrivateKey;
+  /** Multiaddrs to listen on; [] listens nowhere (a client only). @default DEFAULT_LISTEN */
+  readonly listen?: readonly string[];
+  /** Addresses to tell peers instead of the listening ones (NAT, containers). */
+  readonly announce?: readonly string[];
+}
+
+export type Host = Libp2p<{ identify: unknown; ping: unknown }>;
+
+/** Parses a multiaddr argument; INVALID_ADDRESS with the reason otherwise. */
+export function parseMultiaddr(text: string): Multiaddr {
+  if (typeof text !== 'string' || !text.startsWith('/')) throw new InvalidPeerAddressError(String(text), 'a multiaddr starts with /, as in /ip4/192.0.2.1/tcp/4001/p2p/12D3Koo…');
+  try {
+    return multiaddr(text);
+  } catch (err: unknown) {
+    throw new InvalidPeerAddressError(text, err instanceof Error ? err.message : String(err), { cause: err });
+  }
+}
+
+function isAddressInUse(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE' || /EADDRINUSE|address already in use/i.test(e.message)) return true;
+    const errors = (e as { errors?: unknown[] }).errors;
+    if (Array.isArray(errors) && errors.some(isAddressInUse)) return true;
+  }
+  return false;
+}
+
+async function build(privateKey: PrivateKey, listen: readonly string[], announce: readonly string[] | undefined): Promise<Host> {
+  const node = await createLibp2p({
+    privateKey,
+    start: false,
+    addresses: { listen: [...listen], ...(announce !== undefined && announce.length > 0 ? { announce: [...announce] } : {}) },
+    transports: [tcp({ inboundSocketInactivityTimeout: 5 * 60_000, outboundSocketInactivityTimeout: 5 * 60_000 })],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux({
+      streamOptions: { maxStreamWindowSize: MAX_STREAM_WINDOW, maxReadBufferLength: MAX_READ_BUFFER, inactivityTimeout: IDLE_TIMEOUT },
+    })],
+    connectionManager: {
+      inboundConnectionThreshold: INBOUND_CONNECTION_THRESHOLD,
+      maxIncomingPendingConnections: MAX_INCOMING_PENDING,
+      dialTimeout: DIAL_TIMEOUT,
+    },
+    services: { identify: identify(), ping: ping() },
+  });
+  try {
+    await node.start();
+  } catch (err: unknown) {
+    try {
+      await node.stop();
+    } catch {
+      // The start failure is the one to report.
+    }
+    throw err;
+  }
+  return node as unknown as Host;
+}
+
+/**
+ * Creates and starts the host. With the default listen address, a taken port 4001 falls
+ * back to a free port; explicit addresses that cannot be bound are an error.
+ */
+export async function createHost(options: HostOptions): Promise<Host> {
+  const listen = options.listen ?? DEFAULT_LISTEN;
+  for (const a of [...listen, ...(options.announce ?? [])]) parseMultiaddr(a);
+  try {
+    return await build(options.privateKey, listen, options.announce);
+  } catch (err: unknown) {
+    if (options.listen !== undefined || !isAddressInUse(err)) throw err;
+    return build(options.privateKey, DEFAULT_LISTEN.map((a) => a.replace(/\/tcp\/\d+$/, '/tcp/0')), options.announce);
+  }
+}

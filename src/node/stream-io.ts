@@ -1,0 +1,201 @@
+// Reading and writing a libp2p 3 stream with backpressure both ways. Reading: message
+// events are queued and the stream is paused once HIGH_WATER bytes wait unread (yamux then
+// stops granting window), resumed below LOW_WATER; the queue is consumed through an
+// exact ByteReader, so the bao decoders read a stream as they read a file. Writing:
+// `send()` returning false means wait for `onDrain()`. Messages are length-prefixed
+// (unsigned varint) and every read of one is capped.
+
+import type { Stream } from '@libp2p/interface';
+import type { Uint8ArrayList } from 'uint8arraylist';
+import { StreamReader, type ByteReader } from '../verify/bao/index.js';
+import { CastorError } from '../verify/errors.js';
+import { HIGH_WATER, LOW_WATER } from './limits.js';
+
+/** A length prefix that is malformed or over the cap; `value` is the length claimed. */
+export class MessageTooLargeError extends CastorError {
+  constructor(readonly length: number, readonly max: number, what: string) {
+    super('MESSAGE_TOO_LARGE', `${what} of ${length} bytes is over the ${max}-byte limit`, length);
+  }
+}
+
+export class MalformedMessageError extends CastorError {
+  constructor(what: string, detail: string, options?: { cause?: unknown }) {
+    super('MALFORMED_MESSAGE', `${what} is malformed: ${detail}`, what, options);
+  }
+}
+
+/** The stream was reset or aborted by either side; `cause` says why when known. */
+export class StreamClosedError extends CastorError {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super('STREAM_CLOSED', `stream closed: ${detail}`, detail, options);
+  }
+}
+
+/**
+ * The bytes arriving on a stream, as an async iterable of chunks, with pause/resume
+ * backpressure. Ends when the remote closed its writing side and everything was read;
+ * throws if the stream is reset or aborted.
+ */
+export class StreamInput implements AsyncIterable<Uint8Array> {
+  readonly #stream: Stream;
+  readonly #queue: Uint8Array[] = [];
+  #head = 0;
+  #queued = 0;
+  #ended = false;
+  #error: Error | undefined;
+  #wake: (() => void) | undefined;
+  /** Bytes handed out so far. */
+  received = 0;
+
+  constructor(stream: Stream) {
+    this.#stream = stream;
+    stream.addEventListener('message', (evt) => this.#push(evt.data));
+    stream.addEventListener('end', () => this.#finish());
+    stream.addEventListener('close', (evt) => {
+      if (evt.error !== undefined) this.#fail(evt.error);
+      else if (stream.readBufferLength === 0) this.#finish();
+    });
+    if (stream.readableEnded) this.#finish();
+  }
+
+  #push(data: Uint8Array | Uint8ArrayList): void {
+    if (data instanceof Uint8Array) this.#add(data);
+    else for (const buf of data) this.#add(buf);
+    if (this.#queued > HIGH_WATER && this.#stream.readStatus === 'readable') this.#stream.pause();
+    this.#signal();
+  }
+
+  #add(buf: Uint8Array): void {
+    if (buf.length === 0) return;
+    this.#queue.push(buf);
+    this.#queued += buf.length;
+  }
+
+  #finish(): void {
+    this.#ended = true;
+    this.#signal();
+  }
+
+  #fail(err: Error): void {
+    this.#error ??= new StreamClosedError(err.message, { cause: err });
+    this.#signal();
+  }
+
+  #signal(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  async next(): Promise<Uint8Array | undefined> {
+    for (;;) {
+      if (this.#error !== undefined) throw this.#error;
+      if (this.#head < this.#queue.length) {
+        const buf = this.#queue[this.#head]!;
+        this.#queue[this.#head++] = undefined as unknown as Uint8Array;
+        if (this.#head > 256) {
+          this.#queue.splice(0, this.#head);
+          this.#head = 0;
+        }
+        this.#queued -= buf.length;
+        this.received += buf.length;
+        // resume() throws on a stream whose readable end closed meanwhile.
+        if (this.#queued < LOW_WATER && this.#stream.readStatus === 'paused') this.#stream.resume();
+        return buf;
+      }
+      if (this.#ended) return undefined;
+      await new Promise<void>((resolve) => { this.#wake = resolve; });
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return {
+      next: async () => {
+        const value = await this.next();
+        return value === undefined ? { done: true, value: undefined } : { done: false, value };
+      },
+    };
+  }
+}
+
+/** An exact reader over a stream's bytes, with message framing on top. */
+export class StreamBytes {
+  readonly input: StreamInput;
+  readonly reader: ByteReader;
+
+  constructor(stream: Stream) {
+    this.input = new StreamInput(stream);
+    this.reader = new StreamReader(this.input);
+  }
+
+  /** The next length-prefixed message, at most `max` bytes; MESSAGE_TOO_LARGE over it. */
+  async readMessage(max: number, what: string): Promise<Uint8Array> {
+    return this.#readAfter((await this.reader.read(1))[0]!, max, what);
+  }
+
+  /** Like readMessage, but undefined if the stream ends cleanly before the message starts. */
+  async readMessageOrEnd(max: number, what: string): Promise<Uint8Array | undefined> {
+    let first: Uint8Array;
+    try {
+      first = await this.reader.read(1);
+    } catch (err: unknown) {
+      if (err instanceof CastorError && err.code === 'UNEXPECTED_EOF') return undefined;
+      throw err;
+    }
+    return this.#readAfter(first[0]!, max, what);
+  }
+
+  async #readAfter(firstByte: number, max: number, what: string): Promise<Uint8Array> {
+    let b = firstByte;
+    let len = b & 0x7f;
+    for (let shift = 7; (b & 0x80) !== 0; shift += 7) {
+      if (shift > 28) throw new MalformedMessageError(what, 'length prefix runs over 5 bytes');
+      b = (await this.reader.read(1))[0]!;
+      len += (b & 0x7f) * 2 ** shift;
+    }
+    if (len > max) throw new MessageTooLargeError(len, max, what);
+    return this.reader.read(len);
+  }
+}
+
+/** Sends `bytes`, waiting for the stream to drain when its buffer is full. */
+export async function send(stream: Stream, bytes: Uint8Array): Promise<void> {
+  if (bytes.length === 0) return;
+  if (!stream.send(bytes)) await stream.onDrain();
+}
+
+export function varint(n: number): Uint8Array {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n % 0x80) | 0x80);
+    n = Math.floor(n / 0x80);
+  }
+  out.push(n);
+  return Uint8Array.from(out);
+}
+
+/** `msg` with its length prefix, in one buffer (one send, one yamux frame). */
+export function framed(msg: Uint8Array): Uint8Array {
+  const prefix = varint(msg.length);
+  const out = new Uint8Array(prefix.length + msg.length);
+  out.set(prefix, 0);
+  out.set(msg, prefix.length);
+  return out;
+}
+
+export async function sendMessage(stream: Stream, msg: Uint8Array): Promise<void> {
+  await send(stream, framed(msg));
+}
+
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** Closes our writing side; if even that fails, the stream is aborted (there is nothing else to do with it). */
+export async function closeStream(stream: Stream): Promise<void> {
+  try {
+    await stream.close();
+  } catch (err: unknown) {
+    stream.abort(asError(err));
+  }
+}
