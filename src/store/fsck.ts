@@ -9,7 +9,7 @@
 
 import { lstat, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidInputError } from '../verify/errors.js';
+import { CastorError, InvalidInputError } from '../verify/errors.js';
 import { ChunkBook } from './chunk-check.js';
 import type { DataDir } from './data-dir.js';
 import { showName } from './castore/index.js';
@@ -60,7 +60,7 @@ export interface FsckNote {
 export interface FsckOptions {
   /** tmp/ entries untouched for this long are removed. @default one hour */
   tmpAgeMs?: number;
-  /** Report only: quarantine nothing, remove nothing. @default false */
+  /** Report only: quarantine nothing, remove nothing. A read-only data dir is always checked this way. @default false */
   dryRun?: boolean;
   onProblem?: (p: FsckProblem) => void;
   onTmp?: (t: FsckTmpLeftover) => void;
@@ -82,13 +82,16 @@ export interface FsckSummary {
   readonly missingBlobs: number;
   /** Pins naming something not in the store. */
   readonly danglingPins: number;
+  /** Nothing was moved or removed: asked for, or the data dir is read-only. */
   readonly dryRun: boolean;
+  /** The data dir could not be written (so this was a dry run whatever was asked). */
+  readonly readOnly: boolean;
 }
 
 export async function fsck(data: DataDir, options: FsckOptions = {}): Promise<FsckSummary> {
   const tmpAgeMs = options.tmpAgeMs ?? DEFAULT_TMP_AGE_MS;
   if (!Number.isFinite(tmpAgeMs) || tmpAgeMs < 0) throw new InvalidInputError('tmpAgeMs must be a non-negative number', tmpAgeMs);
-  const run = new FsckRun(data.layout, options);
+  const run = new FsckRun(data.layout, options, data.readOnly !== undefined);
   return run.run(tmpAgeMs);
 }
 
@@ -108,11 +111,16 @@ class FsckRun {
   missingBlobs = 0;
   danglingPins = 0;
   #done = 0;
+  /** Report only: asked for, or the data dir turned out not to be writable. */
+  #dry: boolean;
+  #readOnly: boolean;
 
-  constructor(layout: FsLayout, opts: FsckOptions) {
+  constructor(layout: FsLayout, opts: FsckOptions, readOnly: boolean) {
     this.#layout = layout;
     this.#opts = opts;
     this.#book = new ChunkBook(layout);
+    this.#readOnly = readOnly;
+    this.#dry = opts.dryRun === true || readOnly;
   }
 
   async run(tmpAgeMs: number): Promise<FsckSummary> {
@@ -137,7 +145,8 @@ class FsckRun {
       tmpKept: this.tmpKept,
       missingBlobs: this.missingBlobs,
       danglingPins: this.danglingPins,
-      dryRun: this.#opts.dryRun === true,
+      dryRun: this.#dry,
+      readOnly: this.#readOnly,
     };
   }
 
@@ -170,14 +179,30 @@ class FsckRun {
 
   /** Quarantines `file` unless this is a dry run; where it went, relative to the data dir. */
   async #move(file: string): Promise<string | undefined> {
-    if (this.#opts.dryRun) return undefined;
-    const moved = await quarantine(this.#layout, file);
-    if (moved !== undefined) this.quarantined++;
-    return moved;
+    if (this.#dry) return undefined;
+    try {
+      const moved = await quarantine(this.#layout, file);
+      if (moved !== undefined) this.quarantined++;
+      return moved;
+    } catch (err: unknown) {
+      if (!this.#notWritable(err)) throw err;
+      return undefined;
+    }
   }
 
   #report(p: Omit<FsckProblem, 'quarantined' | 'path'>, file: string, moved: string | undefined): void {
     this.#opts.onProblem?.({ ...p, path: path.relative(this.#layout.root, file), ...(moved === undefined ? {} : { quarantined: moved }) });
+  }
+
+  /**
+   * A write refused because the data dir is read-only (a read-only mount is not always
+   * seen at open): the rest of the run only reports. False for any other error.
+   */
+  #notWritable(err: unknown): boolean {
+    if (!(err instanceof CastorError) || err.code !== 'READ_ONLY') return false;
+    this.#readOnly = true;
+    this.#dry = true;
+    return true;
   }
 
   async #stray(e: ShardEntry): Promise<void> {
@@ -210,13 +235,13 @@ class FsckRun {
         continue;
       }
       let removed = false;
-      if (!this.#opts.dryRun) {
+      if (!this.#dry) {
         try {
           await rm(entry, { recursive: true, force: true });
           removed = true;
           this.tmpRemoved++;
         } catch (err: unknown) {
-          if (!isNotFound(err)) throw fsError(err, entry, 'removing');
+          if (!isNotFound(err) && !this.#notWritable(fsError(err, entry, 'removing'))) throw fsError(err, entry, 'removing');
         }
       }
       this.#opts.onTmp?.({ path: path.relative(this.#layout.root, entry), ageMs: Math.max(0, age), removed });
@@ -320,7 +345,7 @@ class FsckRun {
   }
 
   async #blobPresent(blob: Digest): Promise<boolean> {
-    if (this.#opts.dryRun && this.#badBlobs.has(blob)) return false;
+    if (this.#dry && this.#badBlobs.has(blob)) return false;
     return present(this.#layout.blobPath(blob));
   }
 

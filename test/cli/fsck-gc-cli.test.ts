@@ -10,6 +10,8 @@ import { openDataDir, type DataDir } from '../../src/store/data-dir.js';
 import { formatDigest } from '../../src/store/digest.js';
 import { randomBytes } from '../store/blob-data.js';
 import { age, ageAll, exists, filesUnder, flipByte, HOUR, putBlob, putTree, readBlob, type Store } from '../store/store-fixture.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { castor, type CliResult } from './run-cli.js';
 
 async function withData(body: (s: Store, run: (...args: string[]) => CliResult) => Promise<void>): Promise<void> {
@@ -197,3 +199,43 @@ test('usage errors exit 2, a missing data dir exits 1 with one line, --help exit
     assert.match(r.stderr, /^castor: data dir .* does not exist\n$/);
   }
 });
+
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+
+/** Runs castor on `dir` bind-mounted read-only in a private user+mount namespace. */
+function readOnlyCastor(dir: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const script = 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"';
+  const r = spawnSync('unshare', ['-rm', 'sh', '-c', script, 'sh', dir, process.execPath, CLI, ...args, '--data-dir', dir], { encoding: 'utf8', timeout: 30_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const canBind = spawnSync('unshare', ['-rm', 'sh', '-c', 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1"', 'sh', os.tmpdir()]).status === 0;
+
+test('on a read-only data dir fsck still checks and reports (exit 1), moving nothing; gc refuses with one line', { skip: canBind ? false : 'unshare -rm with bind mounts is not allowed here' }, () => withData(async (s) => {
+  const a = await putBlob(s.data, randomBytes(30_000, 80));
+  await putBlob(s.data, randomBytes(30_000, 81));
+  const victim = (await s.data.blobs.stat(a))!.chunks[1]!.digest;
+  await flipByte(s.data.layout.chunkPath(victim));
+  const leftover = path.join(s.data.layout.tmp, 'w-7-0000000000000000');
+  await mkdir(leftover);
+  await age(leftover, 2 * HOUR);
+  const before = await filesUnder(s.root);
+  const r = readOnlyCastor(s.root, ['fsck']);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stdout, new RegExp(`^chunk ${hex(victim)}: .*\\(not moved\\)$`, 'm'));
+  assert.match(r.stdout, new RegExp(`^blob ${hex(a)}: .*\\(not moved\\)$`, 'm'));
+  assert.match(r.stdout, /read-only data dir: nothing moved/);
+  const j = JSON.parse(readOnlyCastor(s.root, ['fsck', '--json']).stdout);
+  assert.equal(j.read_only, true);
+  assert.equal(j.quarantined, 0);
+  assert.deepEqual(await filesUnder(s.root), before);
+  assert.ok(await exists(leftover));
+
+  await ageAll(s, 2 * HOUR);
+  const gc = readOnlyCastor(s.root, ['gc', '--grace', '0']);
+  assert.equal(gc.status, 1);
+  assert.match(gc.stderr, /^castor: cannot write .*read-only.*\n$/);
+  assert.deepEqual(await filesUnder(s.root), before);
+  const dry = readOnlyCastor(s.root, ['gc', '--grace', '0', '--dry-run', '--json']);
+  assert.equal(dry.status, 0, dry.stderr);
+  assert.equal(JSON.parse(dry.stdout).removed.blobs, 2);
+}));

@@ -26,7 +26,8 @@ to a live writer and are left alone.
 
 Options:
   --tmp-age DURATION  age at which tmp/ entries count as leftovers (default 1h)
-  --dry-run           report only: quarantine nothing, remove nothing
+  --dry-run           report only: quarantine nothing, remove nothing (always so
+                      on a read-only data dir)
   --json              print one summary object (with the problems) instead of lines
 ${DATA_DIR_HELP}
 
@@ -105,6 +106,7 @@ function summaryJson(s: FsckSummary): object {
     missing_blobs: s.missingBlobs,
     dangling_pins: s.danglingPins,
     dry_run: s.dryRun,
+    read_only: s.readOnly,
   };
 }
 
@@ -115,6 +117,7 @@ function summaryLine(s: FsckSummary): string {
   const parts = [`checked ${c.blobs} blobs, ${c.chunks} chunks, ${c.directories} directories`];
   parts.push(bad === 0 ? 'no problems' : `${bad} bad (${b.blobs} blobs, ${b.chunks} chunks, ${b.directories} directories, ${b.stray} stray), ${s.quarantined} quarantined`);
   if (s.tmpRemoved > 0) parts.push(`${s.tmpRemoved} tmp leftovers removed`);
-  if (s.dryRun) parts.push('dry run: nothing moved');
+  if (s.readOnly) parts.push('read-only data dir: nothing moved');
+  else if (s.dryRun) parts.push('dry run: nothing moved');
   return `fsck: ${parts.join('; ')}`;
 }
