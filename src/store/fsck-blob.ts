@@ -6,7 +6,7 @@
 // both checks, and never hashed again for another blob that shares it.
 
 import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { decode, groupBytes, OutboardSource, type ByteReader } from '../verify/bao/index.js';
 import { Hasher, type Blake3Kernel } from '../verify/blake3/index.js';
 import { CastorError, UnexpectedEofError } from '../verify/errors.js';
@@ -249,7 +249,7 @@ class VerifyingChunkReader implements ByteReader {
     } finally {
       await fh.close();
     }
-    if (got !== c.size) await this.#wrongSize(c, at, got > c.size ? `more than ${c.size}` : `${got}`);
+    if (got !== c.size) await this.#wrongSize(c, at, got > c.size ? await this.#sizeText(c) : `${got}`);
     const bytes = buf.subarray(0, c.size);
     if (!this.#book.good.has(c.digest)) this.#judge(c, at, () => chunkDigest(bytes));
     return bytes;
@@ -282,6 +282,15 @@ class VerifyingChunkReader implements ByteReader {
       // Quarantined by a concurrent check of another blob that shares it.
       if (this.#book.bad.has(c.digest)) this.#corrupt(c, at, 'found corrupt earlier in this check');
       throw new FaultThrown({ code: 'MISSING_CHUNK', chunk: c.digest, offset: at });
+    }
+  }
+
+  /** The chunk file's size for a message (rare path: it is not the size the record gives). */
+  async #sizeText(c: ChunkRef): Promise<string> {
+    try {
+      return `${(await stat(this.#book.layout.chunkPath(c.digest))).size}`;
+    } catch {
+      return `more than ${c.size}`;
     }
   }
 

@@ -10,6 +10,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { blake3, toHex } from '../../src/verify/blake3/index.js';
 import { encodeDirectory } from '../../src/store/castore/index.js';
+import { encodeRecord } from '../../src/store/fs-record.js';
 import { asDigest, formatDigest, type Digest } from '../../src/store/digest.js';
 import { fsck, type FsckNote, type FsckOptions, type FsckProblem, type FsckSummary, type FsckTmpLeftover } from '../../src/store/fsck.js';
 import { addPin } from '../../src/store/pins.js';
@@ -132,6 +133,21 @@ test('a record whose outboard is damaged: the record is blamed, not its (good) c
   assert.equal(r.summary.bad.chunks, 0);
   assert.ok(r.summary.checked.chunks > 0);
   assert.equal(r.summary.quarantined, 1, 'only the record moved');
+  await assertClean(s, 'second run');
+}));
+
+test('a record that gives a good chunk the wrong size is blamed, not the chunk', () => withStore(async (s) => {
+  const a = await putBlob(s.data, randomBytes(60_000, 24));
+  const st = (await s.data.blobs.stat(a))!;
+  const [c0, c1, ...rest] = st.chunks;
+  assert.ok(c0 && c1 && c0.size !== c1.size, 'test set-up: two chunks of different sizes');
+  // Sizes swapped: still adding up to the blob's size, so only the chunk files can tell.
+  const swapped = [{ digest: c0.digest, size: c1.size }, { digest: c1.digest, size: c0.size }, ...rest];
+  await writeFile(s.data.layout.blobPath(a), encodeRecord(st.size, swapped, st.outboard));
+  const r = await check(s);
+  assert.deepEqual(r.problems.map((p) => [p.kind, p.digest, p.code]), [['blob', hex(a), 'CORRUPT_RECORD']]);
+  assert.match(r.problems[0]!.detail, new RegExp(`chunk ${hex(c0.digest)} ${c1.size} bytes, the chunk has ${c0.size}`));
+  for (const c of st.chunks) assert.ok(await exists(s.data.layout.chunkPath(c.digest)), 'every chunk stays');
   await assertClean(s, 'second run');
 }));
 

@@ -11,6 +11,8 @@ import { asDigest, formatDigest, type Digest } from '../../src/store/digest.js';
 import { fsck } from '../../src/store/fsck.js';
 import { gc, type GcSummary } from '../../src/store/gc.js';
 import { addPin } from '../../src/store/pins.js';
+import { TrustStore } from '../../src/store/trust/trust-store.js';
+import { generateKeyPair } from '../../src/verify/keys.js';
 import { randomBytes } from './blob-data.js';
 import { age, ageAll, exists, filesUnder, flipByte, HOUR, putBlob, putTree, readBlob, withStore, type PutTree, type Store } from './store-fixture.js';
 
@@ -208,4 +210,25 @@ test('gc leaves no trash behind in tmp/', () => withStore(async (s) => {
   const r = await gc(s.data, { graceMs: 0 });
   assert.ok(r.removed.dirs === 2 && r.removed.blobs === 2);
   assert.deepEqual(await filesUnder(s.data.layout.tmp), []);
+}));
+
+test('what an accepted signed root names is kept: its Index blob and each entry\'s tree or file', () => withStore(async (s) => {
+  const tree = await putTree(s.data, { bin: { tool: randomBytes(9_000, 80) }, readme: randomBytes(700, 81) });
+  const fileBytes = randomBytes(12_000, 82);
+  const file = await putBlob(s.data, fileBytes);
+  const loose = await putTree(s.data, { junk: randomBytes(6_000, 83) });
+  const enc = new TextEncoder();
+  const { secret } = generateKeyPair('gc-test-1');
+  const published = await new TrustStore(s.data).publish(secret, { set: [{ name: enc.encode('tree'), digest: tree.digest }, { name: enc.encode('file'), digest: file }] });
+  const index = published.accepted.root.indexDigest;
+  await ageAll(s, 2 * HOUR);
+
+  const r = await gc(s.data, { graceMs: 0 });
+  assert.equal(r.roots, 3, 'the Index blob and two entries');
+  await assertWhole(s, tree);
+  assert.deepEqual(await readBlob(s.data, file), fileBytes);
+  assert.ok(await s.data.blobs.has(index), 'the Index blob itself is kept');
+  assert.equal(await s.data.directories.get(loose.digest), undefined);
+  assert.equal(await s.data.blobs.has(loose.files[0]!.digest), false);
+  await assertConsistent(s);
 }));
