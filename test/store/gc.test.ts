@@ -232,3 +232,26 @@ test('what an accepted signed root names is kept: its Index blob and each entry\
   assert.equal(await s.data.blobs.has(loose.files[0]!.digest), false);
   await assertConsistent(s);
 }));
+
+test('writers adding trees while gc runs (grace 0) lose nothing: what they published is whole afterwards', { timeout: 60_000 }, () => withStore(async (s) => {
+  for (let i = 0; i < 40; i++) await putTree(s.data, { [`junk${i}`]: randomBytes(3_000 + i * 50, 900 + i) });
+  await ageAll(s, 2 * HOUR);
+  const added: PutTree[] = [];
+  let gcDone = false;
+  const writer = (async () => {
+    for (let i = 0; !gcDone || i < 5; i++) {
+      const t = await putTree(s.data, { [`f${i}`]: randomBytes(5_000, 2000 + i), d: { g: randomBytes(2_000, 3000 + i) } });
+      added.push(t);
+      if (i % 2 === 0) await pin(s, t.digest);
+    }
+  })();
+  const r = await gc(s.data, { graceMs: 0 });
+  gcDone = true;
+  const duringGc = added.length;
+  await writer;
+  assert.ok(duringGc >= 1, `${duringGc} trees published while gc ran`);
+  assert.ok(r.removed.dirs >= 40, `${r.removed.dirs} junk directories removed`);
+  assert.ok(added.length >= 5);
+  for (const t of added) await assertWhole(s, t);
+  await assertConsistent(s);
+}));
