@@ -15,6 +15,7 @@ the store stays consistent even if gc is killed.
 
 Anything modified within the grace period is kept, with all it names: a writer
 publishes chunks before its record, and trees before the pin that will keep them.
+Leftovers of killed writers in tmp/ (untouched for an hour) are removed too.
 
 Options:
   --grace DURATION  keep entries younger than this (default 1h; e.g. 0, 30m, 2d)
