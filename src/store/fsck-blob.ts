@@ -110,6 +110,8 @@ function detailOf(err: CastorError): string {
   return m ? m[1]! : err.message;
 }
 
+type WholeRead = { buf: Uint8Array; got: number } | { error: unknown; opened?: boolean };
+
 /**
  * The blob's chunks in order, each opened and checked for size, loaded whole (or in 1 MiB
  * windows when larger) and hashed against its name as it is loaded. Sequential only:
@@ -129,6 +131,8 @@ class VerifyingChunkReader implements ByteReader {
   // the decoder holds in its batch stay valid.
   #buf: Uint8Array = new Uint8Array(0);
   #bufStart = 0;
+  /** The next chunk's read, started early. */
+  #ahead: { index: number; read: Promise<WholeRead> } | undefined;
 
   constructor(book: ChunkBook, chunks: readonly ChunkRef[], onVerified: (bytes: number) => void) {
     this.#book = book;
@@ -209,7 +213,10 @@ class VerifyingChunkReader implements ByteReader {
       const at = this.#starts[this.#index]!;
       this.#loaded = 0;
       if (c.size <= WHOLE_CHUNK_MAX) {
-        this.#buf = await this.#loadWhole(c, at);
+        const pending = this.#ahead?.index === this.#index ? this.#ahead.read : this.#readWhole(c);
+        this.#ahead = undefined;
+        this.#prefetch(this.#index + 1);
+        this.#buf = await this.#loadWhole(c, at, await pending);
         this.#bufStart = at;
         this.#loaded = c.size;
         return;
@@ -236,21 +243,51 @@ class VerifyingChunkReader implements ByteReader {
     this.#loaded += len;
   }
 
-  /** A chunk of at most 1 MiB: open, one read (one byte more than it should have, to catch a longer file), close, hash. */
-  async #loadWhole(c: ChunkRef, at: number): Promise<Uint8Array> {
-    const fh = await this.#open(c, at);
-    const buf = new Uint8Array(c.size + 1);
-    let got: number;
+  /**
+   * Starts reading chunk `i` (if it is a whole one) while the decoder works on the current
+   * one, so disk and hashing overlap. Its failure, if any, is met when the chunk is reached.
+   */
+  #prefetch(i: number): void {
+    const c = this.#chunks[i];
+    if (c === undefined || c.size > WHOLE_CHUNK_MAX) return;
+    const read = this.#readWhole(c);
+    read.catch(() => undefined);
+    this.#ahead = { index: i, read };
+  }
+
+  /** Open, one read (one byte more than the chunk should have, to catch a longer file), close. */
+  async #readWhole(c: ChunkRef): Promise<WholeRead> {
+    const file = this.#book.layout.chunkPath(c.digest);
+    let fh: FileHandle;
     try {
-      got = await readSome(fh, buf, 0);
+      fh = await open(file, 'r');
     } catch (err: unknown) {
-      if (errnoOf(err) === 'EIO') this.#corrupt(c, at, 'its file cannot be read (EIO)');
-      throw fsError(err, this.#book.layout.chunkPath(c.digest), 'reading');
+      return { error: err };
+    }
+    const buf = new Uint8Array(c.size + 1);
+    try {
+      return { buf, got: await readSome(fh, buf, 0) };
+    } catch (err: unknown) {
+      return { error: err, opened: true };
     } finally {
       await fh.close();
     }
-    if (got !== c.size) await this.#wrongSize(c, at, got > c.size ? await this.#sizeText(c) : `${got}`);
-    const bytes = buf.subarray(0, c.size);
+  }
+
+  /** Judges a whole chunk read by #readWhole: there, the size it should be, hashing to its name. */
+  async #loadWhole(c: ChunkRef, at: number, r: WholeRead): Promise<Uint8Array> {
+    if ('error' in r) {
+      if (!r.opened) {
+        if (!isNotFound(r.error)) throw fsError(r.error, this.#book.layout.chunkPath(c.digest), 'opening');
+        // Quarantined by a concurrent check of another blob that shares it.
+        if (this.#book.bad.has(c.digest)) this.#corrupt(c, at, 'found corrupt earlier in this check');
+        throw new FaultThrown({ code: 'MISSING_CHUNK', chunk: c.digest, offset: at });
+      }
+      if (errnoOf(r.error) === 'EIO') this.#corrupt(c, at, 'its file cannot be read (EIO)');
+      throw fsError(r.error, this.#book.layout.chunkPath(c.digest), 'reading');
+    }
+    if (r.got !== c.size) await this.#wrongSize(c, at, r.got > c.size ? await this.#sizeText(c) : `${r.got}`);
+    const bytes = r.buf.subarray(0, c.size);
     if (!this.#book.good.has(c.digest)) this.#judge(c, at, () => chunkDigest(bytes));
     return bytes;
   }
