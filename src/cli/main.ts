@@ -22,6 +22,10 @@ const COMMANDS: Record<string, Command> = {
   publish: { summary: 'sign the next root of a publisher key: names set or removed', load: () => import('./commands/publish.js') },
   resolve: { summary: 'what KEY/NAME names, through an accepted signed root', load: () => import('./commands/resolve.js') },
   root: { summary: 'show, export, import and verify signed roots', load: () => import('./commands/root.js') },
+  daemon: { summary: 'run the node and the control API the other commands use', load: () => import('./commands/daemon.js') },
+  id: { summary: "this node's peer id and addresses", load: () => import('./commands/id.js') },
+  peers: { summary: 'the peers the running daemon is connected to', load: () => import('./commands/peers.js') },
+  share: { summary: 'store paths and print a ticket for each (needs a daemon)', load: () => import('./commands/share.js') },
 };
 
 const HELP = `castor: a peer-to-peer content-addressed store (BLAKE3 blobs, bao-verified streaming)

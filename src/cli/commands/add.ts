@@ -6,6 +6,7 @@ import { formatDigest } from '../../store/digest.js';
 import { HELP_OPTION, intArg, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { progressCounter } from '../progress.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, openStore } from '../store-options.js';
+import { runViaDaemon } from '../daemon-client.js';
 
 const HELP = `Usage: castor add PATH... [--json] [--no-pin] [--jobs N] [--data-dir DIR]
 
@@ -24,6 +25,8 @@ Exit status: 0 all stored, 1 a path could not be stored (the others still are), 
 
 export async function run(argv: string[], io: Io = processIo): Promise<number> {
   try {
+    const viaDaemon = await runViaDaemon('add', argv, io);
+    if (viaDaemon !== undefined) return viaDaemon;
     const { values, positionals } = parse(argv, { ...HELP_OPTION, ...DATA_DIR_OPTION, json: { type: 'boolean' }, 'no-pin': { type: 'boolean' }, jobs: { type: 'string' } }, 'add');
     if (values['help']) {
       io.out(HELP);

@@ -3,6 +3,7 @@
 import { HELP_OPTION, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { loadSecretKeyFile } from './key.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, digestArg } from '../store-options.js';
+import { runViaDaemon } from '../daemon-client.js';
 import { formatInfo, nameArg, openTrust, rootInfo } from '../trust-options.js';
 
 const HELP = `Usage: castor publish --key SECRET_FILE [NAME=DIGEST...] [--remove NAME]...
@@ -41,6 +42,8 @@ export function parseDuration(text: string): bigint {
 
 export async function run(argv: string[], io: Io = processIo): Promise<number> {
   try {
+    const viaDaemon = await runViaDaemon('publish', argv, io);
+    if (viaDaemon !== undefined) return viaDaemon;
     const { values, positionals } = parse(argv, {
       ...HELP_OPTION, ...DATA_DIR_OPTION,
       key: { type: 'string' }, remove: { type: 'string', multiple: true }, expires: { type: 'string' }, json: { type: 'boolean' },

@@ -1,0 +1,250 @@
+// castor daemon: run the node, and serve the CLI's control API on the data dir's socket.
+
+import type http from 'node:http';
+import { CommandExit, HELP_OPTION, oneLine, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
+import { DAEMON_COMMANDS, withDaemonContext } from '../daemon-client.js';
+import type { CastorNode } from '../../node/castor-node.js';
+import { DATA_DIR_HELP, DATA_DIR_OPTION, openStore } from '../store-options.js';
+import { CONFIG_ANNOUNCE, CONFIG_BOOTSTRAP, CONFIG_LISTEN, NetworkConfigError, checkAddresses, mergeNetworkConfig, readNetworkConfig, type NetworkConfig } from '../../node/config.js';
+import { ControlError, claimDataDir, controlJson, listenControl, readJsonBody, type ControlServer, type DaemonClaim, type Endpoint } from '../../node/control.js';
+import type { DataDir } from '../../store/data-dir.js';
+
+const HELP = `Usage: castor daemon [--listen MULTIADDR]... [--announce MULTIADDR]... [--bootstrap MULTIADDR]...
+                     [--data-dir DIR]
+
+Runs the node of the data dir: serves what the store holds to peers, dials the bootstrap
+peers, and answers the CLI on <data dir>/daemon.sock (or 127.0.0.1 with a token in
+daemon.json when a socket is not possible). While it runs, castor add, fetch, publish and
+share on the same data dir go through it; id and peers ask it. One daemon per data dir;
+the claim of a killed daemon is replaced. SIGINT or SIGTERM stops it cleanly. Logs one
+line per event on stderr.
+  --listen MULTIADDR     listen here (repeatable; default: config.json "listen", else
+                         /ip4/0.0.0.0/tcp/4001, a free port if 4001 is taken)
+  --announce MULTIADDR   tell peers these addresses instead (repeatable; config "announce")
+  --bootstrap MULTIADDR  dial this peer on start, /p2p/<id> included (repeatable; config
+                         "bootstrap"; there are no default bootstrap peers)
+${DATA_DIR_HELP}
+A flag replaces the config.json list of the same name. CASTOR_DAEMON_TCP=1 makes the
+control API use 127.0.0.1 and a token even where a unix socket would do.
+Exit status: 0 stopped by a signal, 1 could not start (another daemon runs, an address
+cannot be bound), 2 bad usage.
+`;
+
+type StartNode = (data: DataDir, config: NetworkConfig) => Promise<CastorNode>;
+
+/** CastorNode.start, loaded only when a daemon starts (libp2p is a large import). */
+const startCastorNode: StartNode = async (data, config) => {
+  const { CastorNode } = await import('../../node/castor-node.js');
+  return CastorNode.start(data, {
+    ...(config.listen && { listen: [...config.listen] }),
+    ...(config.announce && { announce: [...config.announce] }),
+    ...(config.bootstrap && { bootstrap: [...config.bootstrap] }),
+    onError: (err, context) => logLine(`${context}: ${oneLine(err)}`),
+  });
+};
+
+function flagList(values: Record<string, unknown>, setting: typeof CONFIG_LISTEN | typeof CONFIG_ANNOUNCE | typeof CONFIG_BOOTSTRAP): string[] | undefined {
+  const raw = values[setting];
+  if (raw === undefined) return undefined;
+  try {
+    return checkAddresses(setting, Array.isArray(raw) ? raw : [raw], `--${setting}`);
+  } catch (err: unknown) {
+    if (err instanceof NetworkConfigError) throw new UsageError(oneLine(err));
+    throw err;
+  }
+}
+
+/** One log line on stderr: time, then the event. */
+function logLine(line: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+}
+
+const json = (res: http.ServerResponse, status: number, body: unknown): void => {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
+};
+
+function describeEndpoint(e: Endpoint): string {
+  return 'socket' in e ? e.socket : `http://${e.host}:${e.port} (token in daemon.json)`;
+}
+
+interface Running {
+  readonly node: CastorNode;
+  readonly dataDir: string;
+  readonly stopping: AbortSignal;
+  readonly log: (line: string) => void;
+}
+
+async function handle(run: Running, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const route = `${req.method ?? ''} ${(req.url ?? '').split('?')[0]}`;
+  const node = run.node;
+  switch (route) {
+    case 'GET /v1/id':
+      return json(res, 200, { peer_id: node.peerId, addresses: node.addresses(), pid: process.pid, data_dir: run.dataDir });
+    case 'GET /v1/peers':
+      return json(res, 200, { peers: node.peers().map((p) => ({ peer_id: p.peerId, addresses: p.addresses })) });
+    case 'POST /v1/connect': {
+      const body = (await readJsonBody(req)) as { address?: unknown };
+      if (typeof body.address !== 'string') return json(res, 400, { error: 'expected {"address": MULTIADDR}' });
+      return json(res, 200, { peer_id: await node.connect(body.address) });
+    }
+    case 'POST /v1/run':
+      return runCommand(run, req, res);
+    default:
+      return json(res, 404, { error: `no route ${route}` });
+  }
+}
+
+/** Runs a CLI command in this process, its output sent back as NDJSON, the exit status last. */
+async function runCommand(run: Running, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const body = (await readJsonBody(req)) as { command?: unknown; argv?: unknown };
+  const command = body.command;
+  const argv = body.argv;
+  if (typeof command !== 'string' || !DAEMON_COMMANDS.includes(command)) return json(res, 400, { error: `the daemon runs ${DAEMON_COMMANDS.join(', ')}; not ${JSON.stringify(command)}` });
+  if (!Array.isArray(argv) || argv.some((a) => typeof a !== 'string')) return json(res, 400, { error: 'argv must be a list of strings' });
+  const abort = new AbortController();
+  const onStop = (): void => abort.abort(new ControlError('the daemon is stopping'));
+  run.stopping.addEventListener('abort', onStop);
+  res.on('close', () => {
+    if (!res.writableFinished) abort.abort(new ControlError('the client went away'));
+  });
+  res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+  const send = (m: Record<string, unknown>): void => {
+    if (!res.destroyed) res.write(`${JSON.stringify(m)}\n`);
+  };
+  let errors = '';
+  const io: Io = {
+    out: (s) => send({ out: s }),
+    err: (s) => {
+      if (errors.length < 4096) errors += s;
+      send({ err: s });
+    },
+  };
+  const started = performance.now();
+  let exit: number;
+  try {
+    const mod = (await import(`./${command}.js`)) as { run: (argv: string[], io: Io) => Promise<number> };
+    exit = await withDaemonContext({ node: run.node, signal: abort.signal, log: run.log }, () => mod.run(argv as string[], io));
+  } catch (err: unknown) {
+    exit = reportError(err, io);
+  } finally {
+    run.stopping.removeEventListener('abort', onStop);
+  }
+  send({ exit });
+  res.end();
+  // The client puts --data-dir DIR first; the rest is what the user typed (paths made absolute).
+  const args = (argv as string[]).slice(2).filter((a) => a !== '--');
+  const secs = ((performance.now() - started) / 1000).toFixed(2);
+  const first = errors.split('\n').find((l) => l.trim() !== '');
+  const lying = first !== undefined && /PEER_MISBEHAVED|sent bad data/u.test(first);
+  run.log(`${lying ? 'lying peer detected: ' : ''}${[command, ...args].join(' ')}: exit ${exit} in ${secs}s${first === undefined ? '' : `: ${first.replace(/^castor: /u, '')}`}`);
+}
+
+/** Logs peers as they connect and go, from a poll of the node's peer list. */
+function watchPeers(node: CastorNode, log: (line: string) => void): () => void {
+  let known = new Map<string, string[]>();
+  const poll = (): void => {
+    const now = new Map(node.peers().map((p) => [p.peerId, p.addresses]));
+    for (const [id, addrs] of now) if (!known.has(id)) log(`peer connected: ${id}${addrs.length > 0 ? ` (${addrs.join(', ')})` : ''}`);
+    for (const id of known.keys()) if (!now.has(id)) log(`peer disconnected: ${id}`);
+    known = now;
+  };
+  const timer = setInterval(poll, 500);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+export async function run(argv: string[], io: Io = processIo, startNode: StartNode = startCastorNode): Promise<number> {
+  try {
+    const { values, positionals } = parse(argv, {
+      ...HELP_OPTION, ...DATA_DIR_OPTION,
+      listen: { type: 'string', multiple: true }, announce: { type: 'string', multiple: true }, bootstrap: { type: 'string', multiple: true },
+    }, 'daemon');
+    if (values['help']) {
+      io.out(HELP);
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError(`daemon: unexpected argument ${JSON.stringify(positionals[0])}`);
+    const flags: NetworkConfig = {
+      ...(flagList(values, CONFIG_LISTEN) && { listen: flagList(values, CONFIG_LISTEN) }),
+      ...(flagList(values, CONFIG_ANNOUNCE) && { announce: flagList(values, CONFIG_ANNOUNCE) }),
+      ...(flagList(values, CONFIG_BOOTSTRAP) && { bootstrap: flagList(values, CONFIG_BOOTSTRAP) }),
+    };
+    const data = await openStore(values, { create: true });
+    const dataDir = data.layout.root;
+    const config = mergeNetworkConfig(await readNetworkConfig(data.layout.config), flags);
+    const probe = async (e: Endpoint): Promise<boolean> => {
+      try {
+        await Promise.race([controlJson(e, 'GET', '/v1/id'), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref())]);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const claim = await claimDataDir(dataDir, probe, logLine);
+    return await serve(data, config, claim, startNode);
+  } catch (err: unknown) {
+    return reportError(err, io);
+  }
+}
+
+async function serve(data: DataDir, config: NetworkConfig, claim: DaemonClaim, startNode: StartNode): Promise<number> {
+  const dataDir = data.layout.root;
+  const stopping = new AbortController();
+  let node: CastorNode;
+  try {
+    node = await startNode(data, config);
+  } catch (err: unknown) {
+    await claim.release();
+    throw new CommandExit(1, `daemon: the node did not start: ${oneLine(err)}`, 'NODE_START');
+  }
+  const running: Running = { node, dataDir, stopping: stopping.signal, log: logLine };
+  let listening: ControlServer | undefined;
+  try {
+    listening = await listenControl(dataDir, (req, res) => {
+      handle(running, req, res).catch((err: unknown) => {
+        if (!res.headersSent) json(res, err instanceof ControlError && err.status !== undefined ? err.status : 500, { error: oneLine(err) });
+        else res.destroy();
+      });
+    }, { tcp: process.env['CASTOR_DAEMON_TCP'] === '1', log: logLine });
+    await claim.publish(listening.endpoint);
+  } catch (err: unknown) {
+    await listening?.close();
+    await node.stop();
+    await claim.release();
+    throw err;
+  }
+  const server = listening;
+  const unwatch = watchPeers(node, logLine);
+  logLine(`started: peer id ${node.peerId}, pid ${process.pid}, data dir ${dataDir}, control ${describeEndpoint(server.endpoint)}`);
+  for (const a of node.addresses()) logLine(`listening on ${a}`);
+  if (config.bootstrap !== undefined && config.bootstrap.length > 0) logLine(`bootstrap peers: ${config.bootstrap.join(', ')}`);
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const on = (s: NodeJS.Signals): void => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      // A second signal while stopping: stop now.
+      process.once('SIGINT', () => process.exit(130));
+      process.once('SIGTERM', () => process.exit(143));
+      resolve(s);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+  logLine(`stopping (${signal})`);
+  stopping.abort();
+  unwatch();
+  let status = 0;
+  for (const [what, step] of [['control API', () => server.close()], ['node', () => node.stop()], ['claim', () => claim.release()]] as const) {
+    try {
+      await step();
+    } catch (err: unknown) {
+      logLine(`stopping the ${what} failed: ${oneLine(err)}`);
+      status = 1;
+    }
+  }
+  logLine('stopped');
+  // Nothing of the daemon is left to run; a library timer must not keep the process up.
+  setTimeout(() => process.exit(status), 1000).unref();
+  return status;
+}
