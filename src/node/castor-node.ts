@@ -16,6 +16,9 @@ import { loadOrCreateIdentity } from './identity.js';
 import { DIAL_TIMEOUT } from './limits.js';
 import { blobHandler } from './protocols/blob-serve.js';
 import { directoryHandler } from './protocols/directory-serve.js';
+import { statHandler } from './protocols/stat-serve.js';
+import { indexHandler } from './protocols/index-serve.js';
+import { fetchRoot } from './fetch-root.js';
 import { ExchangeServer, type ProtocolHandler } from './protocols/server.js';
 import { formatDigest } from '../store/digest.js';
 
@@ -53,7 +56,7 @@ export interface FetchRootOptions {
 }
 
 /** The protocols a node serves, in the order they are registered. */
-export const HANDLERS: readonly ProtocolHandler[] = [blobHandler, directoryHandler];
+export const HANDLERS: readonly ProtocolHandler[] = [blobHandler, statHandler, directoryHandler, indexHandler];
 
 export class CastorNode {
   readonly data: DataDir;
@@ -173,9 +176,16 @@ export class CastorNode {
     }
   }
 
-  /** Not yet served: the index protocol comes next. */
-  async fetchRoot(_publicKey: Uint8Array, _options: FetchRootOptions = {}): Promise<AcceptedRoot> {
-    throw new Error('fetchRoot: not implemented yet');
+  /**
+   * The newest signed root of publisher `publicKey` (32 bytes) that the peers hold and
+   * this data dir accepts: trusted key, valid signature, no rollback or equivocation,
+   * unexpired, Index verified. Resolves to the root as the trust store recorded it; its
+   * Index blob is then in the store. Throws the rule a candidate broke (UNTRUSTED_KEY,
+   * ROLLBACK, …) when none is accepted.
+   */
+  async fetchRoot(publicKey: Uint8Array, options: FetchRootOptions = {}): Promise<AcceptedRoot> {
+    const peers = await this.#peersFor(options.peers, options.signal);
+    return fetchRoot({ ...this.#ctx, trust: this.trust }, publicKey, peers, { signal: options.signal });
   }
 
   async stop(): Promise<void> {

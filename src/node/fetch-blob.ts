@@ -1,23 +1,38 @@
-// Fetching one blob from peers into the local store: the first peer that has it streams
-// its bao slice, the verifying decoder releases only groups that hashed right, and those
-// go straight into a store writer, which publishes the blob only once it is whole and
-// hashes to the digest asked for. A peer that lies is reported (PeerMisbehavedError) and
-// the next peer is tried; nothing it sent past the last verified group is kept.
+// Fetching one blob from peers into the local store. Every byte goes through the
+// verifying bao decoder first, so only groups that hashed right are ever written.
+//
+// Small blobs (up to DIRECT_FETCH_LIMIT) stream from one peer straight into a store
+// writer, which publishes the blob only once it is whole and hashes to the digest. Larger
+// ones are downloaded into a PartialBlob (partial/<hex>/ in the data dir): the peer's
+// outboard (stat, verified against the digest) first, then the slices of the groups
+// still missing, from one peer after another; a fetch killed at any moment and started
+// again asks only for what is missing. Once every group is held, the partial completes
+// into the store. A peer that lies is reported (PeerMisbehavedError) and the next is tried.
 
 import type { Libp2p, PeerId } from '@libp2p/interface';
+import { normalizeRanges, type ByteRange } from '../verify/bao/index.js';
+import { CastorError } from '../verify/errors.js';
 import type { DataDir } from '../store/data-dir.js';
 import { digestEquals, formatDigest, type Digest } from '../store/digest.js';
+import { PartialBlob } from '../store/partial-blob.js';
 import { NotFoundOnPeersError, PeerMisbehavedError } from './errors.js';
+import { MAX_RANGES } from './limits.js';
 import { decodeAnswer, requestBlob } from './protocols/blob-request.js';
+import { requestStat, type PeerStat } from './protocols/stat-request.js';
 
 export interface FetchContext {
   readonly host: Libp2p;
   readonly data: DataDir;
 }
 
+/** Blobs up to this size are fetched in one go into a store writer, without a partial (and so are not resumable). */
+export const DIRECT_FETCH_LIMIT = 1 << 20;
+
 export interface BlobFetchOptions {
   readonly signal?: AbortSignal;
-  /** Called with the size once a peer's answer arrives (a claim until the end verifies). */
+  /** The size the caller expects (a FileNode's): up to DIRECT_FETCH_LIMIT skips the stat round trip. */
+  readonly sizeHint?: number;
+  /** Called with the size once a peer states it (a claim until the final group verifies). */
   readonly onSize?: (size: number) => void;
   /** Called with each count of verified bytes written. */
   readonly onBytes?: (n: number) => void;
@@ -25,35 +40,72 @@ export interface BlobFetchOptions {
 
 export interface BlobFetchResult {
   readonly size: number;
-  /** Content bytes that came over the network for this fetch. */
+  /** Content bytes that came over the network for this fetch (not counting groups a resumed partial held). */
   readonly fetchedBytes: number;
-  /** The peer that served it; undefined when it was local already. */
+  /** The peer that served the last of it; undefined when it was local already. */
   readonly peer?: string;
 }
 
-/** Fetches `digest` whole into `ctx.data` from the first of `peers` that has it. */
+/** What the attempts at one blob collect, for the error when all of them fail. */
+class Attempts {
+  readonly failures: Error[] = [];
+  add(err: unknown): void {
+    this.failures.push(err instanceof Error ? err : new Error(String(err)));
+  }
+  /** A lying peer first: it is what the user must hear about. */
+  fail(digest: Digest, peers: readonly PeerId[]): never {
+    const lie = this.failures.find((f) => f instanceof PeerMisbehavedError);
+    if (lie !== undefined) throw lie;
+    throw new NotFoundOnPeersError(`blob ${formatDigest(digest)}`, peers.map(String), this.failures);
+  }
+}
+
+/** Fetches `digest` whole into `ctx.data` from `peers`, in order. */
 export async function fetchBlob(ctx: FetchContext, digest: Digest, peers: readonly PeerId[], options: BlobFetchOptions = {}): Promise<BlobFetchResult> {
   const local = await ctx.data.blobs.stat(digest);
   if (local !== undefined) return { size: local.size, fetchedBytes: 0 };
-  const failures: Error[] = [];
+  const attempts = new Attempts();
+  const resumed = await PartialBlob.resume(ctx.data, digest);
+  if (resumed !== undefined) return fetchIntoPartial(ctx, resumed, peers, new Map(), attempts, options);
+  const hint = options.sizeHint;
+  if (hint !== undefined && hint <= DIRECT_FETCH_LIMIT) return fetchDirect(ctx, digest, peers, attempts, options);
+  // The size and outboard from the first peer that has any of it.
+  const stats = new Map<string, PeerStat | undefined>();
   for (const peer of peers) {
     options.signal?.throwIfAborted();
     try {
-      const r = await fetchBlobFrom(ctx, digest, peer, options);
-      if (r !== undefined) return r;
+      const st = await requestStat(ctx.host, peer, digest, { signal: options.signal });
+      stats.set(peer.toString(), st);
+      if (st === undefined) continue;
+      if (st.size <= DIRECT_FETCH_LIMIT) return fetchDirect(ctx, digest, peers, attempts, options);
+      options.onSize?.(st.size);
+      const partial = await PartialBlob.begin(ctx.data, digest, st.size, st.outboard);
+      return fetchIntoPartial(ctx, partial, peers, stats, attempts, options);
     } catch (err: unknown) {
-      if (options.signal?.aborted) throw err;
-      failures.push(err instanceof Error ? err : new Error(String(err)));
+      options.signal?.throwIfAborted();
+      if (err instanceof CastorError && err.code === 'PARTIAL_BUSY') throw err;
+      attempts.add(err);
     }
   }
-  // A lying peer is the failure to report first: it is what the user must hear about.
-  const lie = failures.find((f) => f instanceof PeerMisbehavedError);
-  if (lie !== undefined) throw lie;
-  throw new NotFoundOnPeersError(`blob ${formatDigest(digest)}`, peers.map(String), failures);
+  return attempts.fail(digest, peers);
 }
 
-/** One peer's attempt: undefined if it does not have the blob. */
-async function fetchBlobFrom(ctx: FetchContext, digest: Digest, peer: PeerId, options: BlobFetchOptions): Promise<BlobFetchResult | undefined> {
+/** The whole blob from the first peer that has it, decoded straight into a store writer. */
+async function fetchDirect(ctx: FetchContext, digest: Digest, peers: readonly PeerId[], attempts: Attempts, options: BlobFetchOptions): Promise<BlobFetchResult> {
+  for (const peer of peers) {
+    options.signal?.throwIfAborted();
+    try {
+      const r = await directFrom(ctx, digest, peer, options);
+      if (r !== undefined) return r;
+    } catch (err: unknown) {
+      options.signal?.throwIfAborted();
+      attempts.add(err);
+    }
+  }
+  return attempts.fail(digest, peers);
+}
+
+async function directFrom(ctx: FetchContext, digest: Digest, peer: PeerId, options: BlobFetchOptions): Promise<BlobFetchResult | undefined> {
   const answer = await requestBlob(ctx.host, peer, digest, undefined, { signal: options.signal });
   if (answer === undefined) return undefined;
   options.onSize?.(answer.claimedSize);
@@ -69,9 +121,95 @@ async function fetchBlobFrom(ctx: FetchContext, digest: Digest, peer: PeerId, op
     const stored = await writer.close();
     published = true;
     // The decoder proved every byte; a mismatch here is the local store hashing wrong.
-    if (!digestEquals(stored, digest)) throw new Error(`local store stored ${formatDigest(digest)} as ${formatDigest(stored)}`);
+    if (!digestEquals(stored, digest)) throw new CastorError('HASH_MISMATCH', `the local store stored ${formatDigest(digest)} as ${formatDigest(stored)}`, formatDigest(stored));
     return { size: fetched, fetchedBytes: fetched, peer: answer.exchange.peer };
   } finally {
     if (!published) await writer.abort();
   }
+}
+
+/** The missing groups of `partial` that `bitfield` (a peer's held groups) covers, as ranges. */
+function wanted(partial: PartialBlob, bitfield: Uint8Array | undefined): ByteRange[] {
+  const gb = partial.groupBytes;
+  const out: ByteRange[] = [];
+  for (const r of partial.missingRanges()) {
+    for (let g = r.start / gb; g * gb < Math.max(r.end, 1); g++) {
+      if (bitfield !== undefined && ((bitfield[g >>> 3] ?? 0) >>> (g & 7) & 1) === 0) continue;
+      const start = g * gb;
+      const end = Math.min(partial.size, start + gb);
+      const last = out[out.length - 1];
+      if (last !== undefined && last.end === start) out[out.length - 1] = { start: last.start, end };
+      else out.push({ start, end });
+    }
+  }
+  return out;
+}
+
+/**
+ * Fills `partial` from the peers, each asked only for missing groups it holds, then
+ * completes it into the store. On failure the partial is closed, keeping what verified.
+ */
+async function fetchIntoPartial(
+  ctx: FetchContext, partial: PartialBlob, peers: readonly PeerId[], stats: Map<string, PeerStat | undefined>,
+  attempts: Attempts, options: BlobFetchOptions,
+): Promise<BlobFetchResult> {
+  const { digest } = partial;
+  let fetched = 0;
+  let last: string | undefined;
+  try {
+    options.onSize?.(partial.size);
+    for (const peer of peers) {
+      if (partial.isComplete) break;
+      options.signal?.throwIfAborted();
+      try {
+        const name = peer.toString();
+        if (!stats.has(name)) stats.set(name, await requestStat(ctx.host, peer, digest, { signal: options.signal }));
+        const st = stats.get(name);
+        if (st === undefined) continue;
+        if (st.size !== partial.size) throw new PeerMisbehavedError(name, digest, `states ${st.size} bytes; the outboard held says ${partial.size}`);
+        const want = wanted(partial, st.complete ? undefined : st.bitfield);
+        for (let i = 0; i < want.length; i += MAX_RANGES) {
+          fetched += await fillFrom(ctx, partial, peer, want.slice(i, i + MAX_RANGES), options);
+          last = name;
+        }
+      } catch (err: unknown) {
+        options.signal?.throwIfAborted();
+        attempts.add(err);
+      }
+    }
+    if (!partial.isComplete) attempts.fail(digest, peers);
+    await partial.complete();
+    return { size: partial.size, fetchedBytes: fetched, peer: last };
+  } finally {
+    // A partial that did not complete stays on disk (what verified, persisted) for the next fetch.
+    await partial.close();
+  }
+}
+
+/** Asks `peer` for `ranges` of the partial's blob and writes what verifies; resolves to the bytes written. */
+async function fillFrom(ctx: FetchContext, partial: PartialBlob, peer: PeerId, ranges: ByteRange[], options: BlobFetchOptions): Promise<number> {
+  const answer = await requestBlob(ctx.host, peer, partial.digest, ranges, { signal: options.signal });
+  if (answer === undefined) return 0;
+  if (answer.claimedSize !== partial.size) {
+    answer.exchange.stream.abort(new Error('size mismatch'));
+    throw new PeerMisbehavedError(answer.exchange.peer, partial.digest, `claims ${answer.claimedSize} bytes; the verified outboard says ${partial.size}`);
+  }
+  // The decoder releases the output ranges' bytes in order: walk through them for offsets.
+  const output = normalizeRanges(ranges, partial.size).output;
+  let ri = 0;
+  let pos = output[0]?.start ?? 0;
+  let written = 0;
+  for await (const bytes of decodeAnswer(answer)) {
+    for (let at = 0; at < bytes.length;) {
+      const r = output[ri]!;
+      const take = Math.min(bytes.length - at, r.end - pos);
+      await partial.write(pos, bytes.subarray(at, at + take));
+      pos += take;
+      at += take;
+      if (pos === r.end && ri + 1 < output.length) pos = output[++ri]!.start;
+    }
+    written += bytes.length;
+    options.onBytes?.(bytes.length);
+  }
+  return written;
 }

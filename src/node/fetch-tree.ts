@@ -62,7 +62,7 @@ export async function fetchTree(ctx: FetchContext, root: Digest, peers: readonly
   await Promise.allSettled([...blobs.values()].map((b) => run(async () => {
     signal.throwIfAborted();
     try {
-      const r = await fetchBlob(ctx, b.digest, order, blobOptions);
+      const r = await fetchBlob(ctx, b.digest, order, { ...blobOptions, sizeHint: b.size });
       fetchedBytes += r.fetchedBytes;
     } catch (err: unknown) {
       stop.abort(err);

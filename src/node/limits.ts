@@ -14,8 +14,6 @@ export const MAX_HEADER_BYTES = 64 * KiB;
 export const MAX_DIRECTORY_BYTES = 4 * MiB - 64 * KiB;
 /** Ranges in one blob request. */
 export const MAX_RANGES = 1024;
-/** Largest Index blob fetchTree/fetchRoot will take into memory. */
-export const MAX_INDEX_BYTES = 256 * MiB;
 /** Largest chunk list a stat answer may carry (entries of 40 bytes). */
 export const MAX_STAT_CHUNKS = 1 << 22;
 /** Largest error text a server sends back. */

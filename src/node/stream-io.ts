@@ -42,6 +42,7 @@ export class StreamInput implements AsyncIterable<Uint8Array> {
   #head = 0;
   #queued = 0;
   #ended = false;
+  #pausing = false;
   #error: Error | undefined;
   #wake: (() => void) | undefined;
   /** Bytes handed out so far. */
@@ -61,7 +62,15 @@ export class StreamInput implements AsyncIterable<Uint8Array> {
   #push(data: Uint8Array | Uint8ArrayList): void {
     if (data instanceof Uint8Array) this.#add(data);
     else for (const buf of data) this.#add(buf);
-    if (this.#queued > HIGH_WATER && this.#stream.readStatus === 'readable') this.#stream.pause();
+    if (this.#queued > HIGH_WATER && !this.#pausing) {
+      // Not from inside this event: resume() dispatches the paused buffer and only then
+      // tells yamux to grant window again, which would undo a pause made during dispatch.
+      this.#pausing = true;
+      queueMicrotask(() => {
+        this.#pausing = false;
+        if (this.#queued > HIGH_WATER && this.#stream.readStatus === 'readable') this.#stream.pause();
+      });
+    }
     this.#signal();
   }
 

@@ -7,7 +7,11 @@ import { Uint8ArrayList } from 'uint8arraylist';
 import { encodeLength, normalizeRanges, walk, WHOLE, type ByteRange, BytesReader } from '../../verify/bao/index.js';
 import { BLOB_GROUP_LOG } from '../../store/blob-service.js';
 import { asDigest, type Digest } from '../../store/digest.js';
+import type { DataDir } from '../../store/data-dir.js';
+import { PartialBlob } from '../../store/partial-blob.js';
+import { CastorError } from '../../verify/errors.js';
 import { MAX_RANGES } from '../limits.js';
+import { send } from '../stream-io.js';
 import { SIZE_LIE, tamperMode, type TamperMode } from '../tamper.js';
 import { BlobRequest, BlobResponse, Status } from './exchange-pb.js';
 import { BLOB_PROTOCOL } from './ids.js';
@@ -116,7 +120,7 @@ async function serveBlob(request: Uint8Array, out: Responder, { data }: ServeSou
   const tamper = tamperMode();
   const blob = await openStoredBlob(data, digest);
   if (blob === undefined) {
-    await out.header(BlobResponse.encode({ status: Status.NOT_FOUND, size: 0n, error: '' }));
+    if (!(await servePartial(digest, ranges, out, data))) await out.header(BlobResponse.encode({ status: Status.NOT_FOUND, size: 0n, error: '' }));
     return;
   }
   try {
@@ -130,6 +134,29 @@ async function serveBlob(request: Uint8Array, out: Responder, { data }: ServeSou
     await sender.flush();
   } finally {
     await blob.close();
+  }
+}
+
+/**
+ * Serves the slice from a download under way when it holds every group the slice needs
+ * (PartialBlob verifies each as it reads it). False when there is no such partial.
+ */
+async function servePartial(digest: Digest, ranges: readonly ByteRange[], out: Responder, data: DataDir): Promise<boolean> {
+  const partial = await PartialBlob.peek(data, digest);
+  if (partial === undefined) return false;
+  try {
+    let pieces: AsyncIterable<Uint8Array>;
+    try {
+      pieces = partial.slice(ranges);
+    } catch (err: unknown) {
+      if (err instanceof CastorError && err.code === 'GROUP_NOT_HELD') return false;
+      throw err;
+    }
+    await out.header(BlobResponse.encode({ status: Status.OK, size: BigInt(partial.size), error: '' }));
+    for await (const piece of pieces) await send(out.stream, piece);
+    return true;
+  } finally {
+    await partial.close();
   }
 }
 
