@@ -32,22 +32,26 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { ByteRange } from '../verify/bao/ranges.js';
 import { verifyOutboard, type VerifiedOutboard } from '../verify/bao/verify-outboard.js';
-import { HashMismatchError, InvalidInputError } from '../verify/errors.js';
+import { InvalidInputError } from '../verify/errors.js';
 import { BLOB_GROUP_LOG, checkDigest, checkReadRange, type Digest, type ReadRange } from './blob-service.js';
 import { asDigest, digestEquals, parseDigest } from './digest.js';
 import type { DataDir } from './data-dir.js';
-import { fsError } from './fs-errors.js';
 import {
-  createPartial, ensurePartialDir, listPartials, lockPath, openPartial, partialExists, removePartial, writeBitfield,
-  type PartialFiles,
+  createPartial, ensurePartialDir, listPartials, lockPath, openPartial, partialExists, removePartial, type PartialFiles,
 } from './partial-files.js';
+import { HeldPersister } from './partial-persist.js';
 import { FileLock, LockHeldError } from './partial-lock.js';
 import {
   CorruptPartialError, PartialBusyError, PartialClosedError, PartialDigestMismatchError, PartialIncompleteError,
   PartialSizeMismatchError,
 } from './partial-errors.js';
 import { checkSlice, groupsOf, readRange, readVerified, READ_BATCH, requireHeld, slice, type HeldContent } from './partial-serve.js';
+import { writeDecoded, writeSlice } from './partial-fill.js';
+import { GroupWriter } from './partial-write.js';
+import { GroupBitfield } from './group-bitfield.js';
 
+export { groupAligned } from './partial-fill.js';
+export { MAX_ASSEMBLING } from './group-assembly.js';
 export {
   CorruptPartialError, GroupNotHeldError, PartialBusyError, PartialClosedError, PartialDigestMismatchError,
   PartialIncompleteError, PartialSizeMismatchError,
@@ -66,15 +70,8 @@ export interface PartialBlobOptions {
 
 const DEFAULT_PERSIST_BYTES = 8 << 20;
 const DEFAULT_PERSIST_MS = 2000;
-/** Most groups being assembled from pieces at once (1 MiB at G=4). */
-export const MAX_ASSEMBLING = 64;
 
-type State = 'open' | 'closed' | 'completed' | 'aborted';
-
-interface Assembly {
-  buf: Uint8Array;
-  filled: number;
-}
+type State = 'open' | 'completing' | 'closed' | 'completed' | 'aborted';
 
 export class PartialBlob implements HeldContent {
   readonly digest: Digest;
@@ -83,18 +80,11 @@ export class PartialBlob implements HeldContent {
   readonly #data: DataDir;
   readonly #bitfieldFile: FileHandle | undefined;
   readonly #lock: FileLock | undefined;
-  readonly #held: Uint8Array;
+  readonly #held: GroupBitfield;
   readonly #durable: boolean;
-  readonly #persistBytes: number;
-  readonly #persistMs: number;
-  readonly #assembling = new Map<number, Assembly>();
+  readonly #persister: HeldPersister;
+  readonly #writer: GroupWriter;
   readonly #inflight = new Set<Promise<unknown>>();
-  #heldCount = 0;
-  #persistedCount = 0;
-  #dirtyBytes = 0;
-  #dirtyBits = false;
-  #lastPersist = Date.now();
-  #persisting: Promise<void> = Promise.resolve();
   #state: State = 'open';
 
   private constructor(data: DataDir, digest: Digest, files: PartialFiles, lock: FileLock | undefined, options: PartialBlobOptions) {
@@ -103,13 +93,15 @@ export class PartialBlob implements HeldContent {
     this.tree = files.tree;
     this.content = files.content;
     this.#bitfieldFile = files.bitfieldFile;
-    this.#held = files.bitfield;
+    this.#held = new GroupBitfield(files.tree.groupCount, files.bitfield);
     this.#lock = lock;
     this.#durable = options.durable ?? true;
-    this.#persistBytes = options.persistEveryBytes ?? DEFAULT_PERSIST_BYTES;
-    this.#persistMs = options.persistEveryMs ?? DEFAULT_PERSIST_MS;
-    for (let i = 0; i < this.tree.groupCount; i++) if (this.has(i)) this.#heldCount++;
-    this.#persistedCount = this.#heldCount;
+    this.#persister = new HeldPersister(this.#held, this.content, this.#bitfieldFile, data.layout.partialPath(digest), {
+      durable: this.#durable,
+      everyBytes: options.persistEveryBytes ?? DEFAULT_PERSIST_BYTES,
+      everyMs: options.persistEveryMs ?? DEFAULT_PERSIST_MS,
+    });
+    this.#writer = new GroupWriter(this.tree, this.#held, this.content, this.#persister, data.layout.partialPath(digest));
   }
 
   /**
@@ -214,29 +206,28 @@ export class PartialBlob implements HeldContent {
   get groupCount(): number { return this.tree.groupCount; }
   /** 16 KiB; the last group is shorter unless the size is a multiple of it. */
   get groupBytes(): number { return this.tree.groupBytes; }
-  get heldCount(): number { return this.#heldCount; }
+  get heldCount(): number { return this.#held.count; }
   /** Groups held as of the last persist: what a crash now would keep (progress that is durable). */
-  get persistedCount(): number { return this.#persistedCount; }
-  get missingCount(): number { return this.tree.groupCount - this.#heldCount; }
-  get isComplete(): boolean { return this.#heldCount === this.tree.groupCount; }
+  get persistedCount(): number { return this.#persister.persistedCount; }
+  get missingCount(): number { return this.tree.groupCount - this.#held.count; }
+  get isComplete(): boolean { return this.#held.count === this.tree.groupCount; }
   /** False for a `peek` view. */
   get writable(): boolean { return this.#lock !== undefined; }
 
   has(group: number): boolean {
-    return (this.#held[group >>> 3]! >>> (group & 7) & 1) === 1;
+    return this.#held.has(group);
   }
 
   /** Whether every group under content bytes [start, end) is held (clipped to the size; an empty range asks for the final group). */
   holds(range: ReadRange): boolean {
     const r = checkReadRange(range)!;
     const { first, end } = groupsOf(this.tree, Math.min(r.start, this.size), Math.min(r.end, this.size));
-    for (let i = first; i < end; i++) if (!this.has(i)) return false;
-    return true;
+    return this.#held.hasAll(first, end);
   }
 
   /** The groups held, bit i = group i, least significant bit first (a copy; includes groups not yet persisted). */
   heldBitfield(): Uint8Array {
-    return this.#held.slice();
+    return this.#held.bits.slice();
   }
 
   /**
@@ -244,17 +235,7 @@ export class PartialBlob implements HeldContent {
    * size. The empty blob's one group, while missing, is the range 0..0.
    */
   missingRanges(): ByteRange[] {
-    const out: ByteRange[] = [];
-    const gb = this.groupBytes;
-    for (let i = 0; i < this.groupCount; i++) {
-      if (this.has(i)) continue;
-      const start = i * gb;
-      const end = Math.min(this.size, start + gb);
-      const last = out[out.length - 1];
-      if (last && last.end === start) out[out.length - 1] = { start: last.start, end };
-      else out.push({ start, end });
-    }
-    return out;
+    return this.#held.clearRanges(this.groupBytes, this.size);
   }
 
   /**
@@ -279,117 +260,18 @@ export class PartialBlob implements HeldContent {
    * of groups newly held. A group that fails verification is HASH_MISMATCH after the
    * groups before it in `bytes` were stored; it and the rest of `bytes` are not.
    */
-  write(offset: number, bytes: Uint8Array): Promise<number> {
+  async write(offset: number, bytes: Uint8Array): Promise<number> {
     this.#checkWritable();
     if (!(bytes instanceof Uint8Array)) throw new InvalidInputError('bytes must be a Uint8Array', typeof bytes);
     if (!Number.isSafeInteger(offset) || offset < 0 || offset + bytes.length > this.size) {
       throw new InvalidInputError(`${bytes.length} bytes at ${offset} are not inside the blob's ${this.size}`, offset);
     }
-    return this.#track(this.#write(offset, bytes));
+    return this.#track(this.#writer.write(offset, bytes));
   }
 
-  async #write(offset: number, bytes: Uint8Array): Promise<number> {
-    if (this.size === 0) return this.#storeRun(0, bytes);
-    const gb = this.groupBytes;
-    let pos = offset;
-    let rest = bytes;
-    let newly = 0;
-    while (rest.length > 0) {
-      const group = Math.floor(pos / gb);
-      const { start, end } = this.tree.groupRange(group);
-      let used: number;
-      if (pos === start && rest.length >= end - start) {
-        // A run of whole groups (ending at the content's end or a group boundary).
-        const runEnd = pos + rest.length >= this.size ? this.size : pos + Math.floor(rest.length / gb) * gb;
-        used = runEnd - pos;
-        this.#assembling.delete(group);
-        newly += await this.#storeRun(group, rest.subarray(0, used));
-      } else {
-        used = Math.min(rest.length, end - pos);
-        const whole = this.#assemble(group, pos - start, rest.subarray(0, used), end - start);
-        if (whole) newly += await this.#storeRun(group, whole);
-      }
-      pos += used;
-      rest = rest.subarray(used);
-    }
-    return newly;
-  }
-
-  #assemble(group: number, at: number, piece: Uint8Array, len: number): Uint8Array | undefined {
-    if (this.has(group)) {
-      this.#assembling.delete(group);
-      return undefined;
-    }
-    let a = this.#assembling.get(group);
-    if (at === 0) {
-      if (a === undefined && this.#assembling.size >= MAX_ASSEMBLING) {
-        throw new InvalidInputError(`more than ${MAX_ASSEMBLING} groups are being written in pieces at once`, group);
-      }
-      a = { buf: new Uint8Array(len), filled: 0 };
-      this.#assembling.set(group, a);
-    } else if (a === undefined || a.filled !== at) {
-      throw new InvalidInputError(`piece at byte ${at} of group ${group} does not continue its ${a?.filled ?? 0} bytes so far`, at);
-    }
-    a.buf.set(piece, at);
-    a.filled += piece.length;
-    if (a.filled < len) return undefined;
-    this.#assembling.delete(group);
-    return a.buf;
-  }
-
-  /** Verifies whole groups first.. in `data`, writes those not held yet, marks them, maybe persists. */
-  async #storeRun(first: number, data: Uint8Array): Promise<number> {
-    const gb = this.groupBytes;
-    const count = Math.max(1, Math.ceil(data.length / gb));
-    const ok = this.tree.verifyGroups(first, data);
-    // Write the verified groups not held yet, in runs.
-    let newly = 0;
-    for (let i = 0; i < ok;) {
-      if (this.has(first + i)) { i++; continue; }
-      let j = i;
-      while (j < ok && !this.has(first + j)) j++;
-      await this.#writeContent((first + i) * gb, data.subarray(i * gb, Math.min(data.length, j * gb)));
-      for (let k = i; k < j; k++) {
-        if (this.#mark(first + k)) {
-          newly++;
-          this.#dirtyBytes += this.tree.groupRange(first + k).end - (first + k) * gb;
-        }
-      }
-      i = j;
-    }
-    if (ok < count) {
-      const bad = first + ok;
-      const { start, end } = this.tree.groupRange(bad);
-      throw new HashMismatchError(`group ${bad} (content bytes ${start}..${end})`, start, bad);
-    }
-    if (this.#dirtyBytes >= this.#persistBytes || Date.now() - this.#lastPersist >= this.#persistMs) await this.persist();
-    return newly;
-  }
-
-  async #writeContent(position: number, bytes: Uint8Array): Promise<void> {
-    try {
-      for (let at = 0; at < bytes.length;) {
-        const { bytesWritten } = await this.content.write(bytes, at, bytes.length - at, position + at);
-        at += bytesWritten;
-      }
-    } catch (err: unknown) {
-      throw fsError(err, this.#data.layout.partialPath(this.digest), 'writing');
-    }
-  }
-
-  #mark(group: number): boolean {
-    if (this.has(group)) return false;
-    this.#held[group >>> 3] |= 1 << (group & 7);
-    this.#heldCount++;
-    this.#dirtyBits = true;
-    return true;
-  }
-
+  /** Forgets a held group whose bytes were found not to verify (serving and complete call this). */
   dropGroup(group: number): void {
-    if (!this.has(group)) return;
-    this.#held[group >>> 3] &= ~(1 << (group & 7));
-    this.#heldCount--;
-    this.#dirtyBits = true;
+    if (this.#held.clear(group)) this.#persister.changed(0);
   }
 
   /**
@@ -399,27 +281,7 @@ export class PartialBlob implements HeldContent {
    * `persistEveryBytes` or `persistEveryMs`; call it when pausing, or use close().
    */
   persist(): Promise<void> {
-    if (this.#bitfieldFile === undefined) return Promise.resolve();
-    const run = this.#persisting.catch(() => undefined).then(() => this.#persistNow());
-    this.#persisting = run;
-    return run;
-  }
-
-  async #persistNow(): Promise<void> {
-    if (!this.#dirtyBits) return;
-    const snapshot = this.#held.slice();
-    const count = this.#heldCount;
-    this.#dirtyBits = false;
-    this.#dirtyBytes = 0;
-    this.#lastPersist = Date.now();
-    try {
-      if (this.#durable) await this.content.datasync();
-      await writeBitfield(this.#bitfieldFile!, snapshot, this.#durable);
-      this.#persistedCount = count;
-    } catch (err: unknown) {
-      this.#dirtyBits = true;
-      throw fsError(err, this.#data.layout.partialPath(this.digest), 'persisting');
-    }
+    return this.#persister.persist();
   }
 
   /** Rereads the persisted bitfield (for a `peek` view following a writer in another process). */
@@ -428,9 +290,8 @@ export class PartialBlob implements HeldContent {
     const files = await openPartial(this.#data.layout, this.digest, false);
     if (!files) throw new CorruptPartialError(this.digest, 'it was removed');
     try {
-      this.#held.set(files.bitfield);
-      this.#heldCount = 0;
-      for (let i = 0; i < this.groupCount; i++) if (this.has(i)) this.#heldCount++;
+      this.#held.load(files.bitfield);
+      this.#persister.reloaded();
     } finally {
       await closeFiles(files);
     }
@@ -474,35 +335,80 @@ export class PartialBlob implements HeldContent {
    */
   async complete(): Promise<Digest> {
     this.#checkWritable();
-    await this.#settle();
-    if (!this.isComplete) throw new PartialIncompleteError(this.digest, this.missingCount);
-    const writer = this.#data.blobs.openWriter();
+    if (this.#state === 'completing') throw new PartialClosedError('being completed');
+    this.#state = 'completing';
     let got: Digest;
     try {
-      const perBatch = READ_BATCH / this.groupBytes;
-      for (let g = 0; g < this.groupCount; g += perBatch) {
-        await writer.write(await readVerified(this, g, Math.min(perBatch, this.groupCount - g)));
-      }
-      got = await writer.close();
+      await this.#settle();
+      if (!this.isComplete) throw new PartialIncompleteError(this.digest, this.missingCount);
+      got = await this.#storeContent();
     } catch (err: unknown) {
-      await writer.abort();
+      this.#state = 'open';
       if (err instanceof CorruptPartialError) await this.persist();
       throw err;
     }
-    if (!digestEquals(got, this.digest)) throw new PartialDigestMismatchError(this.digest, got);
+    if (!digestEquals(got, this.digest)) {
+      this.#state = 'open';
+      throw new PartialDigestMismatchError(this.digest, got);
+    }
     this.#state = 'completed';
     await this.#release(true);
     return got;
   }
 
-  /** Removes the partial and releases the lock. Idempotent after close. */
+  /** Streams the content, verified again, into a store writer; reading the next MiB overlaps storing the last. */
+  async #storeContent(): Promise<Digest> {
+    const writer = this.#data.blobs.openWriter();
+    let pending: Promise<void> | undefined;
+    try {
+      const perBatch = READ_BATCH / this.groupBytes;
+      for (let g = 0; g < this.groupCount; g += perBatch) {
+        const bytes = await readVerified(this, g, Math.min(perBatch, this.groupCount - g));
+        await pending;
+        pending = writer.write(bytes);
+        // Awaited on the next turn or below; until then a failure must not count as unhandled.
+        pending.catch(() => undefined);
+      }
+      await pending;
+      return await writer.close();
+    } catch (err: unknown) {
+      await writer.abort();
+      throw err;
+    }
+  }
+
+  /**
+   * Removes the partial and releases the lock. Does nothing after complete() or an
+   * earlier abort(), nor after close() (the lock is gone then: use PartialBlob.discard).
+   */
   async abort(): Promise<void> {
-    if (this.#state === 'completed' || this.#state === 'aborted') return;
+    if (this.#state !== 'open') return;
     if (this.#lock === undefined) throw new PartialClosedError('a read-only view');
-    const wasOpen = this.#state === 'open';
     this.#state = 'aborted';
-    if (wasOpen) await this.#settle();
+    await this.#settle();
     await this.#release(true);
+  }
+
+  /**
+   * Stores the groups of `slice`, a peer's bao slice (G=4) of `ranges` of this blob:
+   * its parents must be this partial's (HASH_MISMATCH at the first that is not), its
+   * length header the size (LENGTH_MISMATCH), and its groups verify as any write. On an
+   * error, the groups that arrived whole and verified before it are kept. Resolves to
+   * the number of groups newly held. See partial-fill.ts.
+   */
+  writeSlice(ranges: readonly ByteRange[], slice: AsyncIterable<Uint8Array>): Promise<number> {
+    this.#checkWritable();
+    return writeSlice(this, ranges, slice);
+  }
+
+  /**
+   * Writes the output of a verifying decoder of `ranges` of this blob (bytes of the
+   * ranges, in order, without offsets), each piece at its offset. Use group-aligned
+   * ranges (missingRanges, groupAligned) so the pieces are whole groups.
+   */
+  writeDecoded(ranges: readonly ByteRange[], decoded: AsyncIterable<Uint8Array>): Promise<number> {
+    this.#checkWritable();
+    return writeDecoded(this, ranges, decoded);
   }
 
   /** Persists, closes the files and releases the lock; the partial stays for a later resume. Idempotent. */
@@ -520,7 +426,7 @@ export class PartialBlob implements HeldContent {
   /** Waits for writes and persists under way. */
   async #settle(): Promise<void> {
     await Promise.allSettled([...this.#inflight]);
-    await this.#persisting.catch(() => undefined);
+    await this.#persister.settled();
   }
 
   async #release(remove: boolean): Promise<void> {
@@ -541,7 +447,7 @@ export class PartialBlob implements HeldContent {
   }
 
   #checkOpen(): void {
-    if (this.#state !== 'open') throw new PartialClosedError(this.#state);
+    if (this.#state !== 'open' && this.#state !== 'completing') throw new PartialClosedError(this.#state);
   }
 
   #checkWritable(): void {

@@ -20,6 +20,7 @@ import { BLOB_GROUP_LOG, type Digest } from './blob-service.js';
 import { errnoOf, fsError, isNotFound } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import { CorruptPartialError } from './partial-errors.js';
+import { FileLock } from './partial-lock.js';
 
 export const META_FILE = 'meta.json';
 export const OUTBOARD_FILE = 'outboard';
@@ -193,7 +194,7 @@ export async function ensurePartialDir(layout: FsLayout): Promise<void> {
   await ensureDir(layout.partial);
 }
 
-/** Digests with a partial dir, and trash left by killed removals swept on the way. */
+/** Digests with a partial dir, in hex order; what killed processes left is swept on the way. */
 export async function listPartials(layout: FsLayout): Promise<string[]> {
   let names: string[];
   try {
@@ -205,16 +206,37 @@ export async function listPartials(layout: FsLayout): Promise<string[]> {
   const out: string[] = [];
   for (const name of names) {
     if (HEX_NAME.test(name)) out.push(name);
-    else if (name.startsWith(TRASH_PREFIX) && !trashIsLive(name)) {
-      await rm(path.join(layout.partial, name), { recursive: true, force: true }).catch(() => undefined);
-    }
+    else if (isLeftover(name)) await rm(path.join(layout.partial, name), { recursive: true, force: true }).catch(() => undefined);
+    else if (/^[0-9a-f]{64}\.new$/.test(name)) await removeStaging(layout, name);
   }
   return out.sort();
 }
 
-/** Trash of a process still running may be being removed by it right now; leave that one. */
-function trashIsLive(name: string): boolean {
-  const pid = Number(name.slice(TRASH_PREFIX.length).split('-')[0]);
+/** A partial dir never renamed into place: only made under the digest's lock, so removed under it. */
+async function removeStaging(layout: FsLayout, name: string): Promise<void> {
+  let lock: FileLock;
+  try {
+    lock = await FileLock.acquire(path.join(layout.partial, name.replace(/\.new$/, '.lock')));
+  } catch {
+    return; // Being created right now (or the lock is unreadable): not ours to judge.
+  }
+  try {
+    await rm(path.join(layout.partial, name), { recursive: true, force: true });
+  } catch { /* left for the next look */ } finally {
+    await lock.release();
+  }
+}
+
+/** What killed processes leave: trash being removed, lock owner files never linked (`<hex>.lock.<pid>-<rand>`). */
+function isLeftover(name: string): boolean {
+  if (name.startsWith(TRASH_PREFIX)) return !pidAlive(name.slice(TRASH_PREFIX.length));
+  const owner = /^[0-9a-f]{64}\.lock(?:\.break)?\.(\d+-[0-9a-f]+)$/.exec(name);
+  return owner !== null && !pidAlive(owner[1]!);
+}
+
+/** Whether the process named by the `<pid>-...` at the start of `tag` may still run. */
+function pidAlive(tag: string): boolean {
+  const pid = Number(tag.split('-')[0]);
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);

@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { BytesReader, decode, outboardOf, sliceSource, type ByteRange } from '../../src/verify/bao/index.js';
+import { BytesReader, decode, extractSlice, OutboardSource, outboardOf, sliceSource, StreamReader, type ByteRange } from '../../src/verify/bao/index.js';
 import { CastorError, HashMismatchError } from '../../src/verify/errors.js';
 import { asDigest, type Digest } from '../../src/store/digest.js';
 import { openDataDir, type DataDir } from '../../src/store/data-dir.js';
-import { PartialBlob } from '../../src/store/partial-blob.js';
+import { groupAligned, PartialBlob } from '../../src/store/partial-blob.js';
 import { BITFIELD_FILE, CONTENT_FILE, OUTBOARD_FILE } from '../../src/store/partial-files.js';
 import { collect, randomBytes } from './blob-data.js';
 
@@ -344,5 +344,108 @@ test('a corrupt partial on disk: resume says CORRUPT_PARTIAL, begin replaces it,
     }
   } finally {
     await cleanup();
+  }
+});
+
+/** A peer's answer: the bao slice of `ranges` from the whole blob, in pieces of `piece` bytes. */
+async function* peerSlice(b: { bytes: Uint8Array; outboard: Uint8Array }, ranges: readonly ByteRange[], piece = 5000, mutate?: (s: Uint8Array) => Uint8Array): AsyncGenerator<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  await extractSlice(new OutboardSource(new BytesReader(b.outboard), new BytesReader(b.bytes)), ranges, (x) => { parts.push(x.slice()); }, 4);
+  let s: Uint8Array = new Uint8Array(Buffer.concat(parts));
+  if (mutate) s = mutate(s);
+  for (let i = 0; i < s.length; i += piece) yield s.subarray(i, i + piece);
+}
+
+test('writeSlice: peers\' slices of the missing ranges fill the partial; any range is rounded out to its groups', async () => {
+  const { data, cleanup } = await dataDir();
+  try {
+    for (const len of [0, 1, G, G + 1, 1 * MiB + 4321]) {
+      const b = blob(len, 20 + len);
+      const p = await PartialBlob.begin(data, b.digest, len, b.outboard);
+      // First a range that is not group-aligned, from the middle; then everything missing at once.
+      const first = [{ start: Math.floor(len / 2), end: Math.floor(len / 2) + 100 }];
+      const got = await p.writeSlice(first, peerSlice(b, first));
+      assert.equal(got, 1, `len ${len}`);
+      assert.deepEqual(groupAligned(first, len, G).length, 1);
+      const missing = p.missingRanges();
+      assert.equal(await p.writeSlice(missing, peerSlice(b, missing, 777)), p.groupCount - 1);
+      assert.equal(p.isComplete, true);
+      assert.deepEqual(await p.complete(), b.digest);
+      assert.ok(Buffer.from(await readBlob(data, b.digest)).equals(Buffer.from(b.bytes)), `len ${len}`);
+    }
+  } finally {
+    await cleanup();
+  }
+});
+
+test('writeSlice from a lying peer keeps only the groups verified before the lie', async () => {
+  const { data, cleanup } = await dataDir();
+  try {
+    const len = 40 * G + 99;
+    const b = blob(len, 30);
+    const p = await PartialBlob.begin(data, b.digest, len, b.outboard);
+    const all = [{ start: 0, end: len }];
+    // A flipped parent: refused where it starts in the slice, before any group is stored.
+    const parentFlip = (s: Uint8Array): Uint8Array => { const c = s.slice(); c[8 + 64 + 3]! ^= 1; return c; };
+    const perr = await p.writeSlice(all, peerSlice(b, all, 3000, parentFlip)).catch((e: unknown) => e as HashMismatchError);
+    assert.ok(perr instanceof HashMismatchError && perr.offset === 8 + 64, String(perr));
+    assert.equal(p.heldCount, 0);
+    // A flipped byte inside a group's data: the groups before it are kept.
+    const slice = await collect(peerSlice(b, all, 1 << 20));
+    const at = slice.length - (len - 17 * G) - 8; // somewhere in the data of a group past 16
+    const flippedAt = (s: Uint8Array): Uint8Array => { const c = s.slice(); c[at]! ^= 1; return c; };
+    const err = await p.writeSlice(all, peerSlice(b, all, 3000, flippedAt)).catch((e: unknown) => e as CastorError);
+    assert.equal((err as CastorError).code, 'HASH_MISMATCH');
+    const held = p.heldCount;
+    assert.ok(held > 0 && held < p.groupCount);
+    for (let i = 0; i < p.groupCount; i++) assert.equal(p.has(i), i < held, `group ${i}`);
+    // A slice cut short: what verified is kept, then UNEXPECTED_EOF.
+    const rest = p.missingRanges();
+    const cut = (s: Uint8Array): Uint8Array => s.subarray(0, s.length - 3 * G);
+    assert.equal(await codeOf(p.writeSlice(rest, peerSlice(b, rest, 4096, cut))), 'UNEXPECTED_EOF');
+    assert.ok(p.heldCount > held && p.heldCount < p.groupCount);
+    // A header claiming another length.
+    const relabel = (s: Uint8Array): Uint8Array => { const c = s.slice(); new DataView(c.buffer).setBigUint64(0, BigInt(len + 1), true); return c; };
+    const before = p.heldCount;
+    assert.equal(await codeOf(p.writeSlice(p.missingRanges(), peerSlice(b, p.missingRanges(), 4096, relabel))), 'LENGTH_MISMATCH');
+    assert.equal(p.heldCount, before);
+    // The slice of other ranges than asked: refused at the first parent or group that does not fit.
+    const other = [{ start: 0, end: G }];
+    assert.equal(await codeOf(p.writeSlice(p.missingRanges(), peerSlice(b, other))) !== undefined, true);
+    // An honest peer finishes it.
+    const m = p.missingRanges();
+    await p.writeSlice(m, peerSlice(b, m));
+    assert.deepEqual(await p.complete(), b.digest);
+    assert.ok(Buffer.from(await readBlob(data, b.digest)).equals(Buffer.from(b.bytes)));
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a partial serves its held groups to another partial (two data dirs), which completes from it and a second source', async () => {
+  const a = await dataDir();
+  const c = await dataDir();
+  try {
+    const len = 2 * MiB + 3;
+    const b = blob(len, 40);
+    const pa = await PartialBlob.begin(a.data, b.digest, len, b.outboard);
+    // A holds the first half; C fetches that half from A's slice, the rest from the "origin".
+    const half = [{ start: 0, end: 64 * G }];
+    await pa.write(0, b.bytes.subarray(0, 64 * G));
+    const pc = await PartialBlob.begin(c.data, b.digest, len, b.outboard);
+    assert.equal(await pc.writeSlice(half, pa.slice(half)), 64);
+    // Or through any decoder, with writeDecoded.
+    const next = [{ start: 64 * G, end: 80 * G }];
+    await pa.write(64 * G, b.bytes.subarray(64 * G, 80 * G));
+    const decoded = decode(sliceSource(new StreamReader(pa.slice(next))), { hash: b.digest, groupLog: 4, ranges: next });
+    assert.equal(await pc.writeDecoded(next, decoded), 16);
+    const rest = pc.missingRanges();
+    assert.equal(await pc.writeSlice(rest, peerSlice(b, rest)), pc.groupCount - 80);
+    assert.deepEqual(await pc.complete(), b.digest);
+    assert.ok(Buffer.from(await readBlob(c.data, b.digest)).equals(Buffer.from(b.bytes)));
+    await pa.abort();
+  } finally {
+    await a.cleanup();
+    await c.cleanup();
   }
 });

@@ -1,0 +1,94 @@
+// The write path of a partial blob: content bytes in any runs or pieces become whole
+// groups (pieces gathered in memory), each group is hashed against the verified outboard,
+// only then written to the content file at its offset, and only once written is it
+// marked held. A bad group stops the run there: the groups before it are kept.
+
+import type { FileHandle } from 'node:fs/promises';
+import type { VerifiedOutboard } from '../verify/bao/verify-outboard.js';
+import { HashMismatchError } from '../verify/errors.js';
+import { fsError } from './fs-errors.js';
+import { GroupAssembly } from './group-assembly.js';
+import type { GroupBitfield } from './group-bitfield.js';
+import type { HeldPersister } from './partial-persist.js';
+
+export class GroupWriter {
+  readonly #assembling = new GroupAssembly();
+
+  /** `where` names the partial in errors. */
+  constructor(
+    private readonly tree: VerifiedOutboard, private readonly held: GroupBitfield, private readonly content: FileHandle,
+    private readonly persister: HeldPersister, private readonly where: string,
+  ) {}
+
+  /**
+   * Stores `bytes` at content offset `offset` (checked by the caller to lie inside the
+   * blob); resolves to the number of groups newly held. HASH_MISMATCH (value: the group
+   * index) for the first group that does not verify, after the ones before it were stored.
+   */
+  async write(offset: number, bytes: Uint8Array): Promise<number> {
+    if (this.tree.length === 0) return this.#storeRun(0, bytes);
+    const gb = this.tree.groupBytes;
+    let pos = offset;
+    let rest = bytes;
+    let newly = 0;
+    while (rest.length > 0) {
+      const group = Math.floor(pos / gb);
+      const { start, end } = this.tree.groupRange(group);
+      let used: number;
+      if (pos === start && rest.length >= end - start) {
+        // A run of whole groups (ending at the content's end or a group boundary).
+        const runEnd = pos + rest.length >= this.tree.length ? this.tree.length : pos + Math.floor(rest.length / gb) * gb;
+        used = runEnd - pos;
+        this.#assembling.drop(group);
+        newly += await this.#storeRun(group, rest.subarray(0, used));
+      } else {
+        used = Math.min(rest.length, end - pos);
+        const whole = this.held.has(group) ? undefined : this.#assembling.add(group, pos - start, rest.subarray(0, used), end - start);
+        if (whole) newly += await this.#storeRun(group, whole);
+      }
+      pos += used;
+      rest = rest.subarray(used);
+    }
+    return newly;
+  }
+
+  /** Verifies whole groups first.. in `data`, writes those not held yet, marks them, maybe persists. */
+  async #storeRun(first: number, data: Uint8Array): Promise<number> {
+    const gb = this.tree.groupBytes;
+    const count = Math.max(1, Math.ceil(data.length / gb));
+    const ok = this.tree.verifyGroups(first, data);
+    // Write the verified groups not held yet, in runs.
+    let newly = 0;
+    for (let i = 0; i < ok;) {
+      if (this.held.has(first + i)) { i++; continue; }
+      let j = i;
+      while (j < ok && !this.held.has(first + j)) j++;
+      await this.#writeContent((first + i) * gb, data.subarray(i * gb, Math.min(data.length, j * gb)));
+      for (let k = i; k < j; k++) {
+        if (this.held.set(first + k)) {
+          newly++;
+          this.persister.changed(this.tree.groupRange(first + k).end - (first + k) * gb);
+        }
+      }
+      i = j;
+    }
+    if (ok < count) {
+      const bad = first + ok;
+      const { start, end } = this.tree.groupRange(bad);
+      throw new HashMismatchError(`group ${bad} (content bytes ${start}..${end})`, start, bad);
+    }
+    await this.persister.maybePersist();
+    return newly;
+  }
+
+  async #writeContent(position: number, bytes: Uint8Array): Promise<void> {
+    try {
+      for (let at = 0; at < bytes.length;) {
+        const { bytesWritten } = await this.content.write(bytes, at, bytes.length - at, position + at);
+        at += bytesWritten;
+      }
+    } catch (err: unknown) {
+      throw fsError(err, this.where, 'writing');
+    }
+  }
+}
