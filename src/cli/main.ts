@@ -26,6 +26,7 @@ const COMMANDS: Record<string, Command> = {
   id: { summary: "this node's peer id and addresses", load: () => import('./commands/id.js') },
   peers: { summary: 'the peers the running daemon is connected to', load: () => import('./commands/peers.js') },
   share: { summary: 'store paths and print a ticket for each (needs a daemon)', load: () => import('./commands/share.js') },
+  fetch: { summary: 'a blob or tree from peers into the store (and OUTPUT), verified', load: () => import('./commands/fetch.js') },
 };
 
 const HELP = `castor: a peer-to-peer content-addressed store (BLAKE3 blobs, bao-verified streaming)
