@@ -1,7 +1,8 @@
 // The data dir: where it is (--data-dir, else CASTOR_HOME, else the XDG data home), and
 // opening the disk store in it: the blob store and the Directory store side by side.
 
-import { mkdir } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureDir } from './atomic-write.js';
@@ -66,6 +67,16 @@ export async function openDataDir(dir: string, options: OpenDataDirOptions = {})
     } catch (err: unknown) {
       if (!(err instanceof ReadOnlyStoreError)) throw err;
       readOnly ??= err;
+    }
+  }
+  // mkdir of a dir that exists says EEXIST even on a read-only mount: ask the kernel directly.
+  if (readOnly === undefined) {
+    try {
+      await access(layout.tmp, constants.W_OK);
+    } catch (err: unknown) {
+      const e = fsError(err, layout.tmp, 'checking');
+      if (!(e instanceof ReadOnlyStoreError)) throw e;
+      readOnly = e;
     }
   }
   const directories = new FsDirectoryService(layout, { durable, readOnly });

@@ -3,11 +3,12 @@
 // a reader or a killed process sees a Directory whole or not at all. The base class does
 // every check; this file only moves bytes.
 
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat, utimes } from 'node:fs/promises';
 import { moveInto, syncDir, writeSynced } from './atomic-write.js';
 import { AbstractDirectoryService } from './directory-service.js';
-import type { Digest } from './digest.js';
-import { fsError, isNotFound } from './fs-errors.js';
+import type { Directory } from './castore/index.js';
+import { asDigest, type Digest } from './digest.js';
+import { fsError, isNotFound, ReadOnlyStoreError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 
 export interface FsDirectoryServiceOptions {
@@ -42,8 +43,34 @@ export class FsDirectoryService extends AbstractDirectoryService {
     }
   }
 
+  /**
+   * Touched rather than stat'ed: gc spares entries modified within its grace period, so a
+   * Directory found present here (or a child a put relies on) stays for the put that
+   * follows. See src/store/gc.ts.
+   */
   protected override async _has(digest: Digest): Promise<boolean> {
     const file = this.layout.dirPath(digest);
+    try {
+      const now = new Date();
+      await utimes(file, now, now);
+      return true;
+    } catch (err: unknown) {
+      if (isNotFound(err)) return false;
+      // A read-only store cannot be touched, and has no gc running on it either.
+      if (fsError(err, file, 'touching') instanceof ReadOnlyStoreError) return this.#exists(file);
+      throw fsError(err, file, 'touching');
+    }
+  }
+
+  override async put(dir: Directory): Promise<Digest> {
+    // Children touched before the base class checks they are present, for the same reason.
+    for (const child of dir.directories) {
+      if (child.digest instanceof Uint8Array && child.digest.length === 32) await this._has(asDigest(child.digest));
+    }
+    return super.put(dir);
+  }
+
+  async #exists(file: string): Promise<boolean> {
     try {
       await stat(file);
       return true;

@@ -42,7 +42,8 @@ export function putBytesSync(layout: FsLayout, chunker: ChunkerOptions, bytes: U
     outboard = withHeader(size, r.nodes!);
   }
   const record = layout.blobPath(digest);
-  if (exists(record)) return { digest, newBytes: 0 };
+  // Refreshed, not only checked: a gc running now spares recent records (see refresh).
+  if (touch(record)) return { digest, newBytes: 0 };
 
   const pieces = size === 0 ? [] : chunkBuffer(bytes, chunker);
   const chunks: ChunkRef[] = [];
@@ -63,13 +64,15 @@ export function putBytesSync(layout: FsLayout, chunker: ChunkerOptions, bytes: U
   return { digest, newBytes };
 }
 
-function exists(file: string): boolean {
+/** Sets the mtime of `file` to now; false if there is no such file. */
+function touch(file: string): boolean {
   try {
-    statSync(file);
+    const now = new Date();
+    utimesSync(file, now, now);
     return true;
   } catch (err: unknown) {
     if (isNotFound(err)) return false;
-    throw fsError(err, file, 'checking');
+    throw fsError(err, file, 'touching');
   }
 }
 
@@ -80,10 +83,10 @@ function exists(file: string): boolean {
  */
 function refresh(file: string, size: number): boolean {
   try {
-    if (statSync(file).size !== size) return false;
-    const now = new Date();
-    utimesSync(file, now, now);
-    return true;
+    // Touched before the size check: a gc that moves the file away after the check must
+    // already see it as recent, and put it back.
+    if (!touch(file)) return false;
+    return statSync(file).size === size;
   } catch (err: unknown) {
     if (isNotFound(err)) return false;
     throw fsError(err, file, 'checking');
