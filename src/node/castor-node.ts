@@ -4,6 +4,7 @@
 // everything on the way in.
 
 import './polyfill.js';
+import { setRunningHost } from './p2p-store.js';
 import type { PeerId } from '@libp2p/interface';
 import type { DataDir } from '../store/data-dir.js';
 import type { Digest } from '../store/digest.js';
@@ -65,6 +66,7 @@ export class CastorNode {
   readonly peerId: string;
   readonly #server: ExchangeServer;
   #stopped = false;
+  #unregister: () => void = () => undefined;
 
   private constructor(data: DataDir, host: Host, trust: TrustStore, server: ExchangeServer) {
     this.data = data;
@@ -89,6 +91,7 @@ export class CastorNode {
       throw err;
     }
     const node = new CastorNode(data, host, trust, server);
+    node.#unregister = setRunningHost(host);
     await Promise.all((config.bootstrap ?? []).map(async (a) => {
       try {
         await node.connect(a);
@@ -191,6 +194,7 @@ export class CastorNode {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#unregister();
     await this.#server.stop();
     await this.host.stop();
   }

@@ -17,7 +17,7 @@ import { digestEquals, formatDigest, type Digest } from '../store/digest.js';
 import { PartialBlob } from '../store/partial-blob.js';
 import { NotFoundOnPeersError, PeerMisbehavedError } from './errors.js';
 import { MAX_RANGES } from './limits.js';
-import { decodeAnswer, requestBlob } from './protocols/blob-request.js';
+import { decodeAnswer, requestBlob, type BlobAnswer } from './protocols/blob-request.js';
 import { requestStat, type PeerStat } from './protocols/stat-request.js';
 
 export interface FetchContext {
@@ -109,6 +109,7 @@ async function directFrom(ctx: FetchContext, digest: Digest, peer: PeerId, optio
   const answer = await requestBlob(ctx.host, peer, digest, undefined, { signal: options.signal });
   if (answer === undefined) return undefined;
   options.onSize?.(answer.claimedSize);
+  if (answer.claimedSize <= DIRECT_FETCH_LIMIT) return smallFrom(ctx, answer, options);
   const writer = ctx.data.blobs.openWriter();
   let fetched = 0;
   let published = false;
@@ -120,12 +121,31 @@ async function directFrom(ctx: FetchContext, digest: Digest, peer: PeerId, optio
     }
     const stored = await writer.close();
     published = true;
-    // The decoder proved every byte; a mismatch here is the local store hashing wrong.
-    if (!digestEquals(stored, digest)) throw new CastorError('HASH_MISMATCH', `the local store stored ${formatDigest(digest)} as ${formatDigest(stored)}`, formatDigest(stored));
+    checkStored(digest, stored);
     return { size: fetched, fetchedBytes: fetched, peer: answer.exchange.peer };
   } finally {
     if (!published) await writer.abort();
   }
+}
+
+/** A small blob gathered in memory as it verifies, then stored in one call (no writer, no staging dir). */
+async function smallFrom(ctx: FetchContext, answer: BlobAnswer, options: BlobFetchOptions): Promise<BlobFetchResult> {
+  const out = new Uint8Array(answer.claimedSize);
+  let at = 0;
+  // The slice's length header was checked to be the claimed size, so the decoder yields no more.
+  for await (const bytes of decodeAnswer(answer)) {
+    out.set(bytes, at);
+    at += bytes.length;
+    options.onBytes?.(bytes.length);
+  }
+  const { digest: stored } = await ctx.data.blobs.putBytes(out.subarray(0, at));
+  checkStored(answer.digest, stored);
+  return { size: at, fetchedBytes: at, peer: answer.exchange.peer };
+}
+
+/** The decoder proved every byte; a mismatch here is the local store hashing wrong. */
+function checkStored(digest: Digest, stored: Digest): void {
+  if (!digestEquals(stored, digest)) throw new CastorError('HASH_MISMATCH', `the local store stored ${formatDigest(digest)} as ${formatDigest(stored)}`, formatDigest(stored));
 }
 
 /** The missing groups of `partial` that `bitfield` (a peer's held groups) covers, as ranges. */

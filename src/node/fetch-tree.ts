@@ -2,6 +2,7 @@
 // parent names, then stored leaves first so the local DirectoryService stays closed under
 // references), then the blobs its files name, several at once, each verified on arrival.
 
+import { setMaxListeners } from 'node:events';
 import type { PeerId } from '@libp2p/interface';
 import type { Directory } from '../store/castore/index.js';
 import { limit } from '../store/concurrency.js';
@@ -55,7 +56,10 @@ export async function fetchTree(ctx: FetchContext, root: Digest, peers: readonly
   const order = peer === undefined ? peers : [peer, ...peers.filter((p) => !p.equals(peer))];
   // The first failure stops the blobs not yet started.
   const stop = new AbortController();
+  // One listener per blob request in flight hangs off it.
+  setMaxListeners(Number.POSITIVE_INFINITY, stop.signal);
   const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal]);
+  setMaxListeners(Number.POSITIVE_INFINITY, signal);
   const run = limit(options.concurrency ?? TREE_FETCH_CONCURRENCY);
   let fetchedBytes = 0;
   const blobOptions: BlobFetchOptions = { signal, onBytes: options.onBytes };
