@@ -449,3 +449,30 @@ test('a partial serves its held groups to another partial (two data dirs), which
     await c.cleanup();
   }
 });
+
+test('the outboard a disk store\'s stat gives (as a peer\'s stat answer would) starts a partial that fills from that store\'s reads', async () => {
+  const src = await dataDir();
+  const dst = await dataDir();
+  try {
+    const len = 3 * MiB + 17;
+    const b = blob(len, 50);
+    const w = src.data.blobs.openWriter();
+    for (let pos = 0; pos < len; pos += 100_000) await w.write(b.bytes.subarray(pos, pos + 100_000));
+    assert.deepEqual(await w.close(), b.digest);
+    const stat = (await src.data.blobs.stat(b.digest))!;
+    assert.ok(Buffer.from(stat.outboard).equals(Buffer.from(b.outboard)));
+    const p = await PartialBlob.begin(dst.data, b.digest, stat.size, stat.outboard);
+    for (const r of [{ start: 2 * MiB, end: len }, { start: 0, end: 2 * MiB }]) {
+      let pos = r.start;
+      for await (const piece of (await src.data.blobs.read(b.digest, r))!) {
+        await p.write(pos, piece);
+        pos += piece.length;
+      }
+    }
+    assert.deepEqual(await p.complete(), b.digest);
+    assert.ok(Buffer.from(await readBlob(dst.data, b.digest)).equals(Buffer.from(b.bytes)));
+  } finally {
+    await src.cleanup();
+    await dst.cleanup();
+  }
+});

@@ -145,6 +145,7 @@ export class VerifiedOutboard {
  * holds, the top one to `hash` (HASH_MISMATCH, offset = where in the outboard the bad
  * parent starts). With one group there are no parents, and only the header is checked.
  * The length is only a claim until the final group verifies against the result.
+ * The result keeps `outboard` itself, not a copy: the caller must not change it.
  */
 export function verifyOutboard(hash: Uint8Array, length: number, outboard: Uint8Array, groupLog: number): VerifiedOutboard {
   if (!(hash instanceof Uint8Array) || hash.length !== 32) throw new InvalidInputError('hash must be 32 bytes', hash?.length);
