@@ -6,7 +6,7 @@
 import { lstat, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { FileReader, groupBytes } from '../verify/bao/index.js';
-import { CastorError, InvalidInputError, UnexpectedEofError } from '../verify/errors.js';
+import { CastorError, InvalidInputError } from '../verify/errors.js';
 import {
   BLOB_GROUP_LOG, checkBytes, checkDigest, checkReadRange, CorruptChunkError, CorruptRecordError, MissingChunkError,
   type BlobService, type BlobStat, type BlobWriter, type ChunkRef, type Digest, type ReadRange,
@@ -19,7 +19,8 @@ import { FsBlobWriter } from './fs-blob-writer.js';
 import { putBytesSync, PUT_BYTES_LIMIT, type PutResult } from './fs-put-bytes.js';
 import { DataDirMissingError, fsError, isNotFound, ReadOnlyStoreError } from './fs-errors.js';
 import { FsLayout } from './fs-layout.js';
-import { checkOutboardHeader, chunkDigest, decodeHead, decodeTable, RECORD_HEAD_LEN, type RecordHead } from './fs-record.js';
+import { checkOutboardHeader, chunkDigest, decodeHead, decodeTable, type RecordHead } from './fs-record.js';
+import { openRecordFile, readAt } from './record-file.js';
 import { verifiedRead } from './verified-read.js';
 
 export interface FsBlobServiceOptions {
@@ -202,25 +203,8 @@ export class FsBlobService implements BlobService {
   }
 
   /** Opens and checks the record head, chunk table and outboard header; undefined if absent. */
-  async #openRecord(digest: Digest): Promise<OpenRecord | undefined> {
-    const file = this.layout.blobPath(digest);
-    let fh: FileHandle;
-    try {
-      fh = await open(file, 'r');
-    } catch (err: unknown) {
-      if (isNotFound(err)) return undefined;
-      throw fsError(err, file, 'opening');
-    }
-    try {
-      const { size } = await fh.stat();
-      const head = decodeHead(digest, await readAt(fh, 0, Math.min(RECORD_HEAD_LEN, size)), size);
-      const chunks = decodeTable(digest, head, await readAt(fh, head.tableOffset, head.tableLength));
-      checkOutboardHeader(digest, head, await readAt(fh, head.outboardOffset, 8));
-      return { fh, head, chunks };
-    } catch (err: unknown) {
-      await fh.close();
-      throw fsError(err, file, 'reading');
-    }
+  #openRecord(digest: Digest): Promise<OpenRecord | undefined> {
+    return openRecordFile(this.layout, digest);
   }
 
   /** Opens chunk `c` (at content offset `offset` of blob `blob`) after checking it is there whole. */
@@ -272,15 +256,4 @@ export class FsBlobService implements BlobService {
     }
     return new CorruptRecordError(blob, `its outboard does not match the stored data at content offset ${offset}`, { cause: err });
   }
-}
-
-/** Exactly `n` bytes at `position`, or UNEXPECTED_EOF (the callers' size checks make that a file cut short meanwhile). */
-async function readAt(fh: FileHandle, position: number, n: number): Promise<Uint8Array> {
-  const buf = new Uint8Array(n);
-  for (let got = 0; got < n;) {
-    const { bytesRead } = await fh.read(buf, got, n - got, position + got);
-    if (bytesRead === 0) throw new UnexpectedEofError(position + got, n - got);
-    got += bytesRead;
-  }
-  return buf;
 }

@@ -15,7 +15,7 @@ import { ChunkBook, WHOLE_CHUNK_MAX, type ChunkVerdict } from './chunk-check.js'
 import { asDigest, formatDigest } from './digest.js';
 import { errnoOf, fsError, isNotFound } from './fs-errors.js';
 import { chunkDigest } from './fs-record.js';
-import { loadRecord, readSome } from './record-file.js';
+import { loadRecord, readAt, readSome } from './record-file.js';
 
 /** What is wrong with a blob, and which stored part is to blame. */
 export type BlobFault =
@@ -228,7 +228,7 @@ class VerifyingChunkReader implements ByteReader {
     const len = Math.min(WHOLE_CHUNK_MAX, c.size - this.#loaded);
     let buf: Uint8Array;
     try {
-      buf = await readExact(this.#file!, this.#loaded, len);
+      buf = await readAt(this.#file!, this.#loaded, len);
     } catch (err: unknown) {
       if (err instanceof CastorError && err.code === 'UNEXPECTED_EOF') this.#corrupt(c, at, 'its file was cut short while being read');
       if (errnoOf(err) === 'EIO') this.#corrupt(c, at, 'its file cannot be read (EIO)');
@@ -352,14 +352,3 @@ class VerifyingChunkReader implements ByteReader {
     throw new FaultThrown({ code: 'CORRUPT_CHUNK', chunk: c.digest, offset: at, detail });
   }
 }
-
-async function readExact(fh: FileHandle, position: number, n: number): Promise<Uint8Array> {
-  const buf = new Uint8Array(n);
-  for (let got = 0; got < n;) {
-    const { bytesRead } = await fh.read(buf, got, n - got, position + got);
-    if (bytesRead === 0) throw new UnexpectedEofError(position + got, n - got);
-    got += bytesRead;
-  }
-  return buf;
-}
-
