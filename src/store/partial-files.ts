@@ -19,6 +19,7 @@ import { ensureDir, syncDir, writeSynced } from './atomic-write.js';
 import { BLOB_GROUP_LOG, type Digest } from './blob-service.js';
 import { errnoOf, fsError, isNotFound } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
+import { cachedOutboard, cacheOutboard } from './outboard-cache.js';
 import { CorruptPartialError } from './partial-errors.js';
 import { FileLock } from './partial-lock.js';
 
@@ -88,8 +89,8 @@ export async function createPartial(layout: FsLayout, tree: VerifiedOutboard, du
 
 /**
  * Opens the partial of `digest`: checks meta.json, verifies the stored outboard against
- * the digest again (cheap: parents only), checks the content file's size and the
- * bitfield's length. Held groups are not rehashed. Undefined if there is no partial;
+ * the digest again (parents only; skipped when this process has it verified already,
+ * see outboard-cache.ts), checks the content file's size and the bitfield's length. Held groups are not rehashed. Undefined if there is no partial;
  * CORRUPT_PARTIAL if what is there does not hold together.
  */
 export async function openPartial(layout: FsLayout, digest: Digest, writable: boolean): Promise<PartialFiles | undefined> {
@@ -103,16 +104,19 @@ export async function openPartial(layout: FsLayout, digest: Digest, writable: bo
     throw corrupt(digest, err, META_FILE);
   }
   const meta = parseMeta(digest, metaText);
-  try {
-    outboard = new Uint8Array(await readFile(path.join(dir, OUTBOARD_FILE)));
-  } catch (err: unknown) {
-    throw corrupt(digest, err, OUTBOARD_FILE);
-  }
-  let tree: VerifiedOutboard;
-  try {
-    tree = verifyOutboard(digest, meta.size, outboard, meta.groupLog);
-  } catch (err: unknown) {
-    throw new CorruptPartialError(digest, `its outboard does not verify (${(err as Error).message})`, { cause: err });
+  let tree = cachedOutboard(digest, meta.size);
+  if (tree === undefined) {
+    try {
+      outboard = new Uint8Array(await readFile(path.join(dir, OUTBOARD_FILE)));
+    } catch (err: unknown) {
+      throw corrupt(digest, err, OUTBOARD_FILE);
+    }
+    try {
+      tree = verifyOutboard(digest, meta.size, outboard, meta.groupLog);
+    } catch (err: unknown) {
+      throw new CorruptPartialError(digest, `its outboard does not verify (${(err as Error).message})`, { cause: err });
+    }
+    cacheOutboard(tree);
   }
   let content: FileHandle | undefined;
   let bitfieldFile: FileHandle | undefined;

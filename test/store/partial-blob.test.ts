@@ -14,6 +14,7 @@ import { asDigest, type Digest } from '../../src/store/digest.js';
 import { openDataDir, type DataDir } from '../../src/store/data-dir.js';
 import { groupAligned, PartialBlob } from '../../src/store/partial-blob.js';
 import { BITFIELD_FILE, CONTENT_FILE, OUTBOARD_FILE } from '../../src/store/partial-files.js';
+import { clearOutboardCache } from '../../src/store/outboard-cache.js';
 import { collect, randomBytes } from './blob-data.js';
 
 const KiB = 1024;
@@ -328,6 +329,11 @@ test('a corrupt partial on disk: resume says CORRUPT_PARTIAL, begin replaces it,
         const ob = await readFile(path.join(dir, OUTBOARD_FILE));
         ob[20]! ^= 1;
         await writeFile(path.join(dir, OUTBOARD_FILE), ob);
+        // This process has it verified in memory and would not look at the disk again.
+        const again = (await PartialBlob.resume(data, b.digest))!;
+        assert.equal(again.heldCount, 1);
+        await again.close();
+        clearOutboardCache();
       } else if (damage === 'bitfield-length') await writeFile(path.join(dir, BITFIELD_FILE), Uint8Array.of(2, 0));
       else if (damage === 'bitfield-spare') await writeFile(path.join(dir, BITFIELD_FILE), Uint8Array.of(0x82));
       else if (damage === 'content-length') await writeFile(path.join(dir, CONTENT_FILE), new Uint8Array(len - 1));
