@@ -170,7 +170,7 @@ function parseMeta(digest: Digest, text: string): { size: number; groupLog: numb
   return { size, groupLog: BLOB_GROUP_LOG };
 }
 
-/** Writes the whole bitfield in place and makes it durable. See PartialBlob.persist for why in place is safe. */
+/** Writes the whole bitfield in place and makes it durable (why in place is safe: see partial-blob.ts, Crash safety). */
 export async function writeBitfield(fh: FileHandle, bits: Uint8Array, durable: boolean): Promise<void> {
   for (let at = 0; at < bits.length;) {
     const { bytesWritten } = await fh.write(bits, at, bits.length - at, at);
