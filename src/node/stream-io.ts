@@ -51,7 +51,11 @@ export class StreamInput implements AsyncIterable<Uint8Array> {
   constructor(stream: Stream) {
     this.#stream = stream;
     stream.addEventListener('message', (evt) => this.#push(evt.data));
-    stream.addEventListener('end', () => this.#finish());
+    // A reset also ends the readable side: that is a failure, not the end of the data.
+    stream.addEventListener('end', () => {
+      if (stream.status === 'reset' || stream.status === 'aborted') this.#fail(new Error(`stream ${stream.status}`));
+      else this.#finish();
+    });
     stream.addEventListener('close', (evt) => {
       if (evt.error !== undefined) this.#fail(evt.error);
       else if (stream.readBufferLength === 0) this.#finish();
