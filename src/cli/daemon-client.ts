@@ -49,7 +49,7 @@ interface ArgSpec {
   readonly paths: readonly string[];
   /** Options whose value is key text or a file: made absolute only if such a file exists here. */
   readonly maybePaths: readonly string[];
-  /** Positionals that are paths ('all', or their indexes); '-' is left alone. */
+  /** Positionals that are paths ('all', or their indexes); none of these commands reads '-' as stdio. */
   readonly positionalPaths: 'all' | readonly number[];
   /** A positional that may be KEY/NAME with KEY a key file. */
   readonly keyName?: number;
@@ -59,7 +59,7 @@ const ARGS: Record<string, ArgSpec> = {
   add: { values: ['jobs', 'data-dir'], paths: [], maybePaths: [], positionalPaths: 'all' },
   share: { values: ['jobs', 'data-dir'], paths: [], maybePaths: [], positionalPaths: 'all' },
   publish: { values: ['key', 'remove', 'expires', 'data-dir', 'trusted-key'], paths: ['key'], maybePaths: ['trusted-key'], positionalPaths: [] },
-  fetch: { values: ['peer', 'data-dir', 'trusted-key', 'jobs'], paths: [], maybePaths: ['trusted-key'], positionalPaths: [1], keyName: 0 },
+  fetch: { values: ['peer', 'data-dir', 'trusted-key'], paths: [], maybePaths: ['trusted-key'], positionalPaths: [1], keyName: 0 },
 };
 
 /** The commands a daemon runs for the CLI. */
@@ -108,7 +108,7 @@ export function absoluteArgv(command: string, argv: readonly string[], dataDir: 
     } else if (t.kind === 'positional') {
       const i = positionals.length;
       let v = t.value;
-      if (v !== '-' && (spec.positionalPaths === 'all' || spec.positionalPaths.includes(i))) v = absolute(v);
+      if (spec.positionalPaths === 'all' || spec.positionalPaths.includes(i)) v = absolute(v);
       else if (i === spec.keyName) {
         const slash = v.lastIndexOf('/');
         if (slash > 0 && existsSync(path.resolve(cwd, v.slice(0, slash)))) v = `${absolute(v.slice(0, slash))}${v.slice(slash)}`;

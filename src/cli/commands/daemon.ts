@@ -215,9 +215,10 @@ async function serve(data: DataDir, config: NetworkConfig, claim: DaemonClaim, s
   }
   const server = listening;
   const unwatch = watchPeers(node, logLine);
-  logLine(`started: peer id ${node.peerId}, pid ${process.pid}, data dir ${dataDir}, control ${describeEndpoint(server.endpoint)}`);
   for (const a of node.addresses()) logLine(`listening on ${a}`);
   if (config.bootstrap !== undefined && config.bootstrap.length > 0) logLine(`bootstrap peers: ${config.bootstrap.join(', ')}`);
+  // Last, so a script that waits for this line finds the daemon ready.
+  logLine(`started: peer id ${node.peerId}, pid ${process.pid}, data dir ${dataDir}, control ${describeEndpoint(server.endpoint)}`);
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     const on = (s: NodeJS.Signals): void => {

@@ -1,15 +1,22 @@
-// castor fetch DIGEST [OUTPUT] --peer MULTIADDR...: a blob or tree from peers into the
-// store (and OUTPUT), every group verified before it is written. The fetching is the
-// node's (src/node); this command starts a node in-process, dials, fetches and stops.
+// castor fetch DIGEST|TICKET|KEY/NAME [OUTPUT] --peer MULTIADDR...: a blob or tree from
+// peers into the store (and OUTPUT), every group verified before it is written. The
+// fetching is the node's (src/node); this command runs in the daemon when one runs, else
+// starts a node in-process, dials, fetches and stops.
 
 import { formatDigest } from '../../store/digest.js';
 import { exportNode } from '../../store/export.js';
 import { CastorError } from '../../verify/errors.js';
 import { HELP_OPTION, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { progressBar, type Progress } from '../progress.js';
-import { DATA_DIR_HELP, DATA_DIR_OPTION, digestArg, findOrFail, openStore } from '../store-options.js';
+import { DATA_DIR_HELP, DATA_DIR_OPTION, findOrFail, openStore } from '../store-options.js';
+import { daemonContext, runViaDaemon } from '../daemon-client.js';
+import { needsPeers, parseFetchTarget, resolveFetchTarget } from '../fetch-target.js';
+import { TRUSTED_KEY_HELP, TRUSTED_KEY_OPTION, trustedKeyOptions } from '../trust-options.js';
+import { TrustStore } from '../../store/trust/index.js';
+import type { Digest } from '../../store/digest.js';
 
-const HELP = `Usage: castor fetch DIGEST [OUTPUT] --peer MULTIADDR... [--force] [--json] [--data-dir DIR]
+const HELP = `Usage: castor fetch DIGEST|TICKET|KEY/NAME [OUTPUT] [--peer MULTIADDR]... [--trusted-key K]...
+                    [--force] [--json] [--data-dir DIR]
 
 Fetches the tree or blob DIGEST from the peers given into the store: a tree's
 Directories first (each checked against the digest its parent names), then its files'
@@ -17,9 +24,17 @@ blobs, several at once. Every 16 KiB group is verified against DIGEST before it 
 written; a peer that sends anything else is named and nothing unverified is kept. A
 fetch that was interrupted, even killed, fetches only what is still missing when run
 again. With OUTPUT, the tree or file is then written there as \`castor get\` does.
+A TICKET (castor1..., from castor share) names the digest and the peer, dialled at the
+first of its addresses that answers. KEY/NAME fetches the publisher KEY's newest signed
+root from the peers, accepts it only under the trust rules (trusted key, valid
+signature, no rollback below the last accepted, not expired), and fetches what NAME
+names in its index; KEY is a key name, "name:base64", the public key, or a key file.
+When a daemon runs on the data dir the fetch runs there, and without --peer its
+connected peers are asked; without a daemon, DIGEST and KEY/NAME need --peer.
   --peer MULTIADDR  a peer to fetch from, as /ip4/ADDR/tcp/PORT/p2p/PEER_ID (repeatable)
   --force           replace OUTPUT if it exists
   --json            print {"digest", "type", "bytes", "fetched_bytes", "files", "output"}
+${TRUSTED_KEY_HELP}
 ${DATA_DIR_HELP}
 Exit status: 0 fetched, 1 no peer has it, a peer sent bad data, or an I/O failure, 2 bad usage.
 `;
@@ -29,26 +44,33 @@ const USAGE_CODES = new Set(['INVALID_ADDRESS']);
 
 export async function run(argv: string[], io: Io = processIo): Promise<number> {
   try {
+    const viaDaemon = await runViaDaemon('fetch', argv, io);
+    if (viaDaemon !== undefined) return viaDaemon;
     const { values, positionals } = parse(argv, {
-      ...HELP_OPTION, ...DATA_DIR_OPTION, peer: { type: 'string', multiple: true }, force: { type: 'boolean' }, json: { type: 'boolean' },
+      ...HELP_OPTION, ...DATA_DIR_OPTION, ...TRUSTED_KEY_OPTION, peer: { type: 'string', multiple: true }, force: { type: 'boolean' }, json: { type: 'boolean' },
     }, 'fetch');
     if (values['help']) {
       io.out(HELP);
       return 0;
     }
-    if (positionals.length < 1 || positionals.length > 2) throw new UsageError(`fetch: expected DIGEST [OUTPUT], got ${positionals.length} arguments`);
-    const digest = digestArg(positionals[0]);
+    if (positionals.length < 1 || positionals.length > 2) throw new UsageError(`fetch: expected DIGEST|TICKET|KEY/NAME [OUTPUT], got ${positionals.length} arguments`);
+    const target = parseFetchTarget(positionals[0]!);
+    const daemon = daemonContext();
     const output = positionals[1];
     const peers = (values['peer'] as unknown as string[] | undefined) ?? [];
-    if (peers.length === 0) throw new UsageError('fetch: give at least one --peer MULTIADDR');
+    if (peers.length === 0 && needsPeers(target) && daemon === undefined) throw new UsageError('fetch: give at least one --peer MULTIADDR (or run castor daemon: its connected peers are asked)');
     const data = await openStore(values, { create: true });
-    const { CastorNode } = await import('../../node/castor-node.js');
-    const node = await CastorNode.start(data, { listen: [] });
+    const trust = new TrustStore(data, { extraKeys: await trustedKeyOptions(values) });
+    const node = daemon?.node ?? await (await import('../../node/castor-node.js')).CastorNode.start(data, { listen: [] });
     let bar: Progress | undefined;
     let result;
+    let digest: Digest;
     try {
+      const resolved = await resolveFetchTarget(node, target, { peers, trust, signal: daemon?.signal });
+      digest = resolved.digest;
       result = await node.fetch(digest, {
-        peers,
+        peers: resolved.peers,
+        signal: daemon?.signal,
         onProgress: (p) => {
           if (p.total !== undefined) (bar ??= progressBar(`fetch ${formatDigest(digest).slice(0, 12)}`, p.total)).update(p.bytes);
         },
@@ -58,7 +80,7 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
       if (err instanceof CastorError && USAGE_CODES.has(err.code)) throw new UsageError(`fetch: ${err.message}`);
       throw err;
     } finally {
-      await node.stop();
+      if (daemon === undefined) await node.stop();
     }
     if (output !== undefined) {
       const found = await findOrFail(data, digest);
