@@ -1,54 +1,86 @@
 #!/usr/bin/env bash
-# npm run demo: what castor can do today, end to end on real files. The network
-# (daemons, fetching from peers) does not exist yet; this shows the verified-
-# streaming core it will stand on.
+# npm run demo: castor's main job, for real, on loopback. Two daemons in temporary data
+# dirs; a tree added and published under a signing key on one, fetched by KEY/NAME on
+# the other (which trusts the key), verified and compared with the original; then a
+# tampering peer caught. Stops its daemons (by pid) and removes its files on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 castor() { node dist/src/cli/main.js "$@"; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/castor-demo-XXXXXX")
-trap 'rm -rf "$work"' EXIT
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "castor demo (verified streaming core; no network yet)"
-node -e "const c=require('crypto');const f=require('fs');const fd=f.openSync(process.argv[1],'w');for(let i=0;i<48;i++)f.writeSync(fd,c.randomBytes(1<<20));f.closeSync(fd)" "$work/data.bin"
-ls -l "$work/data.bin"
+# start_daemon NAME [ENV=VALUE...]: a daemon on 127.0.0.1 (a free port) with data dir $work/NAME,
+# its log in $work/NAME.log; returns once it is ready.
+start_daemon() {
+  local name=$1; shift
+  env "$@" node dist/src/cli/main.js daemon --data-dir "$work/$name" --listen /ip4/127.0.0.1/tcp/0 2>"$work/$name.log" &
+  pids+=($!)
+  for _ in $(seq 100); do
+    grep -q 'started: peer id' "$work/$name.log" 2>/dev/null && return 0
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "daemon $name did not start:"; cat "$work/$name.log"; exit 1
+}
+address() { castor id --json --data-dir "$work/$1" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).addresses[0]))'; }
+log() { sed -e 's/^[0-9T:.-]*Z //' -e "s#$work#\$work#g" "$work/$1.log"; }
 
-step "1. hash a 48 MiB file (BLAKE3, the same digest b3sum prints)"
-castor hash "$work/data.bin"
-hash=$(castor hash --no-names "$work/data.bin")
-if command -v b3sum >/dev/null; then echo "b3sum says: $(b3sum --no-names "$work/data.bin")"; fi
+step "two daemons on loopback, each with its own data dir and peer id"
+start_daemon alice
+start_daemon bob
+castor id --data-dir "$work/alice"
+castor id --data-dir "$work/bob" | head -1
 
-step "2. build its outboard (16 KiB chunk groups, 0.39% of the data)"
-castor bao encode "$work/data.bin" --outboard "$work/data.obao"
-ls -l "$work/data.obao"
+step "alice adds a tree (through her daemon) and publishes it under a signing key"
+mkdir -p "$work/tree/docs" "$work/tree/bin"
+node -e "const c=require('crypto'),f=require('fs');f.writeFileSync(process.argv[1],c.randomBytes(16<<20))" "$work/tree/data.bin"
+printf 'castor demo\n' > "$work/tree/docs/README"
+printf '#!/bin/sh\necho hello from castor\n' > "$work/tree/bin/hello"; chmod +x "$work/tree/bin/hello"
+ln -s docs/README "$work/tree/link"
+mkdir "$work/keys" && castor key generate demo-1 --out "$work/keys" >/dev/null
+digest=$(castor add "$work/tree" --data-dir "$work/alice" | cut -d' ' -f1)
+echo "tree digest: $digest"
+castor publish --key "$work/keys/demo-1.secret" "demo-tree=$digest" --data-dir "$work/alice"
 
-step "3. prove one range: slice 1 MiB from the middle, verify it against the hash alone"
-castor bao slice 20000000 1048576 "$work/data.bin" "$work/mid.slice" --outboard "$work/data.obao"
-ls -l "$work/mid.slice"
-castor bao decode-slice "$hash" 20000000 1048576 "$work/mid.slice" "$work/mid.out"
-cmp "$work/mid.out" <(tail -c +20000001 "$work/data.bin" | head -c 1048576) && echo "slice verified: 1048576 bytes identical to the original"
+step "bob fetches demo-1/demo-tree from alice, trusting only the key demo-1"
+echo "trusted key: $(cat "$work/keys/demo-1.public")"
+castor fetch demo-1/demo-tree "$work/fetched" --peer "$(address alice)" \
+  --trusted-key "$work/keys/demo-1.public" --json --data-dir "$work/bob"
+diff -r "$work/tree" "$work/fetched" && echo "identical to the original tree (diff -r)"
+castor peers --data-dir "$work/bob"
 
-step "4. a lying peer: flip one byte of the slice; decoding refuses it (exit 1)"
-node -e "const f=require('fs');const b=f.readFileSync(process.argv[1]);b[b.length-4000]^=1;f.writeFileSync(process.argv[2],b)" "$work/mid.slice" "$work/bad.slice"
+step "without --trusted-key (and no config.json entry) bob refuses the same name"
 set +e
-castor bao decode-slice "$hash" 20000000 1048576 "$work/bad.slice" "$work/bad.out"
+castor fetch demo-1/demo-tree "$work/refused" --peer "$(address alice)" --data-dir "$work/bob"
+echo "exit status $?"
+set -e
+
+step "a ticket: alice shares one file, bob pastes the ticket"
+ticket=$(castor share "$work/tree/docs/README" --data-dir "$work/alice" | cut -d' ' -f1)
+echo "$ticket"
+castor fetch "$ticket" "$work/readme-copy" --data-dir "$work/bob"
+cmp "$work/readme-copy" "$work/tree/docs/README" && echo "fetched by ticket: identical"
+
+step "mallory shares a tree but flips one byte of each blob she serves (test-only CASTOR_DEBUG_TAMPER=flip)"
+start_daemon mallory CASTOR_DEBUG_TAMPER=flip
+mkdir -p "$work/evil"
+node -e "const c=require('crypto'),f=require('fs');f.writeFileSync(process.argv[1],c.randomBytes(4<<20))" "$work/evil/payload.bin"
+evil=$(castor share "$work/evil" --data-dir "$work/mallory" | cut -d' ' -f1)
+set +e
+castor fetch "$evil" "$work/evil-copy" --data-dir "$work/bob"
 status=$?
 set -e
-echo "exit status $status; bytes released before the bad group: $(stat -c %s "$work/bad.out") (all of them verified)"
+echo "exit status $status; $work/evil-copy: $(if [ -e "$work/evil-copy" ]; then echo "written (unexpected)"; else echo "not written"; fi)"
 
-step "5. the whole file as a combined encoding, decoded from a pipe"
-castor bao encode "$work/data.bin" "$work/data.bao"
-castor bao decode "$hash" < "$work/data.bao" | cmp - "$work/data.bin" && echo "decoded stream identical to the original"
+step "bob's daemon log"
+log bob
 
-step "6. a Nix-format publisher key, and a narinfo fingerprint signed and checked"
-castor key generate demo-1 --out "$work" >/dev/null
-fp="1;/nix/store/0000000000000000000000000000000a-demo;sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s;1024;"
-sig=$(castor nix sign-fingerprint "$fp" --key "$work/demo-1.secret")
-echo "Sig: $sig"
-castor nix verify-fingerprint "$fp" "$sig" "$work/demo-1.public" && echo "signature valid"
-
-step "7. content-defined chunks (FastCDC 2020) of the first 1 MiB, as stored at rest later"
-head -c 1048576 "$work/data.bin" > "$work/head.bin"
-castor chunk "$work/head.bin" | head -5
-
-printf '\nDone. Next: the disk store, signed roots and the libp2p node (see README).\n'
+printf '\nDone: a tree fetched by name through a signed root, verified and identical; a ticket fetched;\nthe lying peer named and refused, nothing unverified kept.\n'
