@@ -117,7 +117,8 @@ test('a fetch killed with SIGKILL resumes in a new process and fetches only the 
     const digest = outboardOf(bytes, 4).hash;
     const data = await openDataDir(dir);
 
-    const first = child(['fetch', dir, String(len), String(seed), '16', '2']);
+    // Quick up to 80 groups, then slow (40 ms a group, 7 s to go), so it is surely mid-way when killed.
+    const first = child(['fetch', dir, String(len), String(seed), '16', '40', '80']);
     await first.line((l) => { const m = /^wrote \d+ (\d+)$/.exec(l); return m !== null && Number(m[1]) >= 64; });
     // While it runs, the partial is its own: a second fetch, here or in another process, is told so.
     await assert.rejects(PartialBlob.resume(data, asDigest(digest)), (e: unknown) => (e as { code?: string }).code === 'PARTIAL_BUSY' && String((e as Error).message).includes(String(first.proc.pid)));

@@ -3,7 +3,9 @@
 // shuffled order, slowly, reporting on stdout, so the parent can SIGKILL it mid-way.
 // With no arguments (as when `node --test` runs every file under test/) it does nothing.
 //
-//   partial-child.js fetch DIR LEN SEED PERSIST_GROUPS DELAY_MS
+//   partial-child.js fetch DIR LEN SEED PERSIST_GROUPS DELAY_MS [FAST_GROUPS]
+//
+// It pauses DELAY_MS after each group but the first FAST_GROUPS (default 0) it writes.
 //
 // Lines: `opening` before begin, `start HELD_HEX` (the bitfield it resumed with), `writing I` before and
 // `wrote I PERSISTED` after each group,
@@ -23,7 +25,7 @@ function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-async function fetch(dir: string, len: number, seed: number, persistGroups: number, delayMs: number): Promise<void> {
+async function fetch(dir: string, len: number, seed: number, persistGroups: number, delayMs: number, fast: number): Promise<void> {
   const data = await openDataDir(dir);
   const bytes = randomBytes(len, seed);
   const ob = outboardOf(bytes, 4);
@@ -47,18 +49,19 @@ async function fetch(dir: string, len: number, seed: number, persistGroups: numb
     const j = x % (i + 1);
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
+  let written = 0;
   for (const i of order) {
     if (p.has(i)) continue;
     say(`writing ${i}`);
     await p.writeGroup(i, bytes.subarray(i * GROUP, Math.min(len, (i + 1) * GROUP)));
     say(`wrote ${i} ${p.persistedCount}`);
-    if (delayMs > 0) await sleep(delayMs);
+    if (delayMs > 0 && ++written > fast) await sleep(delayMs);
   }
   say(`complete ${toHex(await p.complete())}`);
 }
 
 const [mode, dir, ...rest] = process.argv.slice(2);
 if (mode === 'fetch' && dir !== undefined) {
-  const [len, seed, persistGroups, delayMs] = rest.map(Number);
-  await fetch(dir, len!, seed!, persistGroups!, delayMs!);
+  const [len, seed, persistGroups, delayMs, fast] = rest.map(Number);
+  await fetch(dir, len!, seed!, persistGroups!, delayMs!, fast ?? 0);
 }
