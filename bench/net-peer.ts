@@ -1,0 +1,118 @@
+// The processes of `npm run bench:net` (bench/net.ts runs them), one role each, every
+// result one JSON line on stdout with the process's peak RSS:
+//
+//   serve DATA_DIR FILE          a CastorNode on 127.0.0.1 serving DATA_DIR, plus a bare
+//                                protocol streaming FILE as it is (no verification, no store)
+//   castor ADDRESS DIGEST DIR    fetch DIGEST into a fresh data dir DIR with CastorNode
+//   raw ADDRESS                  read the bare protocol's bytes to the end and drop them
+//   range ADDRESS DIGEST SIZE N DIR  N timed reads of 1 MiB from the middle of blob DIGEST (after one untimed)
+
+import { open } from 'node:fs/promises';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import type { Stream } from '@libp2p/interface';
+import { multiaddr } from '@multiformats/multiaddr';
+import { CastorNode } from '../src/node/castor-node.js';
+import { createHost } from '../src/node/host.js';
+import { decodeAnswer, requestBlob } from '../src/node/protocols/blob-request.js';
+import { StreamInput } from '../src/node/stream-io.js';
+import { openDataDir } from '../src/store/data-dir.js';
+import { parseDigest } from '../src/store/digest.js';
+
+export const RAW_PROTOCOL = '/castor-bench/raw/1';
+const PIECE = 1 << 20;
+
+function say(result: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify({ ...result, maxRssKiB: process.resourceUsage().maxRSS })}\n`);
+}
+
+/** FILE over `stream` in 1 MiB pieces, with the same backpressure castor uses. */
+async function sendFile(stream: Stream, file: string): Promise<void> {
+  const fh = await open(file, 'r');
+  try {
+    for (;;) {
+      const buf = new Uint8Array(PIECE);
+      const { bytesRead } = await fh.read(buf, 0, PIECE, null);
+      if (bytesRead === 0) break;
+      if (!stream.send(buf.subarray(0, bytesRead))) await stream.onDrain();
+    }
+    await stream.close();
+  } catch (err: unknown) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)));
+  } finally {
+    await fh.close();
+  }
+}
+
+async function serve(dir: string, file: string): Promise<void> {
+  const node = await CastorNode.start(await openDataDir(dir), { listen: ['/ip4/127.0.0.1/tcp/0'] });
+  await node.host.handle(RAW_PROTOCOL, (stream) => sendFile(stream, file));
+  say({ address: node.addresses()[0] });
+  process.stdin.on('end', () => {
+    void node.stop().then(() => {
+      say({ stopped: true });
+      process.exit(0);
+    });
+  });
+  process.stdin.resume();
+}
+
+async function castor(address: string, hex: string, dir: string): Promise<void> {
+  const node = await CastorNode.start(await openDataDir(dir, { create: true }), { listen: [] });
+  await node.connect(address);
+  const t0 = performance.now();
+  let first: number | undefined;
+  const r = await node.fetch(parseDigest(hex), { onProgress: () => { first ??= performance.now(); } });
+  const seconds = (performance.now() - t0) / 1000;
+  await node.stop();
+  say({ seconds, bytes: r.bytes, fetchedBytes: r.fetchedBytes, firstByteMs: first === undefined ? null : first - t0 });
+}
+
+async function raw(address: string): Promise<void> {
+  const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: [] });
+  const ma = multiaddr(address);
+  await host.dial(ma);
+  const t0 = performance.now();
+  const stream = await host.dialProtocol(ma, RAW_PROTOCOL);
+  const input = new StreamInput(stream);
+  let bytes = 0;
+  for (let b = await input.next(); b !== undefined; b = await input.next()) bytes += b.length;
+  const seconds = (performance.now() - t0) / 1000;
+  await host.stop();
+  say({ seconds, bytes });
+}
+
+async function range(address: string, hex: string, size: number, runs: number, dir: string): Promise<void> {
+  const node = await CastorNode.start(await openDataDir(dir, { create: true }), { listen: [] });
+  const peer = (await node.host.dial(multiaddr(address))).remotePeer;
+  const digest = parseDigest(hex);
+  const start = Math.floor(size / 2);
+  const once = async (): Promise<number> => {
+    const t0 = performance.now();
+    const answer = await requestBlob(node.host, peer, digest, [{ start, end: start + (1 << 20) }]);
+    let n = 0;
+    for await (const piece of decodeAnswer(answer!)) n += piece.length;
+    if (n !== 1 << 20) throw new Error(`range read ${n} bytes`);
+    return performance.now() - t0;
+  };
+  await once(); // warm: connection up, protocol negotiated once, code compiled
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) ms.push(await once());
+  await node.stop();
+  say({ ms });
+}
+
+const [role, ...args] = process.argv.slice(2);
+const roles: Record<string, () => Promise<void>> = {
+  serve: () => serve(args[0]!, args[1]!),
+  castor: () => castor(args[0]!, args[1]!, args[2]!),
+  raw: () => raw(args[0]!),
+  range: () => range(args[0]!, args[1]!, Number(args[2]), Number(args[3]), args[4]!),
+};
+if (role !== undefined) {
+  const run = roles[role];
+  if (run === undefined) throw new Error(`unknown role ${role}`);
+  run().catch((err: unknown) => {
+    process.stderr.write(`net-peer ${role}: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,94 @@
+// npm run bench:net: two processes on loopback. A 256 MiB blob fetched with castor
+// (verified, written to the store) beside the same bytes over a bare libp2p stream of
+// the same tcp+noise+yamux stack (no verification, no store), alternating, median of
+// BENCH_RUNS each; time to first verified byte; the latency of a 1 MiB range from the
+// middle of a 1 GiB blob on a warm connection; peak RSS of server and clients.
+// BENCH_SIZE_MIB, BENCH_BIG_MIB and BENCH_RUNS change the sizes and repeat count.
+
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { formatDigest } from '../src/store/digest.js';
+import { openDataDir } from '../src/store/data-dir.js';
+import { ingestPath } from '../src/store/ingest.js';
+import { makeFile, median, removeDir, table, tempDir } from './bench-util.js';
+
+const SIZE = Number(process.env['BENCH_SIZE_MIB'] ?? 256) << 20;
+const BIG = Number(process.env['BENCH_BIG_MIB'] ?? 1024) << 20;
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 5);
+const RANGE_RUNS = 21;
+const PEER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'net-peer.js');
+
+interface Result {
+  seconds?: number;
+  bytes?: number;
+  firstByteMs?: number | null;
+  ms?: number[];
+  maxRssKiB: number;
+}
+
+function peer(args: string[]): Result {
+  const r = spawnSync(process.execPath, [PEER, ...args], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (r.status !== 0) throw new Error(`net-peer ${args[0]} exited ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Result;
+}
+
+const mb = (bytes: number, s: number): number => bytes / s / 1e6;
+const mib = (kib: number): string => (kib / 1024).toFixed(0);
+
+async function main(): Promise<void> {
+  const dir = tempDir();
+  try {
+    const file = path.join(dir, 'blob');
+    const bigFile = path.join(dir, 'big');
+    console.log(`making ${SIZE >> 20} MiB and ${BIG >> 20} MiB files and storing them in the server's data dir (${dir}) ...`);
+    makeFile(file, SIZE);
+    makeFile(bigFile, BIG);
+    const served = await openDataDir(path.join(dir, 'server'), { create: true });
+    const digest = formatDigest((await ingestPath(file, served)).digest);
+    const bigDigest = formatDigest((await ingestPath(bigFile, served)).digest);
+    removeDir(bigFile);
+
+    const server = spawn(process.execPath, [PEER, 'serve', path.join(dir, 'server'), file], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: server.stdout! });
+    const next = (): Promise<string> => new Promise((resolve) => lines.once('line', resolve));
+    const address = (JSON.parse(await next()) as { address: string }).address;
+
+    const castorRuns: Result[] = [];
+    const rawRuns: Result[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const client = path.join(dir, `client-${i}`);
+      castorRuns.push(peer(['castor', address, digest, client]));
+      removeDir(client);
+      rawRuns.push(peer(['raw', address]));
+      const c = castorRuns[i]!;
+      const r = rawRuns[i]!;
+      console.log(`run ${i + 1}/${RUNS}: castor ${mb(SIZE, c.seconds!).toFixed(0)} MB/s, bare stream ${mb(SIZE, r.seconds!).toFixed(0)} MB/s`);
+    }
+    const range = peer(['range', address, bigDigest, String(BIG), String(RANGE_RUNS), path.join(dir, 'range-client')]);
+    server.stdin!.end();
+    const serverRss = (JSON.parse(await next()) as Result).maxRssKiB;
+
+    const castorMBs = median(castorRuns.map((r) => mb(SIZE, r.seconds!)));
+    const rawMBs = median(rawRuns.map((r) => mb(SIZE, r.seconds!)));
+    const firstByte = median(castorRuns.map((r) => r.firstByteMs ?? Number.NaN));
+    const rangeMs = median(range.ms!);
+    console.log(`\n${SIZE >> 20} MiB blob, loopback, two processes, median of ${RUNS} (castor and the bare stream alternating):\n`);
+    console.log(table(['what', 'MB/s', 'reference (same run)', 'ratio', 'target'], [
+      [`castor fetch (verified, into the store)`, castorMBs.toFixed(0), `bare libp2p stream: ${rawMBs.toFixed(0)} MB/s`, (castorMBs / rawMBs).toFixed(2), '>= 0.85'],
+    ]));
+    console.log('\n' + table(['what', 'figure', 'target'], [
+      ['time to first verified byte (256 MiB fetch, from the request)', `${firstByte.toFixed(1)} ms`, ''],
+      [`1 MiB range from the middle of a ${BIG >> 20} MiB blob, warm connection (median of ${RANGE_RUNS})`, `${rangeMs.toFixed(1)} ms`, '< 20 ms'],
+      ['peak RSS, castor client', `${mib(Math.max(...castorRuns.map((r) => r.maxRssKiB)))} MiB`, '< 200 MiB'],
+      ['peak RSS, bare-stream client', `${mib(Math.max(...rawRuns.map((r) => r.maxRssKiB)))} MiB`, ''],
+      ['peak RSS, range client', `${mib(range.maxRssKiB)} MiB`, ''],
+      ['peak RSS, server (all of the above)', `${mib(serverRss)} MiB`, ''],
+    ]));
+  } finally {
+    removeDir(dir);
+  }
+}
+
+await main();
