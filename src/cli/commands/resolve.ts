@@ -14,8 +14,9 @@ Looks NAME up in the index of the root this data dir last accepted for KEY, and 
 what it names: the digest of a directory or file entry (the target of a symlink). KEY is
 a key name (cache.example.org-1), "name:base64", the bare base64 or hex public key, or a
 key file; NAME ends at the last "/". Only a root that is still usable counts: its key
-still trusted, its signature valid, not expired. The lookup reads and bao-verifies only
-the few index entries a binary search probes, not the whole index.
+still trusted, its signature valid, not expired. The lookup reads and bao-verifies one
+block of the index (at most 128 entries), found through the lookup table the data dir
+keeps beside each accepted root, not the whole index.
   --json    {"key", "sequence", "name", "type": "directory"|"file"|"symlink", "digest",
             "size", "executable", "target", "nix": {...} when the entry has Nix metadata}
 ${TRUSTED_KEY_HELP}

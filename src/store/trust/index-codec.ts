@@ -101,6 +101,11 @@ function entrySpan(bytes: Uint8Array, start: number, end: number): WireReader {
   return new WireReader(bytes, span.start, span.end);
 }
 
+/** Where the IndexEntry field that starts at `start` ends. Throws WireError if there is none. */
+export function entrySpanEnd(bytes: Uint8Array, start: number): number {
+  return entrySpan(bytes, start, bytes.length).limit;
+}
+
 /**
  * The name of the entry at `start`, as a view into `bytes`. `end` bounds the read (the
  * next entry's offset). Assumes scanIndex accepted the bytes; throws WireError otherwise.

@@ -1,12 +1,9 @@
-// Lookups by name in an Index that scanIndex accepted: a binary search over the entry
-// offsets it recorded, reading only the entries it probes (about 17 of 100,000), either
-// in bytes held in memory or through verified range reads of the stored Index blob.
+// Lookups by name in an Index that scanIndex accepted and that is held in memory: a
+// binary search over the entry offsets the scan recorded, decoding only the entries it
+// probes (about 17 of 100,000). Cold lookups in a stored Index use lookup-table.ts.
 
 import { compareNames } from '../castore/index.js';
-import type { BlobService } from '../blob-service.js';
-import type { Digest } from '../digest.js';
 import { decodeEntryAt, entryNameAt } from './index-codec.js';
-import { readIndexRange } from './index-blob.js';
 import type { IndexEntry } from './index-model.js';
 import { scanIndex } from './index-scan.js';
 
@@ -61,24 +58,4 @@ export class IndexView {
   *entries(): IterableIterator<IndexEntry> {
     for (let i = 0; i < this.count; i++) yield this.entryAt(i);
   }
-}
-
-/**
- * Looks `name` up in the stored Index blob `digest` whose entry offsets are `offsets`,
- * reading (and bao-verifying) only the probed entries. Undefined if there is no such entry.
- */
-export async function lookupInBlob(blobs: BlobService, digest: Digest, offsets: Uint32Array, name: Uint8Array): Promise<IndexEntry | undefined> {
-  let lo = 0;
-  let hi = offsets.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const start = offsets[mid]!;
-    const end = offsets[mid + 1]!;
-    const bytes = await readIndexRange(blobs, digest, start, end);
-    const order = compareNames(entryNameAt(bytes, 0), name);
-    if (order === 0) return decodeEntryAt(bytes, 0, bytes.length, mid);
-    if (order < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return undefined;
 }

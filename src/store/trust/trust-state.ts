@@ -1,7 +1,7 @@
 // What a data dir remembers about roots, under <data>/trust/:
 //
 //   roots/<public key hex>.json   the last accepted root of each key (rollback protection)
-//   lookup/<index digest hex>     entry offsets of an accepted Index (u32 LE), for lookups
+//   lookup/<index digest hex>     the lookup table of an accepted Index (lookup-table.ts)
 //   evidence/<key hex>-<seq>-<index hex>.equivocation   Equivocation messages (both roots)
 //   publishers/<key hex>.public   keys this data dir published with, which it trusts
 //
@@ -18,6 +18,7 @@ import { ensureDir, moveInto, syncDir, writeSynced } from '../atomic-write.js';
 import { type Digest, asDigest, digestEquals, parseDigest } from '../digest.js';
 import { errnoOf, fsError, isNotFound } from '../fs-errors.js';
 import type { FsLayout } from '../fs-layout.js';
+import { LookupTable } from './lookup-table.js';
 import { type SignedRoot, decodeSignedRoot, encodeSignedRoot, rootKey } from './signed-root.js';
 import { WireWriter } from './wire.js';
 
@@ -36,7 +37,7 @@ export interface AcceptedRoot {
   readonly root: SignedRoot;
   /** Number of entries in its Index. */
   readonly entries: number;
-  /** BLAKE3 of the lookup file (entry offsets), so a damaged one is rebuilt, never trusted. */
+  /** BLAKE3 of the lookup table file, so a damaged one is rebuilt, never trusted. */
   readonly lookupDigest: Digest;
   /** When this data dir accepted it (ISO 8601). */
   readonly acceptedAt: string;
@@ -60,13 +61,6 @@ export class TrustStateError extends CastorError {
 
 export function keyHex(publicKey: Uint8Array): string {
   return toHex(publicKey);
-}
-
-function offsetsBytes(offsets: Uint32Array): Uint8Array {
-  const out = new Uint8Array(offsets.length * 4);
-  const view = new DataView(out.buffer);
-  offsets.forEach((o, i) => view.setUint32(i * 4, o, true));
-  return out;
 }
 
 export class TrustState {
@@ -157,20 +151,19 @@ export class TrustState {
     return out;
   }
 
-  /** Publishes the entry offsets of `root`'s Index; resolves to their digest, which the record names. */
-  async writeLookup(root: SignedRoot, offsets: Uint32Array): Promise<Digest> {
-    const lookup = offsetsBytes(offsets);
-    await this.#publish(LOOKUP_DIR, toHex(root.indexDigest), lookup);
-    return asDigest(blake3(lookup));
+  /** Publishes the lookup table of `root`'s Index; resolves to its digest, which the record names. */
+  async writeLookup(root: SignedRoot, table: Uint8Array): Promise<Digest> {
+    await this.#publish(LOOKUP_DIR, toHex(root.indexDigest), table);
+    return asDigest(blake3(table));
   }
 
   /**
-   * Records `root` as the key's last accepted root, with its Index's entry offsets.
-   * The lookup file goes first, so a record never names one that is not there.
+   * Records `root` as the key's last accepted root, with the lookup table of its Index
+   * (`entries` entries). The table goes first, so a record never names one that is not there.
    */
-  async record(root: SignedRoot, offsets: Uint32Array, now = new Date()): Promise<AcceptedRoot> {
-    const lookupDigest = await this.writeLookup(root, offsets);
-    const accepted: AcceptedRoot = { root, entries: offsets.length - 1, lookupDigest, acceptedAt: now.toISOString() };
+  async record(root: SignedRoot, entries: number, table: Uint8Array, now = new Date()): Promise<AcceptedRoot> {
+    const lookupDigest = await this.writeLookup(root, table);
+    const accepted: AcceptedRoot = { root, entries, lookupDigest, acceptedAt: now.toISOString() };
     const json: RecordJson = {
       format: RECORD_FORMAT,
       key: formatPublicKey(rootKey(root)),
@@ -189,15 +182,11 @@ export class TrustState {
     await rm(this.#path(LOOKUP_DIR, toHex(indexDigest)), { force: true });
   }
 
-  /** The entry offsets recorded for `accepted`, or undefined if the file is missing or does not match its digest. */
-  async offsets(accepted: AcceptedRoot): Promise<Uint32Array | undefined> {
+  /** The lookup table recorded for `accepted`, or undefined if it is missing, does not match its digest, or does not parse. */
+  async lookupTable(accepted: AcceptedRoot): Promise<LookupTable | undefined> {
     const bytes = await this.#readOptional(this.#path(LOOKUP_DIR, toHex(accepted.root.indexDigest)));
-    if (bytes === undefined || bytes.length !== (accepted.entries + 1) * 4) return undefined;
-    if (!digestEquals(blake3(bytes), accepted.lookupDigest)) return undefined;
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const out = new Uint32Array(accepted.entries + 1);
-    for (let i = 0; i < out.length; i++) out[i] = view.getUint32(i * 4, true);
-    return out;
+    if (bytes === undefined || !digestEquals(blake3(bytes), accepted.lookupDigest)) return undefined;
+    return LookupTable.parse(bytes, accepted.entries, Number(accepted.root.indexSize));
   }
 
   /** Keeps the proof that a key signed two indexes under one sequence. Resolves to the file written. */

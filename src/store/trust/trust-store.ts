@@ -12,13 +12,14 @@ import { type Digest, digestEquals, formatDigest } from '../digest.js';
 import { type Verdict, checkRoot, isTrustedKey, unixSeconds } from './accept.js';
 import { BadSignatureError, EquivocationError, ExpiredRootError, IndexDigestMismatchError, IndexSizeMismatchError, UntrustedKeyError } from './errors.js';
 import { encodeIndex, sortEntries } from './index-codec.js';
-import { readIndexBlob, storeIndexBlob } from './index-blob.js';
-import { IndexView, lookupInBlob } from './index-lookup.js';
+import { readIndexBlob, readIndexRange, storeIndexBlob } from './index-blob.js';
+import { IndexView } from './index-lookup.js';
+import { LookupTable, buildLookupTable, findInBlock } from './lookup-table.js';
 import type { IndexEntry, NixInfo } from './index-model.js';
 import { scanIndex } from './index-scan.js';
 import { type RootBundle, encodeRootBundle } from './root-bundle.js';
 import { type SignedRoot, showRootKey, signRoot, verifyRootSignature } from './signed-root.js';
-import { type AcceptedRoot, TrustState, keyHex } from './trust-state.js';
+import { type AcceptedRoot, TrustState, TrustStateError, keyHex } from './trust-state.js';
 import { configTrustedKeys, parseKeyList, uniqueKeys } from './trusted-keys.js';
 
 export interface TrustStoreOptions {
@@ -107,7 +108,7 @@ export class TrustStore {
     if (verdict.kind === 'same' && last !== undefined && root.timestamp <= last.root.timestamp) {
       return { verdict: verdict.kind, accepted: last };
     }
-    const accepted = await this.state.record(root, verdict.offsets);
+    const accepted = await this.state.record(root, verdict.offsets.length - 1, buildLookupTable(index, verdict.offsets));
     if (last !== undefined && !digestEquals(last.root.indexDigest, root.indexDigest)) await this.state.dropLookup(last.root.indexDigest);
     return { verdict: verdict.kind, accepted };
   }
@@ -191,19 +192,34 @@ export class TrustStore {
     return accepted;
   }
 
-  /** The entry `name` under the usable root of `spec`, or undefined if its Index has none. */
+  /**
+   * The entry `name` under the usable root of `spec`, or undefined if its Index has none.
+   * Reads one block of the Index (bao-verified), found through the lookup table.
+   */
   async resolve(spec: string, name: Uint8Array): Promise<{ accepted: AcceptedRoot; entry: IndexEntry | undefined }> {
     const accepted = await this.usableRoot(spec);
-    const offsets = (await this.state.offsets(accepted)) ?? (await this.#rebuildLookup(accepted));
-    return { accepted, entry: await lookupInBlob(this.data.blobs, accepted.root.indexDigest, offsets, name) };
+    const table = (await this.state.lookupTable(accepted)) ?? (await this.#rebuildLookup(accepted));
+    const block = table.blockOf(name);
+    if (block === undefined) return { accepted, entry: undefined };
+    const bytes = await readIndexRange(this.data.blobs, accepted.root.indexDigest, block.start, block.end);
+    return { accepted, entry: findInBlock(bytes, block.first, name) };
   }
 
-  /** The lookup file was lost or damaged: scan the (verified) Index again and rewrite it. */
-  async #rebuildLookup(accepted: AcceptedRoot): Promise<Uint32Array> {
+  /**
+   * The lookup table was lost or damaged: built again from the (verified) Index, and
+   * written back when it is the one the record names (a table laid out by another
+   * version of castor is used, not written: the record is only rewritten by accepting).
+   */
+  async #rebuildLookup(accepted: AcceptedRoot): Promise<LookupTable> {
     const index = await this.#index(accepted.root);
     const offsets = scanIndex(index);
-    await this.state.writeLookup(accepted.root, offsets);
-    return offsets;
+    const bytes = buildLookupTable(index, offsets);
+    const table = LookupTable.parse(bytes, offsets.length - 1, index.length);
+    if (table === undefined || offsets.length - 1 !== accepted.entries) {
+      throw new TrustStateError(this.state.dir, `the recorded root of ${showRootKey(accepted.root)} says ${accepted.entries} entries, its index has ${offsets.length - 1}`);
+    }
+    if (digestEquals(blake3(bytes), accepted.lookupDigest)) await this.state.writeLookup(accepted.root, bytes);
+    return table;
   }
 
   async #index(root: SignedRoot): Promise<Uint8Array> {
@@ -215,7 +231,7 @@ export class TrustStore {
   /** The accepted Index of `accepted`, in memory, for listing. */
   async view(accepted: AcceptedRoot): Promise<IndexView> {
     const index = await this.#index(accepted.root);
-    return new IndexView(index, (await this.state.offsets(accepted)) ?? scanIndex(index));
+    return IndexView.scan(index);
   }
 
   /** The bundle `root export` writes for the accepted root of `spec`. */
