@@ -175,6 +175,31 @@ test('control over 127.0.0.1 with a token where a socket will not do; wrong toke
   assert.equal(await d.exited, 0);
 });
 
+test('listen and bootstrap from config.json (beside trustedKeys); a --listen flag replaces the file\'s list', async () => {
+  const dataA = path.join(dir, 'cfg-a');
+  const dataB = path.join(dir, 'cfg-b');
+  mkdirSync(dataA, { recursive: true });
+  writeFileSync(path.join(dataA, 'config.json'), JSON.stringify({ trustedKeys: [], listen: ['/ip4/127.0.0.1/tcp/0'] }));
+  const a = daemon(dataA, []);
+  await a.waitFor(/started: peer id/);
+  const idA = JSON.parse(ok(['id', '--json', '--data-dir', dataA])) as { peer_id: string; addresses: string[] };
+  assert.ok(idA.addresses.every((x) => x.startsWith('/ip4/127.0.0.1/tcp/')), idA.addresses.join());
+  mkdirSync(dataB, { recursive: true });
+  writeFileSync(path.join(dataB, 'config.json'), JSON.stringify({ listen: ['/ip4/0.0.0.0/tcp/0'], bootstrap: [idA.addresses[0]] }));
+  const offline = JSON.parse(ok(['id', '--json', '--data-dir', dataB])) as { running: boolean; listen: string[] };
+  assert.deepEqual([offline.running, offline.listen], [false, ['/ip4/0.0.0.0/tcp/0']]);
+  const b = daemon(dataB);
+  await b.waitFor(/started: peer id/);
+  assert.match(b.log(), /bootstrap peers: \/ip4\/127\.0\.0\.1\//);
+  const idB = JSON.parse(ok(['id', '--json', '--data-dir', dataB])) as { addresses: string[] };
+  assert.ok(idB.addresses.every((x) => x.startsWith('/ip4/127.0.0.1/')), `--listen replaced the config list: ${idB.addresses.join()}`);
+  const peers = JSON.parse(ok(['peers', '--json', '--data-dir', dataB])) as { peers: { peer_id: string }[] };
+  assert.deepEqual(peers.peers.map((p) => p.peer_id), [idA.peer_id]);
+  a.proc.kill('SIGTERM');
+  b.proc.kill('SIGTERM');
+  assert.deepEqual(await Promise.all([a.exited, b.exited]), [0, 0]);
+});
+
 test('bad daemon flags and config are refused before anything starts', () => {
   const data = path.join(dir, 'flags');
   const r = castor(['daemon', '--data-dir', data, '--bootstrap', '/ip4/127.0.0.1/tcp/1']);
