@@ -10,8 +10,7 @@ import {
   RollbackError, UntrustedKeyError,
 } from './errors.js';
 import { scanIndex } from './index-scan.js';
-import { type SignedRoot, showRootKey, verifyRootSignature } from './signed-root.js';
-import { encodeEquivocation } from './trust-state.js';
+import { type SignedRoot, encodeEquivocation, showRootKey, verifyRootSignature } from './signed-root.js';
 
 export interface AcceptContext {
   /** Keys trusted to sign roots: a root must name one of them exactly, name and key. */

@@ -17,8 +17,8 @@ export { checkNixInfo, decodeNixInfo, encodeNixInfo } from './nix-info.js';
 export { BUNDLE_MAGIC, type RootBundle, decodeRootBundle, encodeRootBundle } from './root-bundle.js';
 export {
   MAX_KEY_NAME_BYTES, ROOT_SIGNING_DOMAIN, type RootFields, type SignedRoot, checkRootFields, decodeSignedRoot,
-  describeRoot, encodeSignedRoot, rootKey, rootSigningBytes, showRootKey, signRoot, verifyRootSignature,
+  describeRoot, encodeEquivocation, encodeSignedRoot, rootKey, rootSigningBytes, showRootKey, signRoot, verifyRootSignature,
 } from './signed-root.js';
-export { type AcceptedRoot, TrustState, TrustStateError, encodeEquivocation } from './trust-state.js';
+export { type AcceptedRoot, TrustState, TrustStateError } from './trust-state.js';
 export { type AcceptResult, NoRootError, type PublishChanges, PublishError, TrustStore, type TrustStoreOptions } from './trust-store.js';
 export { CONFIG_TRUSTED_KEYS, configTrustedKeys, parseKeyList, trustedKeyArg, uniqueKeys } from './trusted-keys.js';

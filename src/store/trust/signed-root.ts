@@ -169,6 +169,14 @@ export function decodeSignedRoot(bytes: Uint8Array, what = 'signed root'): Signe
   }
 }
 
+/** protos/index.proto Equivocation, canonical: two roots of one key, one sequence, two indexes. */
+export function encodeEquivocation(accepted: SignedRoot, conflicting: SignedRoot): Uint8Array {
+  const w = new WireWriter(400);
+  w.messageField(1, encodeSignedRoot(accepted));
+  w.messageField(2, encodeSignedRoot(conflicting));
+  return w.finish();
+}
+
 /** A short description for logs and `root show`. */
 export function describeRoot(root: SignedRoot): Record<string, string | number | null> {
   return {

@@ -19,8 +19,7 @@ import { type Digest, asDigest, digestEquals, parseDigest } from '../digest.js';
 import { errnoOf, fsError, isNotFound } from '../fs-errors.js';
 import type { FsLayout } from '../fs-layout.js';
 import { LookupTable } from './lookup-table.js';
-import { type SignedRoot, decodeSignedRoot, encodeSignedRoot, rootKey } from './signed-root.js';
-import { WireWriter } from './wire.js';
+import { type SignedRoot, decodeSignedRoot, encodeEquivocation, encodeSignedRoot, rootKey } from './signed-root.js';
 
 export const ROOTS_DIR = 'roots';
 export const LOOKUP_DIR = 'lookup';
@@ -282,12 +281,4 @@ async function staleLock(lock: string): Promise<boolean> {
   } catch (err: unknown) {
     return errnoOf(err) === 'ESRCH';
   }
-}
-
-/** protos/index.proto Equivocation, canonical. */
-export function encodeEquivocation(accepted: SignedRoot, conflicting: SignedRoot): Uint8Array {
-  const w = new WireWriter(400);
-  w.messageField(1, encodeSignedRoot(accepted));
-  w.messageField(2, encodeSignedRoot(conflicting));
-  return w.finish();
 }

@@ -6,7 +6,7 @@
 // The same `name:base64` text as Nix's trusted-public-keys and key files.
 
 import { readFile } from 'node:fs/promises';
-import { type PublicKey, MalformedKeyError, formatPublicKey, parsePublicKey, parseSecretKey, publicKeyOf } from '../../verify/keys.js';
+import { type PublicKey, MalformedKeyError, parsePublicKey, parseSecretKey, publicKeyOf } from '../../verify/keys.js';
 import { digestEquals } from '../digest.js';
 import { fsError, isNotFound } from '../fs-errors.js';
 import { TrustConfigError } from './errors.js';
@@ -89,8 +89,4 @@ export function uniqueKeys(keys: Iterable<PublicKey>): PublicKey[] {
     if (!out.some((o) => o.name === k.name && digestEquals(o.publicKey, k.publicKey))) out.push(k);
   }
   return out;
-}
-
-export function showKey(key: PublicKey): string {
-  return formatPublicKey(key);
 }
