@@ -4,7 +4,7 @@
 
 import type { DataDir } from '../data-dir.js';
 import { type Digest, asDigest } from '../digest.js';
-import { decodeEntryAt } from './index-codec.js';
+import { entryNodeAt } from './index-codec.js';
 import { readIndexBlob } from './index-blob.js';
 import { scanIndex } from './index-scan.js';
 import { TrustState } from './trust-state.js';
@@ -24,7 +24,7 @@ export async function* trustRoots(data: DataDir): AsyncIterable<Digest> {
     const bytes = await readIndexBlob(data.blobs, indexDigest);
     const offsets = scanIndex(bytes);
     for (let i = 0; i + 1 < offsets.length; i++) {
-      const { node } = decodeEntryAt(bytes, offsets[i]!, offsets[i + 1]!, i);
+      const node = entryNodeAt(bytes, offsets[i]!, offsets[i + 1]!, i);
       if ('directory' in node) yield asDigest(node.directory.digest);
       else if ('file' in node) yield asDigest(node.file.digest);
     }

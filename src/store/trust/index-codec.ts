@@ -117,6 +117,30 @@ export function entryNameAt(bytes: Uint8Array, start: number, end = bytes.length
 }
 
 /**
+ * Only the node of the entry at `bytes[start..end)`, decoded and validated; its Nix
+ * metadata is not read (what the garbage collector needs, whatever that metadata holds).
+ */
+export function entryNodeAt(bytes: Uint8Array, start: number, end: number, entryNo = -1): Node {
+  let nodeBytes: Uint8Array;
+  try {
+    const e = entrySpan(bytes, start, end);
+    if (!e.next(1, WIRE_LEN)) e.fail('entry has no name');
+    e.readBytes();
+    if (!e.next(2, WIRE_LEN)) e.fail('entry has no node');
+    nodeBytes = e.readBytes();
+  } catch (err: unknown) {
+    if (err instanceof WireError) throw new InvalidIndexError('MALFORMED', err.detail, entryNo, err.offset, { cause: err });
+    throw err;
+  }
+  try {
+    return copyNode(decodeNode(nodeBytes, { anonymous: true }));
+  } catch (err: unknown) {
+    if (err instanceof InvalidDirectoryError) throw new InvalidIndexError('BAD_NODE', err.message, entryNo, start, { cause: err });
+    throw err;
+  }
+}
+
+/**
  * Decodes the entry at `bytes[start..end)` fully (name, node, Nix metadata with every
  * tvix check). Byte fields are copies. Throws InvalidIndexError.
  */

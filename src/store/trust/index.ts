@@ -8,7 +8,7 @@ export {
 } from './errors.js';
 export { trustRoots } from './gc-roots.js';
 export { IndexMissingError, readIndexBlob, storeIndexBlob } from './index-blob.js';
-export { decodeEntryAt, encodeEntry, encodeIndex, entryNameAt, entrySpanEnd, sortEntries } from './index-codec.js';
+export { decodeEntryAt, encodeEntry, encodeIndex, entryNameAt, entryNodeAt, entrySpanEnd, sortEntries } from './index-codec.js';
 export { IndexView } from './index-lookup.js';
 export { BLOCK_ENTRIES, LookupTable, buildLookupTable, findInBlock } from './lookup-table.js';
 export * from './index-model.js';
