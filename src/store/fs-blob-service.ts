@@ -6,6 +6,7 @@
 import { lstat, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { FileReader, groupBytes } from '../verify/bao/index.js';
+import { blake3 } from '../verify/blake3/index.js';
 import { CastorError, InvalidInputError } from '../verify/errors.js';
 import {
   BLOB_GROUP_LOG, checkBytes, checkDigest, checkReadRange, CorruptChunkError, CorruptRecordError, MissingChunkError,
@@ -13,7 +14,7 @@ import {
 } from './blob-service.js';
 import { ensureDir, syncDir } from './atomic-write.js';
 import { ChunkListReader } from './chunk-list-reader.js';
-import { digestEquals } from './digest.js';
+import { asDigest, digestEquals } from './digest.js';
 import { cutParams, DEFAULT_CHUNKER, type ChunkerOptions } from './fastcdc.js';
 import { FsBlobWriter } from './fs-blob-writer.js';
 import { putBytesSync, PUT_BYTES_LIMIT, type PutResult } from './fs-put-bytes.js';
@@ -131,6 +132,10 @@ export class FsBlobService implements BlobService {
     const { layout, chunker, durable, readOnly } = this.#init;
     if (readOnly) throw readOnly;
     if (bytes.length > PUT_BYTES_LIMIT) {
+      // Hashed first so content already stored costs no writer (the writer cannot say
+      // which of its chunks were new).
+      const known = asDigest(blake3(bytes));
+      if (await this.has(known)) return { digest: known, newBytes: 0 };
       const w = this.openWriter();
       try {
         await w.write(bytes);
