@@ -3,7 +3,8 @@
 //
 //   serve DATA_DIR FILE          a CastorNode on 127.0.0.1 serving DATA_DIR, plus a bare
 //                                protocol streaming FILE as it is (no verification, no store)
-//   castor ADDRESS DIGEST DIR    fetch DIGEST into a fresh data dir DIR with CastorNode
+//   castor ADDRESS DIGEST DIR [not-durable]  fetch DIGEST into a fresh data dir DIR with CastorNode
+//                                (not-durable: the store does not fsync)
 //   raw ADDRESS                  read the bare protocol's bytes to the end and drop them
 //   range ADDRESS DIGEST SIZE N DIR  N timed reads of 1 MiB from the middle of blob DIGEST (after one untimed)
 
@@ -56,8 +57,8 @@ async function serve(dir: string, file: string): Promise<void> {
   process.stdin.resume();
 }
 
-async function castor(address: string, hex: string, dir: string): Promise<void> {
-  const node = await CastorNode.start(await openDataDir(dir, { create: true }), { listen: [] });
+async function castor(address: string, hex: string, dir: string, durable: boolean): Promise<void> {
+  const node = await CastorNode.start(await openDataDir(dir, { create: true, durable }), { listen: [] });
   await node.connect(address);
   const t0 = performance.now();
   let first: number | undefined;
@@ -104,7 +105,7 @@ async function range(address: string, hex: string, size: number, runs: number, d
 const [role, ...args] = process.argv.slice(2);
 const roles: Record<string, () => Promise<void>> = {
   serve: () => serve(args[0]!, args[1]!),
-  castor: () => castor(args[0]!, args[1]!, args[2]!),
+  castor: () => castor(args[0]!, args[1]!, args[2]!, args[3] !== 'not-durable'),
   raw: () => raw(args[0]!),
   range: () => range(args[0]!, args[1]!, Number(args[2]), Number(args[3]), args[4]!),
 };

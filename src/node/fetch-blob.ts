@@ -12,11 +12,13 @@
 import type { Libp2p, PeerId } from '@libp2p/interface';
 import { normalizeRanges, type ByteRange } from '../verify/bao/index.js';
 import { CastorError } from '../verify/errors.js';
+import type { BlobWriter } from '../store/blob-service.js';
 import type { DataDir } from '../store/data-dir.js';
 import { digestEquals, formatDigest, type Digest } from '../store/digest.js';
 import { PartialBlob } from '../store/partial-blob.js';
 import { NotFoundOnPeersError, PeerMisbehavedError } from './errors.js';
 import { MAX_RANGES } from './limits.js';
+import { Pipeline } from './pipeline.js';
 import { decodeAnswer, requestBlob, type BlobAnswer } from './protocols/blob-request.js';
 import { requestStat, type PeerStat } from './protocols/stat-request.js';
 
@@ -24,6 +26,9 @@ export interface FetchContext {
   readonly host: Libp2p;
   readonly data: DataDir;
 }
+
+/** Writes to the partial, and to the store writer, kept in flight at once (pieces of up to 1 MiB). */
+const WRITES_IN_FLIGHT = 4;
 
 /** Blobs up to this size are fetched in one go into a store writer, without a partial (and so are not resumable). */
 export const DIRECT_FETCH_LIMIT = 1 << 20;
@@ -166,14 +171,76 @@ function wanted(partial: PartialBlob, bitfield: Uint8Array | undefined): ByteRan
 }
 
 /**
- * Fills `partial` from the peers, each asked only for missing groups it holds, then
- * completes it into the store. On failure the partial is closed, keeping what verified.
+ * Feeds the verified content to a store writer in order while the download is under way,
+ * so the blob is stored as it arrives instead of read back from the partial afterwards.
+ * Bytes that arrive ahead of the writer are caught up from what the partial holds
+ * (verified again as it reads them); when it cannot (groups still missing, bytes out of
+ * order), the writer is dropped and the partial completes into the store at the end.
+ */
+class InOrderStore {
+  #writer: BlobWriter | undefined;
+  #pos = 0;
+  /** The store writer applies writes in call order; a few stay in flight. */
+  readonly #writes = new Pipeline(WRITES_IN_FLIGHT);
+
+  constructor(private readonly partial: PartialBlob, data: DataDir) {
+    this.#writer = data.blobs.openWriter();
+  }
+
+  get active(): boolean {
+    return this.#writer !== undefined;
+  }
+
+  /** The verified `bytes` at content `offset`, just written to the partial. */
+  async feed(offset: number, bytes: Uint8Array): Promise<void> {
+    if (this.#writer === undefined) return;
+    if (offset > this.#pos) await this.#catchUp(offset);
+    if (this.#writer === undefined) return;
+    if (offset !== this.#pos) return this.drop();
+    await this.#writes.add(this.#writer.write(bytes));
+    this.#pos += bytes.length;
+  }
+
+  async #catchUp(to: number): Promise<void> {
+    if (!this.partial.holds({ start: this.#pos, end: to })) return this.drop();
+    for await (const piece of this.partial.read({ start: this.#pos, end: to })) await this.#writes.add(this.#writer!.write(piece));
+    this.#pos = to;
+  }
+
+  /** Publishes the blob once the partial holds all of it; undefined if the writer was dropped. */
+  async finish(): Promise<Digest | undefined> {
+    if (this.#writer !== undefined && this.#pos < this.partial.size) await this.#catchUp(this.partial.size);
+    const writer = this.#writer;
+    if (writer === undefined) return undefined;
+    this.#writer = undefined;
+    try {
+      await this.#writes.drain();
+      return await writer.close();
+    } catch (err: unknown) {
+      await writer.abort();
+      throw err;
+    }
+  }
+
+  async drop(): Promise<void> {
+    const writer = this.#writer;
+    this.#writer = undefined;
+    await this.#writes.settle();
+    await writer?.abort();
+  }
+}
+
+/**
+ * Fills `partial` from the peers, each asked only for missing groups it holds, storing
+ * the blob as it goes (InOrderStore) or completing the partial at the end. On failure
+ * the partial is closed, keeping what verified for the next fetch.
  */
 async function fetchIntoPartial(
   ctx: FetchContext, partial: PartialBlob, peers: readonly PeerId[], stats: Map<string, PeerStat | undefined>,
   attempts: Attempts, options: BlobFetchOptions,
 ): Promise<BlobFetchResult> {
   const { digest } = partial;
+  const store = new InOrderStore(partial, ctx.data);
   let fetched = 0;
   let last: string | undefined;
   try {
@@ -189,7 +256,7 @@ async function fetchIntoPartial(
         if (st.size !== partial.size) throw new PeerMisbehavedError(name, digest, `states ${st.size} bytes; the outboard held says ${partial.size}`);
         const want = wanted(partial, st.complete ? undefined : st.bitfield);
         for (let i = 0; i < want.length; i += MAX_RANGES) {
-          fetched += await fillFrom(ctx, partial, peer, want.slice(i, i + MAX_RANGES), options);
+          fetched += await fillFrom(ctx, partial, store, peer, want.slice(i, i + MAX_RANGES), options);
           last = name;
         }
       } catch (err: unknown) {
@@ -198,16 +265,25 @@ async function fetchIntoPartial(
       }
     }
     if (!partial.isComplete) attempts.fail(digest, peers);
-    await partial.complete();
+    const stored = await store.finish();
+    if (stored !== undefined) {
+      checkStored(digest, stored);
+      await partial.abort(); // stored: the partial is no longer needed
+    } else {
+      await partial.complete();
+    }
     return { size: partial.size, fetchedBytes: fetched, peer: last };
   } finally {
+    await store.drop();
     // A partial that did not complete stays on disk (what verified, persisted) for the next fetch.
     await partial.close();
   }
 }
 
 /** Asks `peer` for `ranges` of the partial's blob and writes what verifies; resolves to the bytes written. */
-async function fillFrom(ctx: FetchContext, partial: PartialBlob, peer: PeerId, ranges: ByteRange[], options: BlobFetchOptions): Promise<number> {
+async function fillFrom(
+  ctx: FetchContext, partial: PartialBlob, store: InOrderStore, peer: PeerId, ranges: ByteRange[], options: BlobFetchOptions,
+): Promise<number> {
   const answer = await requestBlob(ctx.host, peer, partial.digest, ranges, { signal: options.signal });
   if (answer === undefined) return 0;
   if (answer.claimedSize !== partial.size) {
@@ -219,17 +295,26 @@ async function fillFrom(ctx: FetchContext, partial: PartialBlob, peer: PeerId, r
   let ri = 0;
   let pos = output[0]?.start ?? 0;
   let written = 0;
-  for await (const bytes of decodeAnswer(answer)) {
-    for (let at = 0; at < bytes.length;) {
-      const r = output[ri]!;
-      const take = Math.min(bytes.length - at, r.end - pos);
-      await partial.write(pos, bytes.subarray(at, at + take));
-      pos += take;
-      at += take;
-      if (pos === r.end && ri + 1 < output.length) pos = output[++ri]!.start;
+  const writes = new Pipeline(WRITES_IN_FLIGHT);
+  try {
+    for await (const bytes of decodeAnswer(answer)) {
+      for (let at = 0; at < bytes.length;) {
+        const r = output[ri]!;
+        const take = Math.min(bytes.length - at, r.end - pos);
+        const piece = bytes.subarray(at, at + take);
+        // The partial hashes the piece when the write is issued and stores it after.
+        await writes.add(partial.write(pos, piece));
+        await store.feed(pos, piece);
+        pos += take;
+        at += take;
+        if (pos === r.end && ri + 1 < output.length) pos = output[++ri]!.start;
+      }
+      written += bytes.length;
+      options.onBytes?.(bytes.length);
     }
-    written += bytes.length;
-    options.onBytes?.(bytes.length);
+    await writes.drain();
+  } finally {
+    await writes.settle();
   }
   return written;
 }

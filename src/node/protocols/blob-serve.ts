@@ -4,7 +4,7 @@
 
 import type { Stream } from '@libp2p/interface';
 import { Uint8ArrayList } from 'uint8arraylist';
-import { encodeLength, normalizeRanges, walk, WHOLE, type ByteRange, BytesReader } from '../../verify/bao/index.js';
+import { encodeLength, normalizeRanges, walk, WHOLE, type ByteRange } from '../../verify/bao/index.js';
 import { BLOB_GROUP_LOG } from '../../store/blob-service.js';
 import { asDigest, type Digest } from '../../store/digest.js';
 import type { DataDir } from '../../store/data-dir.js';
@@ -17,7 +17,8 @@ import { BlobRequest, BlobResponse, Status } from './exchange-pb.js';
 import { BLOB_PROTOCOL } from './ids.js';
 import { BadRequestError, type ProtocolHandler, type Responder, type ServeSources } from './server.js';
 import { openStoredBlob } from './stored-blob.js';
-import { verifiedSlice, type SliceItem } from './verified-slice.js';
+import { PrefetchingChunkReader } from './chunk-prefetch.js';
+import { groupRanges, verifiedSlice, type SliceItem } from './verified-slice.js';
 
 /** Pieces are gathered into sends of about this many bytes. */
 const SEND_BYTES = 256 * 1024;
@@ -127,7 +128,8 @@ async function serveBlob(request: Uint8Array, out: Responder, { data }: ServeSou
     const len = blob.length;
     await out.header(BlobResponse.encode({ status: Status.OK, size: BigInt(len + (tamper === 'size' ? SIZE_LIE : 0)), error: '' }));
     const sender = new SliceSender(out.stream, tamper, len, tamper === 'truncate' ? sliceLength(len, ranges) : 0);
-    for await (const items of verifiedSlice(digest, len, new BytesReader(blob.stat.outboard), blob.reader, ranges)) {
+    const content = new PrefetchingChunkReader(blob.layout, blob.chunks, groupRanges(ranges, len));
+    for await (const items of verifiedSlice(digest, len, blob.outboard, content, ranges)) {
       await sender.put(items);
       if (sender.stopped) return;
     }

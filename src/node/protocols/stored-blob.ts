@@ -1,36 +1,53 @@
-// A blob in the local disk store as the blob and stat servers read it: its record (size,
-// chunk list, outboard) and a reader over its content at content offsets that opens a
-// chunk file only when a read lands in it.
+// A blob in the local disk store as the blob server reads it: the record's head and
+// chunk table, and its outboard read from the record file through a FileReader, so a
+// range of a large blob reads only the parents its slice needs (a 1 GiB blob has a
+// 4 MiB outboard; a 1 MiB range needs a few KiB of it).
 
 import { open, type FileHandle } from 'node:fs/promises';
-import { decodeLength } from '../../verify/bao/index.js';
-import { type BlobStat, type ChunkRef, type Digest } from '../../store/blob-service.js';
-import { ChunkListReader } from '../../store/chunk-list-reader.js';
+import { FileReader } from '../../verify/bao/index.js';
+import { UnexpectedEofError } from '../../verify/errors.js';
+import type { ChunkRef, Digest } from '../../store/blob-service.js';
 import type { DataDir } from '../../store/data-dir.js';
-import { CastorError } from '../../verify/errors.js';
+import type { FsLayout } from '../../store/fs-layout.js';
+import { checkOutboardHeader, decodeHead, decodeTable, RECORD_HEAD_LEN } from '../../store/fs-record.js';
 
 export interface StoredBlob {
-  readonly stat: BlobStat;
-  /** The content length the outboard's header states (what the slice will say). */
+  /** The content length the record (and its outboard's header) states. */
   readonly length: number;
-  readonly reader: ChunkListReader;
+  readonly chunks: readonly ChunkRef[];
+  /** The outboard, header first, read on demand from the record file. */
+  readonly outboard: FileReader;
+  readonly layout: FsLayout;
   close(): Promise<void>;
+}
+
+async function readAt(fh: FileHandle, position: number, n: number): Promise<Uint8Array> {
+  const buf = new Uint8Array(n);
+  for (let got = 0; got < n;) {
+    const { bytesRead } = await fh.read(buf, got, n - got, position + got);
+    if (bytesRead === 0) throw new UnexpectedEofError(position + got, n - got);
+    got += bytesRead;
+  }
+  return buf;
 }
 
 /** The stored blob `digest`, or undefined when the store does not hold it whole. */
 export async function openStoredBlob(data: DataDir, digest: Digest): Promise<StoredBlob | undefined> {
-  const stat = await data.blobs.stat(digest);
-  if (stat === undefined) return undefined;
-  const opener = async (c: ChunkRef): Promise<FileHandle> => {
-    const file = data.layout.chunkPath(c.digest);
-    const fh = await open(file, 'r');
+  let fh: FileHandle;
+  try {
+    fh = await open(data.layout.blobPath(digest), 'r');
+  } catch (err: unknown) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
     const { size } = await fh.stat();
-    if (size !== c.size) {
-      await fh.close();
-      throw new CastorError('CORRUPT_CHUNK', `chunk file ${file} is ${size} bytes, the record says ${c.size}`, file);
-    }
-    return fh;
-  };
-  const reader = new ChunkListReader(stat.chunks, opener);
-  return { stat, length: decodeLength(stat.outboard.subarray(0, 8)), reader, close: () => reader.close() };
+    const head = decodeHead(digest, await readAt(fh, 0, Math.min(RECORD_HEAD_LEN, size)), size);
+    const chunks = decodeTable(digest, head, await readAt(fh, head.tableOffset, head.tableLength));
+    checkOutboardHeader(digest, head, await readAt(fh, head.outboardOffset, 8));
+    return { length: head.size, chunks, outboard: new FileReader(fh, head.outboardOffset), layout: data.layout, close: () => fh.close() };
+  } catch (err: unknown) {
+    await fh.close();
+    throw err;
+  }
 }
