@@ -8,6 +8,7 @@ import type { Directory } from '../store/castore/index.js';
 import { limit } from '../store/concurrency.js';
 import { asDigest, formatDigest, type Digest } from '../store/digest.js';
 import { DirectoryTreeVerifier } from '../store/directory-tree-verifier.js';
+import { NotFoundOnPeersError, PeerFailedError, RemoteError } from './errors.js';
 import { fetchBlob, type BlobFetchOptions, type FetchContext } from './fetch-blob.js';
 import { TREE_FETCH_CONCURRENCY } from './limits.js';
 import { requestTree } from './protocols/directory-request.js';
@@ -66,7 +67,7 @@ export async function fetchTree(ctx: FetchContext, root: Digest, peers: readonly
   await Promise.allSettled([...blobs.values()].map((b) => run(async () => {
     signal.throwIfAborted();
     try {
-      const r = await fetchBlob(ctx, b.digest, order, { ...blobOptions, sizeHint: b.size });
+      const r = await withRetries(() => fetchBlob(ctx, b.digest, order, { ...blobOptions, sizeHint: b.size }), signal);
       fetchedBytes += r.fetchedBytes;
     } catch (err: unknown) {
       stop.abort(err);
@@ -75,6 +76,27 @@ export async function fetchTree(ctx: FetchContext, root: Digest, peers: readonly
   })));
   if (stop.signal.aborted) throw stop.signal.reason;
   return { directories: dirs.length, files, bytes, fetchedBytes, peer };
+}
+
+/** Attempts at one blob when every peer failed for a passing reason (a reset stream, BUSY). */
+const ATTEMPTS = 3;
+const RETRY_DELAY_MS = 100;
+
+/** Whether a failure may pass: nobody lied, some peer only failed or was busy. */
+function isTransient(err: unknown): boolean {
+  if (!(err instanceof NotFoundOnPeersError)) return err instanceof PeerFailedError || (err instanceof RemoteError && err.remoteCode === 'BUSY');
+  return err.failures.length > 0 && err.failures.every(isTransient);
+}
+
+async function withRetries<T>(attempt: () => Promise<T>, signal: AbortSignal): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await attempt();
+    } catch (err: unknown) {
+      if (i >= ATTEMPTS || signal.aborted || !isTransient(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS * i));
+    }
+  }
 }
 
 /** The tree's Directories: local if the store has `root`, else verified from a peer and stored. */
