@@ -3,35 +3,71 @@
 // reader (or a process killed at any point) sees the old state or the whole new file,
 // and several writers racing to publish the same name with the same bytes all succeed.
 
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import fs from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoOf, fsError } from './fs-errors.js';
 
-/** Creates `file` (which must not exist) holding `bytes`; fsynced when `durable`. Leaves nothing behind on failure. */
-export async function writeSynced(file: string, bytes: Uint8Array, durable: boolean): Promise<void> {
-  let fh: FileHandle | undefined;
+/**
+ * Bytes handed to writeSynced by an owner who may want them back early: `take` is called
+ * once the file is open, then `release` once the bytes are in the file or writing them
+ * failed; after that writeSynced holds no reference to them (fsync and close may follow).
+ */
+export interface ByteSource {
+  take(): Uint8Array;
+  release(): void;
+}
+
+/**
+ * Creates `file` (which must not exist) holding `bytes`; fsynced when `durable`. Leaves nothing behind on failure.
+ * Plain fds and callbacks rather than a FileHandle: about half the main-thread CPU per file,
+ * which counts when a blob is stored as thousands of chunk files.
+ */
+export async function writeSynced(file: string, bytes: Uint8Array | ByteSource, durable: boolean): Promise<void> {
+  let fd: number | undefined;
+  let created = false;
+  const source = bytes instanceof Uint8Array ? undefined : bytes;
   try {
-    fh = await open(file, 'wx');
-    // Positional writes: about half the cost of FileHandle.writeFile for a 64 KiB chunk.
-    for (let at = 0; at < bytes.length;) {
-      const { bytesWritten } = await fh.write(bytes, at, bytes.length - at, at);
-      at += bytesWritten;
+    fd = await openFd(file, 'wx');
+    created = true;
+    const data = source ? source.take() : bytes as Uint8Array;
+    try {
+      // Positional writes: about half the cost of writeFile for a 64 KiB chunk.
+      for (let at = 0; at < data.length;) at += await writeFd(fd, data, at, data.length - at, at);
+    } finally {
+      source?.release();
     }
-    if (durable) await fh.sync();
-    const done = fh;
-    fh = undefined;
-    await done.close();
+    if (durable) await fsyncFd(fd);
+    const done = fd;
+    fd = undefined;
+    await closeFd(done);
   } catch (err: unknown) {
-    await discard(fh, file);
+    await discard(fd, created ? file : undefined);
     throw fsError(err, file, 'writing');
   }
 }
 
 // The failure being reported is the write's; if closing or removing fails too, the file
 // is left in tmp/ for cleanTemp, which is why everything unfinished lives there.
-async function discard(fh: FileHandle | undefined, file: string): Promise<void> {
-  try { await fh?.close(); } catch { /* see above */ }
-  try { await rm(file, { force: true }); } catch { /* see above */ }
+async function discard(fd: number | undefined, file: string | undefined): Promise<void> {
+  try { if (fd !== undefined) await closeFd(fd); } catch { /* see above */ }
+  try { if (file !== undefined) await rm(file, { force: true }); } catch { /* see above */ }
+}
+
+function openFd(file: string, flags: string): Promise<number> {
+  return new Promise((resolve, reject) => fs.open(file, flags, 0o666, (err, fd) => (err ? reject(err) : resolve(fd))));
+}
+
+function writeFd(fd: number, data: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.write(fd, data, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+function closeFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 /**
@@ -46,13 +82,15 @@ export async function moveInto(from: string, to: string): Promise<string[]> {
   } catch (err: unknown) {
     if (errnoOf(err) !== 'ENOENT') throw fsError(err, to, 'publishing');
   }
-  const created = await ensureDir(dir);
+  await ensureDir(dir);
   try {
     await rename(from, to);
   } catch (err: unknown) {
     throw fsError(err, errnoOf(err) === 'ENOENT' ? from : to, 'publishing');
   }
-  return created ? [dir, path.dirname(dir)] : [dir];
+  // The parent too even if another writer (here or in another process) made `dir` a moment
+  // ago: its entry in the parent may not be durable yet.
+  return [dir, path.dirname(dir)];
 }
 
 /**
@@ -71,14 +109,23 @@ export async function ensureDir(dir: string): Promise<boolean> {
 }
 
 /** Makes renames and creations in `dir` durable (Linux needs an fsync of the directory itself). */
-export async function syncDir(dir: string): Promise<void> {
-  let fh: FileHandle | undefined;
+export function syncDir(dir: string): Promise<void> {
+  return syncPath(dir);
+}
+
+/** Makes a file written earlier without fsync durable: its bytes and its size. */
+export function syncFile(file: string): Promise<void> {
+  return syncPath(file);
+}
+
+async function syncPath(p: string): Promise<void> {
+  let fd: number | undefined;
   try {
-    fh = await open(dir, 'r');
-    await fh.sync();
+    fd = await openFd(p, 'r');
+    await fsyncFd(fd);
   } catch (err: unknown) {
-    throw fsError(err, dir, 'syncing');
+    throw fsError(err, p, 'syncing');
   } finally {
-    await fh?.close();
+    if (fd !== undefined) await closeFd(fd);
   }
 }
