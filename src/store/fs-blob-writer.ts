@@ -14,7 +14,7 @@
 // a larger blob's remaining chunks are made durable at close by one syncfs, not an fsync
 // each (about 0.4 ms apiece, device-bound, on the project's machine kind).
 
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { Hasher, toHex } from '../verify/blake3/index.js';
 import { withHeader } from '../verify/bao/index.js';
@@ -307,6 +307,9 @@ export class FsBlobWriter implements BlobWriter {
   async #alreadyStored(hex: string, size: number): Promise<boolean> {
     const file = this.#cfg.layout.chunkPath(hex);
     try {
+      // Touched before the size check, so a gc running now sees it as recent (src/store/gc.ts).
+      const now = new Date();
+      await utimes(file, now, now);
       return (await stat(file)).size === size;
     } catch (err: unknown) {
       if (isNotFound(err)) return false;
