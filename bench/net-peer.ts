@@ -1,8 +1,9 @@
 // The processes of `npm run bench:net` (bench/net.ts runs them), one role each, every
 // result one JSON line on stdout with the process's peak RSS:
 //
-//   serve DATA_DIR FILE          a CastorNode on 127.0.0.1 serving DATA_DIR, plus a bare
-//                                protocol streaming FILE as it is (no verification, no store)
+//   serve DATA_DIR               a CastorNode on 127.0.0.1 serving DATA_DIR
+//   serve-raw FILE               a bare host (the same tcp+noise+yamux stack) whose one
+//                                protocol streams FILE as it is (no verification, no store)
 //   castor ADDRESS DIGEST DIR [not-durable]  fetch DIGEST into a fresh data dir DIR with CastorNode
 //                                (not-durable: the store does not fsync)
 //   raw ADDRESS                  read the bare protocol's bytes to the end and drop them
@@ -15,7 +16,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { CastorNode } from '../src/node/castor-node.js';
 import { createHost } from '../src/node/host.js';
 import { decodeAnswer, requestBlob } from '../src/node/protocols/blob-request.js';
-import { StreamInput } from '../src/node/stream-io.js';
+import { send, StreamInput } from '../src/node/stream-io.js';
 import { openDataDir } from '../src/store/data-dir.js';
 import { parseDigest } from '../src/store/digest.js';
 
@@ -34,7 +35,7 @@ async function sendFile(stream: Stream, file: string): Promise<void> {
       const buf = new Uint8Array(PIECE);
       const { bytesRead } = await fh.read(buf, 0, PIECE, null);
       if (bytesRead === 0) break;
-      if (!stream.send(buf.subarray(0, bytesRead))) await stream.onDrain();
+      await send(stream, buf.subarray(0, bytesRead));
     }
     await stream.close();
   } catch (err: unknown) {
@@ -44,17 +45,27 @@ async function sendFile(stream: Stream, file: string): Promise<void> {
   }
 }
 
-async function serve(dir: string, file: string): Promise<void> {
-  const node = await CastorNode.start(await openDataDir(dir), { listen: ['/ip4/127.0.0.1/tcp/0'] });
-  await node.host.handle(RAW_PROTOCOL, (stream) => sendFile(stream, file));
-  say({ address: node.addresses()[0] });
+/** Reports the address, serves until stdin closes, then reports the peak RSS. */
+function serveUntilStdinEnds(address: string, stop: () => Promise<void>): void {
+  say({ address });
   process.stdin.on('end', () => {
-    void node.stop().then(() => {
+    void stop().then(() => {
       say({ stopped: true });
       process.exit(0);
     });
   });
   process.stdin.resume();
+}
+
+async function serve(dir: string): Promise<void> {
+  const node = await CastorNode.start(await openDataDir(dir), { listen: ['/ip4/127.0.0.1/tcp/0'] });
+  serveUntilStdinEnds(node.addresses()[0]!, () => node.stop());
+}
+
+async function serveRaw(file: string): Promise<void> {
+  const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] });
+  await host.handle(RAW_PROTOCOL, (stream) => sendFile(stream, file));
+  serveUntilStdinEnds(host.getMultiaddrs()[0]!.toString(), async () => { await host.stop(); });
 }
 
 async function castor(address: string, hex: string, dir: string, durable: boolean): Promise<void> {
@@ -104,7 +115,8 @@ async function range(address: string, hex: string, size: number, runs: number, d
 
 const [role, ...args] = process.argv.slice(2);
 const roles: Record<string, () => Promise<void>> = {
-  serve: () => serve(args[0]!, args[1]!),
+  serve: () => serve(args[0]!),
+  'serve-raw': () => serveRaw(args[0]!),
   castor: () => castor(args[0]!, args[1]!, args[2]!, args[3] !== 'not-durable'),
   raw: () => raw(args[0]!),
   range: () => range(args[0]!, args[1]!, Number(args[2]), Number(args[3]), args[4]!),

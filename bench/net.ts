@@ -28,6 +28,27 @@ interface Result {
   maxRssKiB: number;
 }
 
+interface Server {
+  readonly address: string;
+  /** Stops it; resolves to its peak RSS in KiB. */
+  stop(): Promise<number>;
+}
+
+/** A net-peer server role in a process of its own, serving until its stdin closes. */
+async function startServer(args: string[]): Promise<Server> {
+  const child = spawn(process.execPath, [PEER, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const next = (): Promise<string> => new Promise((resolve) => lines.once('line', resolve));
+  const address = (JSON.parse(await next()) as { address: string }).address;
+  return {
+    address,
+    async stop() {
+      child.stdin!.end();
+      return (JSON.parse(await next()) as Result).maxRssKiB;
+    },
+  };
+}
+
 function peer(args: string[]): Result {
   const r = spawnSync(process.execPath, [PEER, ...args], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (r.status !== 0) throw new Error(`net-peer ${args[0]} exited ${r.status}: ${r.stderr}`);
@@ -50,10 +71,9 @@ async function main(): Promise<void> {
     const bigDigest = formatDigest((await ingestPath(bigFile, served)).digest);
     removeDir(bigFile);
 
-    const server = spawn(process.execPath, [PEER, 'serve', path.join(dir, 'server'), file], { stdio: ['pipe', 'pipe', 'inherit'] });
-    const lines = createInterface({ input: server.stdout! });
-    const next = (): Promise<string> => new Promise((resolve) => lines.once('line', resolve));
-    const address = (JSON.parse(await next()) as { address: string }).address;
+    const server = await startServer(['serve', path.join(dir, 'server')]);
+    const rawServer = await startServer(['serve-raw', file]);
+    const address = server.address;
 
     const castorRuns: Result[] = [];
     const rawRuns: Result[] = [];
@@ -61,14 +81,14 @@ async function main(): Promise<void> {
       const client = path.join(dir, `client-${i}`);
       castorRuns.push(peer(['castor', address, digest, client]));
       removeDir(client);
-      rawRuns.push(peer(['raw', address]));
+      rawRuns.push(peer(['raw', rawServer.address]));
       const c = castorRuns[i]!;
       const r = rawRuns[i]!;
       console.log(`run ${i + 1}/${RUNS}: castor ${mb(SIZE, c.seconds!).toFixed(0)} MB/s, bare stream ${mb(SIZE, r.seconds!).toFixed(0)} MB/s`);
     }
     const range = peer(['range', address, bigDigest, String(BIG), String(RANGE_RUNS), path.join(dir, 'range-client')]);
-    server.stdin!.end();
-    const serverRss = (JSON.parse(await next()) as Result).maxRssKiB;
+    const serverRss = await server.stop();
+    const rawServerRss = await rawServer.stop();
 
     const castorMBs = median(castorRuns.map((r) => mb(SIZE, r.seconds!)));
     const rawMBs = median(rawRuns.map((r) => mb(SIZE, r.seconds!)));
@@ -84,7 +104,8 @@ async function main(): Promise<void> {
       ['peak RSS, castor client', `${mib(Math.max(...castorRuns.map((r) => r.maxRssKiB)))} MiB`, '< 200 MiB'],
       ['peak RSS, bare-stream client', `${mib(Math.max(...rawRuns.map((r) => r.maxRssKiB)))} MiB`, ''],
       ['peak RSS, range client', `${mib(range.maxRssKiB)} MiB`, ''],
-      ['peak RSS, server (all of the above)', `${mib(serverRss)} MiB`, ''],
+      ['peak RSS, castor server (the fetches and the ranges)', `${mib(serverRss)} MiB`, ''],
+      ['peak RSS, bare-stream server', `${mib(rawServerRss)} MiB`, ''],
     ]));
   } finally {
     removeDir(dir);

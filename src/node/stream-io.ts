@@ -2,7 +2,7 @@
 // events are queued and the stream is paused once HIGH_WATER bytes wait unread (yamux then
 // stops granting window), resumed below LOW_WATER; the queue is consumed through an
 // exact ByteReader, so the bao decoders read a stream as they read a file. Writing:
-// `send()` returning false means wait for `onDrain()`. Messages are length-prefixed
+// `send()` returning false means wait for the stream to drain (see send()). Messages are length-prefixed
 // (unsigned varint) and every read of one is capped.
 
 import type { Stream } from '@libp2p/interface';
@@ -171,10 +171,42 @@ export class StreamBytes {
   }
 }
 
-/** Sends `bytes`, waiting for the stream to drain when its buffer is full. */
-export async function send(stream: Stream, bytes: Uint8Array): Promise<void> {
-  if (bytes.length === 0) return;
-  if (!stream.send(bytes)) await stream.onDrain();
+/** The stream's next 'drain', or its 'close' as an error. */
+function drained(stream: Stream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onDrain = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onClose = (evt: Event & { error?: Error }): void => {
+      cleanup();
+      reject(new StreamClosedError(evt.error?.message ?? 'closed while waiting to send', { cause: evt.error }));
+    };
+    const cleanup = (): void => {
+      stream.removeEventListener('drain', onDrain);
+      stream.removeEventListener('close', onClose);
+    };
+    stream.addEventListener('drain', onDrain);
+    stream.addEventListener('close', onClose);
+  });
+}
+
+/**
+ * Sends `bytes`; when the stream says its buffer is full, waits until the muxer has taken
+ * the whole queue. Not with `onDrain()`: in libp2p 3.3 it makes one promise per stream
+ * and never renews it, so after the first drain it resolves at once and a sender loops
+ * with nothing holding it back, the queue (and memory) growing without bound. And not
+ * at the first 'drain' either: yamux signals one at every window update, however little
+ * of the queue went out. After a 'drain' the stream pushes its queue on in a microtask
+ * queued before our continuation, so `writableNeedsDrain` is set again if still blocked.
+ */
+export async function send(stream: Stream, bytes: Uint8Array | Uint8ArrayList): Promise<void> {
+  if (bytes.byteLength === 0) return;
+  if (stream.send(bytes)) return;
+  while (stream.writableNeedsDrain) {
+    if (stream.status !== 'open' && stream.status !== 'closing') throw new StreamClosedError(`stream ${stream.status} while waiting to send`);
+    await drained(stream);
+  }
 }
 
 export function varint(n: number): Uint8Array {

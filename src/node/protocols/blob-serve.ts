@@ -112,7 +112,7 @@ class SliceSender {
     const batch = this.#batch;
     this.#batch = new Uint8ArrayList();
     this.#sent += batch.byteLength;
-    if (!this.#stream.send(batch)) await this.#stream.onDrain();
+    await send(this.#stream, batch);
   }
 }
 

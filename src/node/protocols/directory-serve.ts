@@ -5,7 +5,7 @@
 import { Uint8ArrayList } from 'uint8arraylist';
 import { encodeDirectory, type Directory } from '../../store/castore/index.js';
 import { MAX_DIRECTORY_BYTES } from '../limits.js';
-import { framed } from '../stream-io.js';
+import { framed, send } from '../stream-io.js';
 import { checkRequestDigest } from './blob-serve.js';
 import { DirectoryRequest, DirectoryResponse, Status } from './exchange-pb.js';
 import { DIRECTORY_PROTOCOL } from './ids.js';
@@ -47,11 +47,11 @@ async function serveDirectory(request: Uint8Array, out: Responder, { data }: Ser
     for (let r = await it.next(); !r.done; r = await it.next()) {
       batch.append(encodeChecked(r.value));
       if (batch.byteLength >= SEND_BYTES) {
-        if (!out.stream.send(batch)) await out.stream.onDrain();
+        await send(out.stream, batch);
         batch = new Uint8ArrayList();
       }
     }
-    if (batch.byteLength > 0 && !out.stream.send(batch)) await out.stream.onDrain();
+    await send(out.stream, batch);
   } finally {
     await it.return?.();
   }

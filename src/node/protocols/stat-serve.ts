@@ -6,6 +6,7 @@ import { Uint8ArrayList } from 'uint8arraylist';
 import { groupCount } from '../../verify/bao/index.js';
 import { BLOB_GROUP_LOG, type ChunkRef } from '../../store/blob-service.js';
 import { PartialBlob } from '../../store/partial-blob.js';
+import { send } from '../stream-io.js';
 import { tamperMode } from '../tamper.js';
 import { checkRequestDigest } from './blob-serve.js';
 import { StatRequest, StatResponse, Status } from './exchange-pb.js';
@@ -85,7 +86,7 @@ async function serveStat(request: Uint8Array, out: Responder, sources: ServeSour
     bitfieldLength: a.bitfield.length, complete: a.complete, error: '',
   }));
   const body = new Uint8ArrayList(outboard, a.chunks, a.bitfield);
-  if (body.byteLength > 0 && !out.stream.send(body)) await out.stream.onDrain();
+  await send(out.stream, body);
 }
 
 export const statHandler: ProtocolHandler = {
