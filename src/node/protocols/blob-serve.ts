@@ -128,7 +128,8 @@ async function serveBlob(request: Uint8Array, out: Responder, { data }: ServeSou
     const len = blob.length;
     await out.header(BlobResponse.encode({ status: Status.OK, size: BigInt(len + (tamper === 'size' ? SIZE_LIE : 0)), error: '' }));
     const sender = new SliceSender(out.stream, tamper, len, tamper === 'truncate' ? sliceLength(len, ranges) : 0);
-    const content = new PrefetchingChunkReader(blob.layout, blob.chunks, groupRanges(ranges, len));
+    const spans = groupRanges(ranges, len);
+    const content = new PrefetchingChunkReader(blob.layout, await blob.chunksUnder(spans), spans);
     for await (const items of verifiedSlice(digest, len, blob.outboard, content, ranges)) {
       await sender.put(items);
       if (sender.stopped) return;

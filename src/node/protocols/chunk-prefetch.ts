@@ -16,6 +16,12 @@ const AHEAD = 16;
 /** Largest piece read in one go (a chunk is cut into pieces of at most this). */
 const PIECE = 1 << 20;
 
+/** A chunk of a blob and the content offset where it starts. */
+export interface ChunkSpan {
+  readonly chunk: ChunkRef;
+  readonly start: number;
+}
+
 interface Piece {
   /** Content offsets [start, end). */
   readonly start: number;
@@ -64,24 +70,23 @@ export class PrefetchingChunkReader implements ByteReader {
   #next = 0;
   #loaded = 0;
 
-  /** `spans`: sorted, disjoint content ranges that will be read, in order (skips between them are free). */
-  constructor(layout: FsLayout, chunks: readonly ChunkRef[], spans: readonly ByteRange[]) {
+  /**
+   * `spans`: sorted, disjoint content ranges that will be read, in order (skips between
+   * them are free); `chunks`: the chunks under them with their content offsets, in order.
+   */
+  constructor(layout: FsLayout, chunks: readonly ChunkSpan[], spans: readonly ByteRange[]) {
     this.#layout = layout;
     let ci = 0;
-    let cstart = 0;
     for (const span of spans) {
-      while (ci < chunks.length && cstart + chunks[ci]!.size <= span.start) cstart += chunks[ci++]!.size;
+      while (ci < chunks.length && chunks[ci]!.start + chunks[ci]!.chunk.size <= span.start) ci++;
       let pos = span.start;
-      let i = ci;
-      let s = cstart;
-      while (pos < span.end && i < chunks.length) {
-        const c = chunks[i]!;
-        const end = Math.min(span.end, s + c.size, pos + PIECE);
-        this.#pieces.push({ start: pos, end, chunk: c, at: pos - s });
-        pos = end;
-        if (pos === s + c.size) {
-          s += c.size;
-          i++;
+      for (let i = ci; pos < span.end && i < chunks.length; i++) {
+        const { chunk, start } = chunks[i]!;
+        if (start > pos) break; // a hole in the list given: the read there fails
+        while (pos < span.end && pos < start + chunk.size) {
+          const end = Math.min(span.end, start + chunk.size, pos + PIECE);
+          this.#pieces.push({ start: pos, end, chunk, at: pos - start });
+          pos = end;
         }
       }
     }

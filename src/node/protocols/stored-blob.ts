@@ -1,22 +1,31 @@
-// A blob in the local disk store as the blob server reads it: the record's head and
-// chunk table, and its outboard read from the record file through a FileReader, so a
-// range of a large blob reads only the parents its slice needs (a 1 GiB blob has a
-// 4 MiB outboard; a 1 MiB range needs a few KiB of it).
+// A blob in the local disk store as the blob server reads it: the record's head, the
+// chunks under the spans a slice needs (not an object per chunk of the whole table), and
+// its outboard read from the record file in small windows, so a range of a large blob
+// reads only the parents its slice needs (a 1 GiB blob has a 4 MiB outboard and 16,000
+// chunks; a 1 MiB range needs a few KiB of the one and a few dozen of the other).
 
 import { open, type FileHandle } from 'node:fs/promises';
-import { FileReader } from '../../verify/bao/index.js';
+import type { ByteRange, ByteReader } from '../../verify/bao/index.js';
 import { UnexpectedEofError } from '../../verify/errors.js';
-import type { ChunkRef, Digest } from '../../store/blob-service.js';
+import { CorruptRecordError, type Digest } from '../../store/blob-service.js';
+import { asDigest } from '../../store/digest.js';
 import type { DataDir } from '../../store/data-dir.js';
 import type { FsLayout } from '../../store/fs-layout.js';
-import { checkOutboardHeader, decodeHead, decodeTable, RECORD_HEAD_LEN } from '../../store/fs-record.js';
+import { checkOutboardHeader, decodeHead, RECORD_HEAD_LEN, type RecordHead } from '../../store/fs-record.js';
+import type { ChunkSpan } from './chunk-prefetch.js';
+
+/** Bytes of one chunk table entry in a blob record (fs-record.ts): digest, u32 size. */
+const ENTRY_LEN = 36;
+/** Outboard bytes read per window: 1,000 parents, and little waste for a range's few. */
+const WINDOW = 64 * 1024;
 
 export interface StoredBlob {
   /** The content length the record (and its outboard's header) states. */
   readonly length: number;
-  readonly chunks: readonly ChunkRef[];
   /** The outboard, header first, read on demand from the record file. */
-  readonly outboard: FileReader;
+  readonly outboard: ByteReader;
+  /** The chunk files under `spans` (sorted, disjoint content ranges), in order. */
+  chunksUnder(spans: readonly ByteRange[]): Promise<ChunkSpan[]>;
   readonly layout: FsLayout;
   close(): Promise<void>;
 }
@@ -31,6 +40,55 @@ async function readAt(fh: FileHandle, position: number, n: number): Promise<Uint
   return buf;
 }
 
+/** Reads a region of an open file at positions, in small windows; skipping is free. */
+class WindowReader implements ByteReader {
+  position = 0;
+  #window: Uint8Array = new Uint8Array(0);
+  #windowStart = 0;
+
+  constructor(private readonly fh: FileHandle, private readonly base: number, private readonly length: number) {}
+
+  readNow(n: number): Uint8Array | null {
+    const off = this.position - this.#windowStart;
+    if (off < 0 || off + n > this.#window.length) return null;
+    this.position += n;
+    return this.#window.subarray(off, off + n);
+  }
+
+  async read(n: number): Promise<Uint8Array> {
+    const now = this.readNow(n);
+    if (now !== null) return now;
+    if (this.position + n > this.length) throw new UnexpectedEofError(this.length, this.position + n - this.length);
+    // A fresh window each time: views handed out earlier stay intact.
+    const len = Math.min(this.length - this.position, Math.max(n, WINDOW));
+    this.#window = await readAt(this.fh, this.base + this.position, len);
+    this.#windowStart = this.position;
+    return this.readNow(n)!;
+  }
+
+  async skip(n: number): Promise<void> {
+    this.position += n;
+  }
+}
+
+/** The chunks of the record's table under `spans`, checking the table adds up to the size. */
+function chunksUnder(blob: Digest, head: RecordHead, table: Uint8Array, spans: readonly ByteRange[]): ChunkSpan[] {
+  const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+  const out: ChunkSpan[] = [];
+  let si = 0;
+  let start = 0;
+  for (let at = 0; at < table.length; at += ENTRY_LEN) {
+    const size = view.getUint32(at + 32, true);
+    if (size === 0) throw new CorruptRecordError(blob, `chunk ${at / ENTRY_LEN} has size 0`);
+    const end = start + size;
+    while (si < spans.length && spans[si]!.end <= start) si++;
+    if (si < spans.length && spans[si]!.start < end) out.push({ chunk: { digest: asDigest(table.slice(at, at + 32)), size }, start });
+    start = end;
+  }
+  if (start !== head.size) throw new CorruptRecordError(blob, `chunk sizes add up to ${start}, not the size ${head.size}`);
+  return out;
+}
+
 /** The stored blob `digest`, or undefined when the store does not hold it whole. */
 export async function openStoredBlob(data: DataDir, digest: Digest): Promise<StoredBlob | undefined> {
   let fh: FileHandle;
@@ -43,9 +101,14 @@ export async function openStoredBlob(data: DataDir, digest: Digest): Promise<Sto
   try {
     const { size } = await fh.stat();
     const head = decodeHead(digest, await readAt(fh, 0, Math.min(RECORD_HEAD_LEN, size)), size);
-    const chunks = decodeTable(digest, head, await readAt(fh, head.tableOffset, head.tableLength));
     checkOutboardHeader(digest, head, await readAt(fh, head.outboardOffset, 8));
-    return { length: head.size, chunks, outboard: new FileReader(fh, head.outboardOffset), layout: data.layout, close: () => fh.close() };
+    return {
+      length: head.size,
+      outboard: new WindowReader(fh, head.outboardOffset, head.recordLength - head.outboardOffset),
+      chunksUnder: async (spans) => chunksUnder(digest, head, await readAt(fh, head.tableOffset, head.tableLength), spans),
+      layout: data.layout,
+      close: () => fh.close(),
+    };
   } catch (err: unknown) {
     await fh.close();
     throw err;
