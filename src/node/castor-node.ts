@@ -4,24 +4,24 @@
 // everything on the way in.
 
 import './polyfill.js';
-import { setRunningHost } from './p2p-store.js';
 import type { PeerId } from '@libp2p/interface';
 import type { DataDir } from '../store/data-dir.js';
-import type { Digest } from '../store/digest.js';
+import { formatDigest, type Digest } from '../store/digest.js';
 import { TrustStore, type AcceptedRoot } from '../store/trust/index.js';
 import { DialError, NotFoundOnPeersError } from './errors.js';
 import { fetchBlob, type FetchContext } from './fetch-blob.js';
+import { fetchRoot } from './fetch-root.js';
 import { fetchTree } from './fetch-tree.js';
 import { createHost, parseMultiaddr, type Host } from './host.js';
 import { loadOrCreateIdentity } from './identity.js';
 import { DIAL_TIMEOUT } from './limits.js';
+// Registers the p2p:// store scheme as a side effect.
+import { setRunningHost } from './p2p-store.js';
 import { blobHandler } from './protocols/blob-serve.js';
 import { directoryHandler } from './protocols/directory-serve.js';
-import { statHandler } from './protocols/stat-serve.js';
 import { indexHandler } from './protocols/index-serve.js';
-import { fetchRoot } from './fetch-root.js';
 import { ExchangeServer, type ProtocolHandler } from './protocols/server.js';
-import { formatDigest } from '../store/digest.js';
+import { statHandler } from './protocols/stat-serve.js';
 
 export interface CastorNodeConfig {
   /** Multiaddrs to listen on; [] listens nowhere. @default ['/ip4/0.0.0.0/tcp/4001'] (a free port if 4001 is taken) */
