@@ -18,7 +18,7 @@ import { asDigest, digestEquals } from './digest.js';
 import { cutParams, DEFAULT_CHUNKER, type ChunkerOptions } from './fastcdc.js';
 import { FsBlobWriter } from './fs-blob-writer.js';
 import { putBytesSync, PUT_BYTES_LIMIT, type PutResult } from './fs-put-bytes.js';
-import { DataDirMissingError, fsError, isNotFound, ReadOnlyStoreError } from './fs-errors.js';
+import { DataDirMissingError, fsError, isNotFound, pathExists, ReadOnlyStoreError } from './fs-errors.js';
 import { FsLayout } from './fs-layout.js';
 import { checkOutboardHeader, chunkDigest, decodeHead, decodeTable, type RecordHead } from './fs-record.js';
 import { openRecordFile, readAt } from './record-file.js';
@@ -90,14 +90,7 @@ export class FsBlobService implements BlobService {
   }
 
   async has(digest: Digest): Promise<boolean> {
-    const file = this.layout.blobPath(checkDigest(digest));
-    try {
-      await stat(file);
-      return true;
-    } catch (err: unknown) {
-      if (isNotFound(err)) return false;
-      throw fsError(err, file, 'checking');
-    }
+    return pathExists(this.layout.blobPath(checkDigest(digest)));
   }
 
   async stat(digest: Digest): Promise<BlobStat | undefined> {

@@ -8,7 +8,7 @@ import { moveInto, syncDir, writeSynced } from './atomic-write.js';
 import { AbstractDirectoryService } from './directory-service.js';
 import type { Directory } from './castore/index.js';
 import { asDigest, type Digest } from './digest.js';
-import { fsError, isNotFound, ReadOnlyStoreError } from './fs-errors.js';
+import { fsError, isNotFound, pathExists, ReadOnlyStoreError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 
 export interface FsDirectoryServiceOptions {
@@ -57,7 +57,7 @@ export class FsDirectoryService extends AbstractDirectoryService {
     } catch (err: unknown) {
       if (isNotFound(err)) return false;
       // A read-only store cannot be touched, and has no gc running on it either.
-      if (fsError(err, file, 'touching') instanceof ReadOnlyStoreError) return this.#exists(file);
+      if (fsError(err, file, 'touching') instanceof ReadOnlyStoreError) return pathExists(file);
       throw fsError(err, file, 'touching');
     }
   }
@@ -68,16 +68,6 @@ export class FsDirectoryService extends AbstractDirectoryService {
       if (child.digest instanceof Uint8Array && child.digest.length === 32) await this._has(asDigest(child.digest));
     }
     return super.put(dir);
-  }
-
-  async #exists(file: string): Promise<boolean> {
-    try {
-      await stat(file);
-      return true;
-    } catch (err: unknown) {
-      if (isNotFound(err)) return false;
-      throw fsError(err, file, 'checking');
-    }
   }
 
   protected override async _write(digest: Digest, bytes: Uint8Array): Promise<void> {

@@ -1,6 +1,7 @@
 // Typed errors for a store kept in a data directory: each names the path it failed on
 // and keeps the system error as `cause`, so a user can tell a full disk from a bad mount.
 
+import { lstat } from 'node:fs/promises';
 import { CastorError } from '../verify/errors.js';
 
 /** The data dir is not there (or is not a directory). */
@@ -36,6 +37,17 @@ export class StoreIoError extends CastorError {
 export function errnoOf(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
   return undefined;
+}
+
+/** Whether `file` exists (not following a final symlink); other failures are store errors. */
+export async function pathExists(file: string): Promise<boolean> {
+  try {
+    await lstat(file);
+    return true;
+  } catch (err: unknown) {
+    if (isNotFound(err)) return false;
+    throw fsError(err, file, 'checking');
+  }
 }
 
 export function isNotFound(err: unknown): boolean {

@@ -15,7 +15,7 @@ import type { DataDir } from './data-dir.js';
 import { showName } from './castore/index.js';
 import { formatDigest, parseDigest, type Digest } from './digest.js';
 import { DigestSet } from './digest-set.js';
-import { fsError, isNotFound } from './fs-errors.js';
+import { fsError, isNotFound, pathExists } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import { checkBlob, type BlobFault } from './fsck-blob.js';
 import { forEachConcurrent, WALK_CONCURRENCY } from './concurrent.js';
@@ -263,7 +263,7 @@ class FsckRun {
       this.checked.blobs++;
       if (r.fault === undefined) return;
       // A record removed while it was read (a gc running meanwhile) took its chunks with it: not damage.
-      if (r.fault.code === 'MISSING_CHUNK' && !(await present(e.path))) return;
+      if (r.fault.code === 'MISSING_CHUNK' && !(await pathExists(e.path))) return;
       await this.#badBlob(digest, e.path, r.fault);
     });
   }
@@ -341,7 +341,7 @@ class FsckRun {
 
   async #pins(): Promise<void> {
     for (const pin of await listPins(this.#layout)) {
-      if (await this.#blobPresent(pin.digest) || await present(this.#layout.dirPath(pin.digest))) continue;
+      if (await this.#blobPresent(pin.digest) || await pathExists(this.#layout.dirPath(pin.digest))) continue;
       this.danglingPins++;
       this.#opts.onNote?.({ kind: 'pin', digest: formatDigest(pin.digest), detail: `pinned${pin.label ? ` (${pin.label})` : ''}, but not in the store` });
     }
@@ -349,7 +349,7 @@ class FsckRun {
 
   async #blobPresent(blob: Digest): Promise<boolean> {
     if (this.#dry && this.#badBlobs.has(blob)) return false;
-    return present(this.#layout.blobPath(blob));
+    return pathExists(this.#layout.blobPath(blob));
   }
 
   #digest(hex: string): Digest {
@@ -357,12 +357,3 @@ class FsckRun {
   }
 }
 
-async function present(file: string): Promise<boolean> {
-  try {
-    await lstat(file);
-    return true;
-  } catch (err: unknown) {
-    if (isNotFound(err)) return false;
-    throw fsError(err, file, 'checking');
-  }
-}

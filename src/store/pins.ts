@@ -34,12 +34,6 @@ export async function addPin(layout: FsLayout, pin: Omit<Pin, 'time'> & { time?:
 export async function removePin(layout: FsLayout, digest: Digest): Promise<boolean> {
   const file = path.join(layout.pins, formatDigest(digest));
   try {
-    await readFile(file);
-  } catch (err: unknown) {
-    if (isNotFound(err)) return false;
-    throw fsError(err, file, 'reading');
-  }
-  try {
     await rm(file);
     return true;
   } catch (err: unknown) {

@@ -3,10 +3,10 @@
 // quarantine/chunks/ab/cdef…), and never replaces an earlier one: a second bad copy of
 // the same name goes to …cdef.1, then .2, and so on.
 
-import { link, lstat, rename, unlink } from 'node:fs/promises';
+import { link, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { ensureDir } from './atomic-write.js';
-import { errnoOf, fsError, isNotFound } from './fs-errors.js';
+import { errnoOf, fsError, isNotFound, pathExists } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 
 /**
@@ -36,8 +36,8 @@ async function place(file: string, dest: string): Promise<'moved' | 'taken' | 'g
   } catch (err: unknown) {
     const code = errnoOf(err);
     if (code === 'EEXIST') return 'taken';
-    if (code === 'ENOENT') return (await exists(file)) ? fail(err, dest) : 'gone';
-    if (await exists(dest)) return 'taken';
+    if (code === 'ENOENT') return (await pathExists(file)) ? fail(err, dest) : 'gone';
+    if (await pathExists(dest)) return 'taken';
     try {
       await rename(file, dest);
       return 'moved';
@@ -58,15 +58,6 @@ function fail(err: unknown, dest: string): never {
   throw fsError(err, dest, 'quarantining');
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch (err: unknown) {
-    if (isNotFound(err)) return false;
-    throw fsError(err, p, 'checking');
-  }
-}
 
 /** Creates `dir` and its missing parents down from `root` (which exists), one level at a time. */
 async function ensureDirs(root: string, dir: string): Promise<void> {

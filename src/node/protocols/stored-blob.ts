@@ -11,6 +11,7 @@ import { CorruptRecordError, type Digest } from '../../store/blob-service.js';
 import { asDigest } from '../../store/digest.js';
 import type { DataDir } from '../../store/data-dir.js';
 import type { FsLayout } from '../../store/fs-layout.js';
+import { readAt } from '../../store/record-file.js';
 import { checkOutboardHeader, decodeHead, RECORD_HEAD_LEN, type RecordHead } from '../../store/fs-record.js';
 import type { ChunkSpan } from './chunk-prefetch.js';
 
@@ -28,16 +29,6 @@ export interface StoredBlob {
   chunksUnder(spans: readonly ByteRange[]): Promise<ChunkSpan[]>;
   readonly layout: FsLayout;
   close(): Promise<void>;
-}
-
-async function readAt(fh: FileHandle, position: number, n: number): Promise<Uint8Array> {
-  const buf = new Uint8Array(n);
-  for (let got = 0; got < n;) {
-    const { bytesRead } = await fh.read(buf, got, n - got, position + got);
-    if (bytesRead === 0) throw new UnexpectedEofError(position + got, n - got);
-    got += bytesRead;
-  }
-  return buf;
 }
 
 /** Reads a region of an open file at positions, in small windows; skipping is free. */
