@@ -1,13 +1,20 @@
 // CastorNode: the node as the rest of castor uses it (the daemon, the control API, the
 // CLI). It owns the libp2p host, serves the four castor protocols from a data dir, and
 // fetches blobs, trees and signed roots from peers into that data dir, verifying
-// everything on the way in.
+// everything on the way in. Discovery (src/node/discovery): it announces what it holds
+// in the DHT, finds holders through connected peers (mDNS's first) and the DHT, and
+// dials the peers mDNS finds on the LAN.
 
 import './polyfill.js';
-import type { PeerId } from '@libp2p/interface';
+import type { PeerId, PeerInfo } from '@libp2p/interface';
 import type { DataDir } from '../store/data-dir.js';
 import { formatDigest, type Digest } from '../store/digest.js';
 import { TrustStore, type AcceptedRoot } from '../store/trust/index.js';
+import { Announcer } from './discovery/announcer.js';
+import { contentKey, rootKey, type DhtKey } from './discovery/dht-key.js';
+import { NoProviderError } from './discovery/errors.js';
+import { findProviders, type Found } from './discovery/find-providers.js';
+import { noteFetched } from './discovery/provided.js';
 import { DialError, NotFoundOnPeersError } from './errors.js';
 import { fetchBlob, type FetchContext } from './fetch-blob.js';
 import { fetchRoot } from './fetch-root.js';
@@ -30,12 +37,18 @@ export interface CastorNodeConfig {
   announce?: string[];
   /** Peers dialled at start (failures do not stop the start). */
   bootstrap?: string[];
+  /** Run the DHT: announce what this node holds, find providers of what it lacks. @default true */
+  dht?: boolean;
+  /** Find and dial peers on the LAN with mDNS (multicasts on every interface). @default false (castor daemon turns it on) */
+  mdns?: boolean;
+  /** Milliseconds between re-announcing everything held. @default 12 h */
+  reannounceInterval?: number;
   /** Called with failures that are not a peer's fault (a damaged local store while serving). @default none */
   onError?: (err: unknown, context: string) => void;
 }
 
 export interface FetchOptions {
-  /** Multiaddrs of peers to ask (dialled first); all connected peers when absent. */
+  /** Multiaddrs of peers to ask (dialled first); when absent, connected peers and the DHT's providers (findProviders). */
   peers?: string[];
   onProgress?: (p: { bytes: number; total?: number }) => void;
   signal?: AbortSignal;
@@ -65,14 +78,18 @@ export class CastorNode {
   readonly trust: TrustStore;
   readonly peerId: string;
   readonly #server: ExchangeServer;
+  readonly #announcer: Announcer;
+  /** Peers mDNS found (peer id text): asked first. */
+  readonly #lanPeers = new Set<string>();
   #stopped = false;
   #unregister: () => void = () => undefined;
 
-  private constructor(data: DataDir, host: Host, trust: TrustStore, server: ExchangeServer) {
+  private constructor(data: DataDir, host: Host, trust: TrustStore, server: ExchangeServer, announcer: Announcer) {
     this.data = data;
     this.host = host;
     this.trust = trust;
     this.#server = server;
+    this.#announcer = announcer;
     this.peerId = host.peerId.toString();
   }
 
@@ -80,7 +97,7 @@ export class CastorNode {
   static async start(data: DataDir, config: CastorNodeConfig = {}): Promise<CastorNode> {
     for (const a of config.bootstrap ?? []) parseMultiaddr(a);
     const privateKey = await loadOrCreateIdentity(data.layout.root);
-    const host = await createHost({ privateKey, listen: config.listen, announce: config.announce });
+    const host = await createHost({ privateKey, listen: config.listen, announce: config.announce, dht: config.dht, mdns: config.mdns ?? false });
     const trust = new TrustStore(data);
     const onError = config.onError;
     const server = new ExchangeServer(host, { data, trust }, HANDLERS, (err, protocol, peer) => onError?.(err, `serving ${protocol} to ${peer}`));
@@ -90,8 +107,13 @@ export class CastorNode {
       await host.stop();
       throw err;
     }
-    const node = new CastorNode(data, host, trust, server);
+    const announcer = new Announcer(host, data, trust, {
+      ...(config.reannounceInterval !== undefined && { interval: config.reannounceInterval }),
+      ...(onError && { onError }),
+    });
+    const node = new CastorNode(data, host, trust, server, announcer);
     node.#unregister = setRunningHost(host);
+    node.#watchLan(onError);
     await Promise.all((config.bootstrap ?? []).map(async (a) => {
       try {
         await node.connect(a);
@@ -99,7 +121,61 @@ export class CastorNode {
         onError?.(err, `bootstrap ${a}`);
       }
     }));
+    // In the background: a provide waits until the DHT has a peer.
+    announcer.start();
     return node;
+  }
+
+  /** Dials each peer mDNS hears of, and remembers it as a LAN peer (asked first). */
+  #watchLan(onError: CastorNodeConfig['onError']): void {
+    const lan = this.host.services.mdns;
+    if (lan === undefined) return;
+    lan.addEventListener('peer', (event) => {
+      const info: PeerInfo = event.detail;
+      if (info.id.equals(this.host.peerId) || this.#stopped) return;
+      const id = info.id.toString();
+      this.#lanPeers.add(id);
+      if (this.host.getConnections(info.id).length > 0) return;
+      void (async () => {
+        try {
+          await this.host.peerStore.merge(info.id, { multiaddrs: info.multiaddrs });
+          await this.host.dial(info.id, { signal: AbortSignal.timeout(DIAL_TIMEOUT) });
+        } catch (err: unknown) {
+          if (!this.#stopped) onError?.(err, `dialling LAN peer ${id}`);
+        }
+      })();
+    });
+  }
+
+  /** Peer ids (text) that mDNS found on the LAN. */
+  lanPeers(): string[] {
+    return [...this.#lanPeers];
+  }
+
+  /**
+   * Announces in the DHT that this node holds `digest` (a blob or tree root), now and at
+   * each re-announce. Resolves once the provide is done (or failed: reported to onError);
+   * callers that must not wait for the network need not await it.
+   */
+  announce(digest: Digest): Promise<void> {
+    return this.#announcer.announce(digest);
+  }
+
+  /** Announces that this node holds the newest accepted SignedRoot of publisher `publicKey`. */
+  announceRoot(publicKey: Uint8Array): Promise<void> {
+    return this.#announcer.announceRoot(publicKey);
+  }
+
+  /**
+   * Peers that may hold `digest`, best first: connected peers (mDNS's first), then the
+   * providers the DHT names (dialled; self and unreachable ones skipped).
+   */
+  async findProviders(digest: Digest, options: { signal?: AbortSignal } = {}): Promise<PeerId[]> {
+    return (await this.#find(contentKey(digest), options.signal)).peers;
+  }
+
+  #find(key: DhtKey, signal?: AbortSignal): Promise<Found> {
+    return findProviders(this.host, key, { preferred: this.#lanPeers, ...(signal && { signal }) });
   }
 
   /** Full multiaddrs of this node, each ending /p2p/<peer id>. */
@@ -156,8 +232,32 @@ export class CastorNode {
    * blobs; everything verified before it is stored. Resolves once all of it is local.
    */
   async fetch(digest: Digest, options: FetchOptions = {}): Promise<FetchResult> {
+    const { signal } = options;
+    const given = options.peers !== undefined && options.peers.length > 0;
+    const found = given ? undefined : await this.#find(contentKey(digest), signal);
+    const peers = found?.peers ?? await this.#peersFor(options.peers, signal);
+    // A fetcher serves the groups it has verified while it downloads: say so now.
+    void this.announce(digest);
+    let result: FetchResult;
+    try {
+      result = await this.#fetchFrom(digest, peers, options);
+    } catch (err: unknown) {
+      this.#announcer.forget(digest);
+      if (found !== undefined && err instanceof NotFoundOnPeersError && !(err instanceof NoProviderError)) {
+        throw new NoProviderError(err.what, err.peers, err.failures, found);
+      }
+      throw err;
+    }
+    try {
+      await noteFetched(this.data, digest);
+    } catch {
+      // A read-only data dir: announced until this node stops, not after a restart.
+    }
+    return result;
+  }
+
+  async #fetchFrom(digest: Digest, peers: PeerId[], options: FetchOptions): Promise<FetchResult> {
     const { signal, onProgress } = options;
-    const peers = await this.#peersFor(options.peers, signal);
     let done = 0;
     let total: number | undefined;
     const onBytes = (n: number): void => {
@@ -187,14 +287,35 @@ export class CastorNode {
    * ROLLBACK, …) when none is accepted.
    */
   async fetchRoot(publicKey: Uint8Array, options: FetchRootOptions = {}): Promise<AcceptedRoot> {
-    const peers = await this.#peersFor(options.peers, options.signal);
-    return fetchRoot({ ...this.#ctx, trust: this.trust }, publicKey, peers, { signal: options.signal });
+    return this.fetchRootWith(this.trust, publicKey, options);
+  }
+
+  /**
+   * fetchRoot judged by `trust` (the CLI's, which carries --trusted-key) instead of the
+   * node's own. Without peers, asks connected peers and the DHT's holders of the key's root.
+   */
+  async fetchRootWith(trust: TrustStore, publicKey: Uint8Array, options: FetchRootOptions = {}): Promise<AcceptedRoot> {
+    const given = options.peers !== undefined && options.peers.length > 0;
+    const found = given ? undefined : await this.#find(rootKey(publicKey), options.signal);
+    const peers = found?.peers ?? await this.#peersFor(options.peers, options.signal);
+    let accepted: AcceptedRoot;
+    try {
+      accepted = await fetchRoot({ ...this.#ctx, trust }, publicKey, peers, { signal: options.signal });
+    } catch (err: unknown) {
+      if (found !== undefined && err instanceof NotFoundOnPeersError && !(err instanceof NoProviderError)) {
+        throw new NoProviderError(err.what, err.peers, err.failures, found);
+      }
+      throw err;
+    }
+    void this.announceRoot(publicKey);
+    return accepted;
   }
 
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#unregister();
+    await this.#announcer.stop();
     await this.#server.stop();
     await this.host.stop();
   }

@@ -1,16 +1,20 @@
-// The libp2p host: TCP, Noise, yamux, identify and ping, with castor's limits. No mDNS,
-// no DHT (a later issue) and never any public bootstrap peers: a node knows only the
-// peers it is told about (bootstrap addresses, dials, inbound connections).
+// The libp2p host: TCP, Noise, yamux, identify and ping, with castor's limits; kad-dht on
+// castor's private protocol (on unless turned off) and mDNS (only when asked: it
+// multicasts on every interface). Never any public bootstrap peers: a node knows only the
+// peers it is told about (bootstrap addresses, dials, inbound connections), the peers
+// those know (the DHT), and with mDNS the peers on its LAN.
 
 import './polyfill.js';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
-import { identify } from '@libp2p/identify';
-import type { Libp2p, PrivateKey } from '@libp2p/interface';
-import { ping } from '@libp2p/ping';
+import { identify, type Identify } from '@libp2p/identify';
+import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface';
+import { kadDHT, passthroughMapper, type KadDHTComponents, type SingleKadDHT } from '@libp2p/kad-dht';
+import { mdns } from '@libp2p/mdns';
+import { ping, type Ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
-import { createLibp2p } from 'libp2p';
+import { createLibp2p, type ServiceFactoryMap } from 'libp2p';
 import { InvalidPeerAddressError } from './errors.js';
 import {
   DIAL_TIMEOUT, IDLE_TIMEOUT, INBOUND_CONNECTION_THRESHOLD, MAX_INCOMING_PENDING, MAX_READ_BUFFER, MAX_STREAM_WINDOW,
@@ -25,9 +29,31 @@ export interface HostOptions {
   readonly listen?: readonly string[];
   /** Addresses to tell peers instead of the listening ones (NAT, containers). */
   readonly announce?: readonly string[];
+  /** Run kad-dht (server mode) on DHT_PROTOCOL. @default true */
+  readonly dht?: boolean;
+  /** Find peers on the LAN with mDNS (multicast on every interface). @default false */
+  readonly mdns?: boolean;
 }
 
-export type Host = Libp2p<{ identify: unknown; ping: unknown }>;
+/** castor's own kad-dht protocol: a private DHT of castor nodes, never the public IPFS one. */
+export const DHT_PROTOCOL = '/castor/kad/1.0.0';
+
+// A type, not an interface: libp2p's ServiceMap needs the implicit index signature.
+export type HostServices = {
+  identify: Identify;
+  ping: Ping;
+  /** Present when the host runs the DHT. */
+  dht?: SingleKadDHT;
+  /** Present when the host runs mDNS; emits 'peer' for each peer it hears of. */
+  mdns?: PeerDiscovery;
+};
+
+export type Host = Libp2p<HostServices>;
+
+/** Whether `host` runs the DHT. */
+export function dhtOf(host: Host): SingleKadDHT | undefined {
+  return host.services.dht;
+}
 
 /** Parses a multiaddr argument; INVALID_ADDRESS with the reason otherwise. */
 export function parseMultiaddr(text: string): Multiaddr {
@@ -48,7 +74,26 @@ function isAddressInUse(err: unknown): boolean {
   return false;
 }
 
-async function build(privateKey: PrivateKey, listen: readonly string[], announce: readonly string[] | undefined): Promise<Host> {
+function services(options: HostOptions): ServiceFactoryMap<HostServices> {
+  const out: ServiceFactoryMap<HostServices> = { identify: identify(), ping: ping() };
+  if (options.dht !== false) {
+    // kadDHT() is typed as the multi-DHT interface; one DHT is a SingleKadDHT (it has a routing table).
+    out.dht = kadDHT({
+      protocol: DHT_PROTOCOL,
+      // A LAN or loopback node cannot learn it is dialable the way kad-dht expects of a
+      // public node, so it would stay a client and answer nobody: serve from the start.
+      clientMode: false,
+      // The default mapper drops private and loopback addresses from provider records;
+      // castor is a LAN tool, where those are the only addresses there are.
+      peerInfoMapper: passthroughMapper,
+    }) as (components: KadDHTComponents) => SingleKadDHT;
+  }
+  if (options.mdns === true) out.mdns = mdns();
+  return out;
+}
+
+async function build(options: HostOptions, listen: readonly string[]): Promise<Host> {
+  const { privateKey, announce } = options;
   const node = await createLibp2p({
     privateKey,
     start: false,
@@ -63,7 +108,7 @@ async function build(privateKey: PrivateKey, listen: readonly string[], announce
       maxIncomingPendingConnections: MAX_INCOMING_PENDING,
       dialTimeout: DIAL_TIMEOUT,
     },
-    services: { identify: identify(), ping: ping() },
+    services: services(options),
   });
   try {
     await node.start();
@@ -86,9 +131,9 @@ export async function createHost(options: HostOptions): Promise<Host> {
   const listen = options.listen ?? DEFAULT_LISTEN;
   for (const a of [...listen, ...(options.announce ?? [])]) parseMultiaddr(a);
   try {
-    return await build(options.privateKey, listen, options.announce);
+    return await build(options, listen);
   } catch (err: unknown) {
     if (options.listen !== undefined || !isAddressInUse(err)) throw err;
-    return build(options.privateKey, DEFAULT_LISTEN.map((a) => a.replace(/\/tcp\/\d+$/, '/tcp/0')), options.announce);
+    return build(options, DEFAULT_LISTEN.map((a) => a.replace(/\/tcp\/\d+$/, '/tcp/0')));
   }
 }
