@@ -4,8 +4,6 @@
 // key, valid signature, no rollback, not expired), fetched from the peers first.
 
 import { readFile } from 'node:fs/promises';
-import { peerIdFromString } from '@libp2p/peer-id';
-import type { PeerId } from '@libp2p/interface';
 import { type Digest, digestEquals, parseDigest } from '../store/digest.js';
 import { parseKeyList, showRootKey, type AcceptedRoot, type TrustStore } from '../store/trust/index.js';
 import { CastorError } from '../verify/errors.js';
@@ -39,14 +37,14 @@ export function parseFetchTarget(text: string): FetchTarget {
   throw new UsageError(`fetch: expected a DIGEST (64 hex digits), a TICKET (castor1...) or KEY/NAME, got ${JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text)}`);
 }
 
-/** Whether fetching `target` needs --peer when no daemon (with its connections) runs. */
+/** Whether `target` needs peers found for it (--peer, or discovery): a ticket names its own. */
 export function needsPeers(target: FetchTarget): boolean {
   return target.kind !== 'ticket';
 }
 
 export interface ResolvedTarget {
   readonly digest: Digest;
-  /** Multiaddrs to fetch from; empty means every connected peer. */
+  /** Multiaddrs to fetch from; empty means discovery (connected peers, then the DHT). */
   readonly peers: string[];
   /** For KEY/NAME: the root the name was resolved through. */
   readonly root?: AcceptedRoot;
@@ -116,14 +114,9 @@ async function trustedKeyFor(trust: TrustStore, spec: string): Promise<PublicKey
 
 async function resolveName(node: CastorNode, target: Extract<FetchTarget, { kind: 'name' }>, options: ResolveOptions): Promise<ResolvedTarget> {
   const key = await trustedKeyFor(options.trust, target.key);
-  const peers: PeerId[] = [];
-  for (const address of options.peers) {
-    const p = peerIdFromString(await node.connect(address, { signal: options.signal }));
-    if (!peers.some((q) => q.equals(p))) peers.push(p);
-  }
-  // The node's fetchRoot checks against the node's own trust store; this one carries --trusted-key.
-  const { fetchRoot } = await import('../node/fetch-root.js');
-  await fetchRoot({ host: node.host, data: node.data, trust: options.trust }, key.publicKey, peers.length > 0 ? peers : node.host.getPeers(), { signal: options.signal });
+  // Judged by this trust store (it carries --trusted-key), not the node's own. Without
+  // --peer: connected peers, then the holders of the key's root the DHT names.
+  await node.fetchRootWith(options.trust, key.publicKey, { peers: [...options.peers], ...(options.signal && { signal: options.signal }) });
   const { accepted, entry } = await options.trust.resolve(formatPublicKey(key), target.name);
   const where = `the index of ${showRootKey(accepted.root)} (sequence ${accepted.root.sequence})`;
   if (entry === undefined) throw new CommandExit(1, `no entry ${JSON.stringify(target.nameText)} in ${where}`, 'NOT_FOUND');

@@ -1,15 +1,19 @@
-// The node's network settings: listen addresses, announce addresses and bootstrap peers,
-// from the data dir's config.json and from command-line flags (a flag given replaces the
-// file's list for that setting).
+// The node's network settings: listen addresses, announce addresses, bootstrap peers and
+// whether to run mDNS and the DHT, from the data dir's config.json and from command-line
+// flags (a flag given replaces the file's setting).
 //
 // config.json (the trust layer reads "trustedKeys" from the same object; other fields are
 // left alone):
 //   {
 //     "listen":    ["/ip4/0.0.0.0/tcp/4001"],
 //     "announce":  ["/dns4/cache.example.org/tcp/4001"],
-//     "bootstrap": ["/ip4/192.0.2.7/tcp/4001/p2p/12D3KooW..."]
+//     "bootstrap": ["/ip4/192.0.2.7/tcp/4001/p2p/12D3KooW..."],
+//     "mdns":      false,
+//     "dht":       false
 //   }
-// There are no default bootstrap peers: a node knows only the peers it is told about.
+// There are no default bootstrap peers: a node knows only the peers it is told about, the
+// peers they know (the DHT, on unless "dht": false), and the peers on its LAN (mDNS, on in
+// the daemon unless "mdns": false).
 
 import { readFile } from 'node:fs/promises';
 import { multiaddr } from '@multiformats/multiaddr';
@@ -19,6 +23,8 @@ import { fsError, isNotFound } from '../store/fs-errors.js';
 export const CONFIG_LISTEN = 'listen';
 export const CONFIG_ANNOUNCE = 'announce';
 export const CONFIG_BOOTSTRAP = 'bootstrap';
+export const CONFIG_MDNS = 'mdns';
+export const CONFIG_DHT = 'dht';
 /** Entries of one list: a config is written by hand, not a peer table. */
 export const MAX_CONFIG_ADDRESSES = 64;
 
@@ -29,6 +35,10 @@ export interface NetworkConfig {
   readonly announce?: readonly string[];
   /** Peers to dial on start; each ends with /p2p/<peer id>. */
   readonly bootstrap?: readonly string[];
+  /** Find peers on the LAN by mDNS; undefined means the caller's default (the daemon: on). */
+  readonly mdns?: boolean;
+  /** Run the DHT; undefined means on. */
+  readonly dht?: boolean;
 }
 
 type Setting = typeof CONFIG_LISTEN | typeof CONFIG_ANNOUNCE | typeof CONFIG_BOOTSTRAP;
@@ -87,6 +97,12 @@ export async function readNetworkConfig(file: string): Promise<NetworkConfig> {
   for (const setting of [CONFIG_LISTEN, CONFIG_ANNOUNCE, CONFIG_BOOTSTRAP] as const) {
     if (obj[setting] !== undefined) out[setting] = checkAddresses(setting, obj[setting], file);
   }
+  for (const setting of [CONFIG_MDNS, CONFIG_DHT] as const) {
+    const v = obj[setting];
+    if (v === undefined) continue;
+    if (typeof v !== 'boolean') throw new NetworkConfigError(file, `"${setting}" must be true or false`, v);
+    out[setting] = v;
+  }
   return out;
 }
 
@@ -96,7 +112,10 @@ export function mergeNetworkConfig(file: NetworkConfig, flags: NetworkConfig): N
     ...pick(CONFIG_LISTEN, flags[CONFIG_LISTEN] ?? file[CONFIG_LISTEN]),
     ...pick(CONFIG_ANNOUNCE, flags[CONFIG_ANNOUNCE] ?? file[CONFIG_ANNOUNCE]),
     ...pick(CONFIG_BOOTSTRAP, flags[CONFIG_BOOTSTRAP] ?? file[CONFIG_BOOTSTRAP]),
+    ...flag(CONFIG_MDNS, flags[CONFIG_MDNS] ?? file[CONFIG_MDNS]),
+    ...flag(CONFIG_DHT, flags[CONFIG_DHT] ?? file[CONFIG_DHT]),
   };
 }
 
+const flag = (setting: typeof CONFIG_MDNS | typeof CONFIG_DHT, on: boolean | undefined): NetworkConfig => (on === undefined ? {} : { [setting]: on });
 const pick = (setting: Setting, list: readonly string[] | undefined): NetworkConfig => (list === undefined ? {} : { [setting]: [...list] });

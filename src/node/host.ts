@@ -15,6 +15,7 @@ import { ping, type Ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type ServiceFactoryMap } from 'libp2p';
+import { DHT_PROTOCOL } from './discovery/dht-protocol.js';
 import { InvalidPeerAddressError } from './errors.js';
 import {
   DIAL_TIMEOUT, IDLE_TIMEOUT, INBOUND_CONNECTION_THRESHOLD, MAX_INCOMING_PENDING, MAX_READ_BUFFER, MAX_STREAM_WINDOW,
@@ -35,8 +36,7 @@ export interface HostOptions {
   readonly mdns?: boolean;
 }
 
-/** castor's own kad-dht protocol: a private DHT of castor nodes, never the public IPFS one. */
-export const DHT_PROTOCOL = '/castor/kad/1.0.0';
+export { DHT_PROTOCOL };
 
 // A type, not an interface: libp2p's ServiceMap needs the implicit index signature.
 export type HostServices = {

@@ -14,7 +14,8 @@ import { decodeTicket } from '../../src/node/ticket.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'castor-daemon-test-'));
-const LOOPBACK = ['--listen', '/ip4/127.0.0.1/tcp/0'];
+// mDNS off: it multicasts on every interface, and these daemons run outside any namespace.
+const LOOPBACK = ['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns'];
 
 interface Daemon {
   readonly proc: ChildProcess;
@@ -179,9 +180,10 @@ test('listen and bootstrap from config.json (beside trustedKeys); a --listen fla
   const dataA = path.join(dir, 'cfg-a');
   const dataB = path.join(dir, 'cfg-b');
   mkdirSync(dataA, { recursive: true });
-  writeFileSync(path.join(dataA, 'config.json'), JSON.stringify({ trustedKeys: [], listen: ['/ip4/127.0.0.1/tcp/0'] }));
+  writeFileSync(path.join(dataA, 'config.json'), JSON.stringify({ trustedKeys: [], listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false }));
   const a = daemon(dataA, []);
   await a.waitFor(/started: peer id/);
+  assert.match(a.log(), /discovery: mDNS off, DHT on \(\/castor\/kad\/1\.0\.0\)/);
   const idA = JSON.parse(ok(['id', '--json', '--data-dir', dataA])) as { peer_id: string; addresses: string[] };
   assert.ok(idA.addresses.every((x) => x.startsWith('/ip4/127.0.0.1/tcp/')), idA.addresses.join());
   mkdirSync(dataB, { recursive: true });

@@ -6,7 +6,7 @@ import { formatDigest } from '../../store/digest.js';
 import { HELP_OPTION, intArg, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { progressCounter } from '../progress.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, openStore } from '../store-options.js';
-import { runViaDaemon } from '../daemon-client.js';
+import { daemonContext, runViaDaemon } from '../daemon-client.js';
 
 const HELP = `Usage: castor add PATH... [--json] [--no-pin] [--jobs N] [--data-dir DIR]
 
@@ -45,6 +45,8 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
         if (!values['no-pin']) await addPin(data.layout, { digest: r.digest, type: r.type === 'file' ? 'blob' : 'directory', label: path }, false);
         // Durable before the digest is printed: a caller may act on it at once.
         await data.sync();
+        // In the daemon: tell the DHT, in the background (a provide can take a while).
+        void daemonContext()?.node.announce(r.digest);
         const digest = formatDigest(r.digest);
         if (values['json']) {
           io.out(`${JSON.stringify({ path, digest, type: r.type, size: Number(r.size), files: r.files, bytes: r.bytes, new_bytes: r.newBytes })}\n`);

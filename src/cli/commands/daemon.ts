@@ -4,17 +4,21 @@ import type http from 'node:http';
 import { CommandExit, HELP_OPTION, oneLine, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { DAEMON_COMMANDS, withDaemonContext } from '../daemon-client.js';
 import type { CastorNode } from '../../node/castor-node.js';
+import { DHT_PROTOCOL } from '../../node/discovery/dht-protocol.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, openStore } from '../store-options.js';
 import { CONFIG_ANNOUNCE, CONFIG_BOOTSTRAP, CONFIG_LISTEN, NetworkConfigError, checkAddresses, mergeNetworkConfig, readNetworkConfig, type NetworkConfig } from '../../node/config.js';
 import { ControlError, claimDataDir, controlJson, listenControl, readJsonBody, type ControlServer, type DaemonClaim, type Endpoint } from '../../node/control.js';
 import type { DataDir } from '../../store/data-dir.js';
 
 const HELP = `Usage: castor daemon [--listen MULTIADDR]... [--announce MULTIADDR]... [--bootstrap MULTIADDR]...
-                     [--data-dir DIR]
+                     [--no-mdns] [--no-dht] [--data-dir DIR]
 
 Runs the node of the data dir: serves what the store holds to peers, dials the bootstrap
-peers, and answers the CLI on <data dir>/daemon.sock (or 127.0.0.1 with a token in
-daemon.json when a socket is not possible). While it runs, castor add, fetch, publish and
+peers, finds peers on the LAN by mDNS (and dials them), takes part in castor's DHT
+(announcing the roots it holds: pinned and fetched ones and the publisher keys whose
+newest signed root it accepted, at start, as they come and every 12 hours), and answers
+the CLI on <data dir>/daemon.sock (or 127.0.0.1 with a token in daemon.json when a
+socket is not possible). While it runs, castor add, fetch, publish and
 share on the same data dir go through it; id and peers ask it. One daemon per data dir;
 the claim of a killed daemon is replaced. SIGINT or SIGTERM stops it cleanly. Logs one
 line per event on stderr.
@@ -23,8 +27,12 @@ line per event on stderr.
   --announce MULTIADDR   tell peers these addresses instead (repeatable; config "announce")
   --bootstrap MULTIADDR  dial this peer on start, /p2p/<id> included (repeatable; config
                          "bootstrap"; there are no default bootstrap peers)
+  --no-mdns              no mDNS: do not multicast on the LAN nor answer LAN queries
+                         (config "mdns": false)
+  --no-dht               no DHT: neither announce nor look up providers (config "dht": false);
+                         fetches then ask connected peers only
 ${DATA_DIR_HELP}
-A flag replaces the config.json list of the same name. CASTOR_DAEMON_TCP=1 makes the
+A flag replaces the config.json setting of the same name. CASTOR_DAEMON_TCP=1 makes the
 control API use 127.0.0.1 and a token even where a unix socket would do.
 Exit status: 0 stopped by a signal, 1 could not start (another daemon runs, an address
 cannot be bound), 2 bad usage.
@@ -39,6 +47,9 @@ const startCastorNode: StartNode = async (data, config) => {
     ...(config.listen && { listen: [...config.listen] }),
     ...(config.announce && { announce: [...config.announce] }),
     ...(config.bootstrap && { bootstrap: [...config.bootstrap] }),
+    // The daemon is the LAN node: mDNS on unless turned off (CastorNode's default is off).
+    mdns: config.mdns ?? true,
+    dht: config.dht ?? true,
     onError: (err, context) => logLine(`${context}: ${oneLine(err)}`),
   });
 };
@@ -158,6 +169,7 @@ export async function run(argv: string[], io: Io = processIo, startNode: StartNo
     const { values, positionals } = parse(argv, {
       ...HELP_OPTION, ...DATA_DIR_OPTION,
       listen: { type: 'string', multiple: true }, announce: { type: 'string', multiple: true }, bootstrap: { type: 'string', multiple: true },
+      'no-mdns': { type: 'boolean' }, 'no-dht': { type: 'boolean' },
     }, 'daemon');
     if (values['help']) {
       io.out(HELP);
@@ -168,6 +180,8 @@ export async function run(argv: string[], io: Io = processIo, startNode: StartNo
       ...(flagList(values, CONFIG_LISTEN) && { listen: flagList(values, CONFIG_LISTEN) }),
       ...(flagList(values, CONFIG_ANNOUNCE) && { announce: flagList(values, CONFIG_ANNOUNCE) }),
       ...(flagList(values, CONFIG_BOOTSTRAP) && { bootstrap: flagList(values, CONFIG_BOOTSTRAP) }),
+      ...(values['no-mdns'] === true && { mdns: false }),
+      ...(values['no-dht'] === true && { dht: false }),
     };
     const data = await openStore(values, { create: true });
     const dataDir = data.layout.root;
@@ -217,6 +231,7 @@ async function serve(data: DataDir, config: NetworkConfig, claim: DaemonClaim, s
   const unwatch = watchPeers(node, logLine);
   for (const a of node.addresses()) logLine(`listening on ${a}`);
   if (config.bootstrap !== undefined && config.bootstrap.length > 0) logLine(`bootstrap peers: ${config.bootstrap.join(', ')}`);
+  logLine(`discovery: mDNS ${config.mdns === false ? 'off' : 'on'}, DHT ${config.dht === false ? 'off' : `on (${DHT_PROTOCOL})`}`);
   // Last, so a script that waits for this line finds the daemon ready.
   logLine(`started: peer id ${node.peerId}, pid ${process.pid}, data dir ${dataDir}, control ${describeEndpoint(server.endpoint)}`);
 

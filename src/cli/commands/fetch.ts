@@ -1,12 +1,15 @@
-// castor fetch DIGEST|TICKET|KEY/NAME [OUTPUT] --peer MULTIADDR...: a blob or tree from
+// castor fetch DIGEST|TICKET|KEY/NAME [OUTPUT] [--peer MULTIADDR]...: a blob or tree from
 // peers into the store (and OUTPUT), every group verified before it is written. The
-// fetching is the node's (src/node); this command runs in the daemon when one runs, else
-// starts a node in-process, dials, fetches and stops.
+// fetching is the node's (src/node); this command runs in the daemon when one runs (its
+// connected and LAN peers, and the DHT, find the content), else starts a node in-process
+// (dialling --peer, or config.json's bootstrap peers and looking through the DHT),
+// fetches and stops.
 
 import { formatDigest } from '../../store/digest.js';
 import { exportNode } from '../../store/export.js';
 import { CastorError } from '../../verify/errors.js';
-import { HELP_OPTION, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
+import { HELP_OPTION, oneLine, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
+import { readNetworkConfig } from '../../node/config.js';
 import { progressBar, type Progress } from '../progress.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, findOrFail, openStore } from '../store-options.js';
 import { daemonContext, runViaDaemon } from '../daemon-client.js';
@@ -18,8 +21,7 @@ import type { Digest } from '../../store/digest.js';
 const HELP = `Usage: castor fetch DIGEST|TICKET|KEY/NAME [OUTPUT] [--peer MULTIADDR]... [--trusted-key K]...
                     [--force] [--json] [--data-dir DIR]
 
-Fetches the tree or blob DIGEST from the peers given into the store: a tree's
-Directories first (each checked against the digest its parent names), then its files'
+Fetches the tree or blob DIGEST from peers into the store: a tree's Directories first (each checked against the digest its parent names), then its files'
 blobs, several at once. Every 16 KiB group is verified against DIGEST before it is
 written; a peer that sends anything else is named and nothing unverified is kept. A
 fetch that was interrupted, even killed, fetches only what is still missing when run
@@ -29,14 +31,20 @@ first of its addresses that answers. KEY/NAME fetches the publisher KEY's newest
 root from the peers, accepts it only under the trust rules (trusted key, valid
 signature, no rollback below the last accepted, not expired), and fetches what NAME
 names in its index; KEY is a key name, "name:base64", the public key, or a key file.
-When a daemon runs on the data dir the fetch runs there, and without --peer its
-connected peers are asked; without a daemon, DIGEST and KEY/NAME need --peer.
-  --peer MULTIADDR  a peer to fetch from, as /ip4/ADDR/tcp/PORT/p2p/PEER_ID (repeatable)
+Which peers: those given with --peer, else the ones that hold it found by discovery:
+peers already connected (those found on the LAN by mDNS first), then the providers
+castor's DHT names. When a daemon runs on the data dir the fetch runs there, with its
+connections, mDNS and DHT; without one, a node of this command's own dials config.json's
+"bootstrap" peers and looks through the DHT via them (with neither --peer nor bootstrap
+peers, DIGEST and KEY/NAME have nothing to ask: start castor daemon or give --peer).
+  --peer MULTIADDR  a peer to fetch from, as /ip4/ADDR/tcp/PORT/p2p/PEER_ID (repeatable);
+                    only these are asked
   --force           replace OUTPUT if it exists
   --json            print {"digest", "type", "bytes", "fetched_bytes", "files", "output"}
 ${TRUSTED_KEY_HELP}
 ${DATA_DIR_HELP}
-Exit status: 0 fetched, 1 no peer has it, a peer sent bad data, or an I/O failure, 2 bad usage.
+Exit status: 0 fetched, 1 no peer has it (none given or found), a peer sent bad data, or an
+I/O failure, 2 bad usage.
 `;
 
 /** Errors from the node that are the user's arguments, not the network's doing. */
@@ -58,10 +66,19 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
     const daemon = daemonContext();
     const output = positionals[1];
     const peers = (values['peer'] as unknown as string[] | undefined) ?? [];
-    if (peers.length === 0 && needsPeers(target) && daemon === undefined) throw new UsageError('fetch: give at least one --peer MULTIADDR (or run castor daemon: its connected peers are asked)');
     const data = await openStore(values, { create: true });
+    // Without a daemon: config.json says whether to use the DHT, and which peers to reach it through.
+    const net = daemon === undefined ? await readNetworkConfig(data.layout.config) : {};
+    const discover = peers.length === 0 && needsPeers(target);
+    const bootstrap = discover ? [...(net.bootstrap ?? [])] : [];
+    if (discover && daemon === undefined && bootstrap.length === 0) {
+      throw new UsageError('fetch: nothing to ask: give --peer MULTIADDR, list "bootstrap" peers in config.json (the DHT is reached through them), or run castor daemon (LAN peers by mDNS, and the DHT)');
+    }
     const trust = new TrustStore(data, { extraKeys: await trustedKeyOptions(values) });
-    const node = daemon?.node ?? await (await import('../../node/castor-node.js')).CastorNode.start(data, { listen: [] });
+    const node = daemon?.node ?? await (await import('../../node/castor-node.js')).CastorNode.start(data, {
+      listen: [], bootstrap, ...(net.dht !== undefined && { dht: net.dht }),
+      onError: (err, context) => { if (context.startsWith('bootstrap')) io.err(`castor: fetch: ${context}: ${oneLine(err)}\n`); },
+    });
     let bar: Progress | undefined;
     let result;
     let digest: Digest;

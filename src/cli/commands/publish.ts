@@ -3,7 +3,7 @@
 import { HELP_OPTION, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { loadSecretKeyFile } from './key.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, digestArg } from '../store-options.js';
-import { runViaDaemon } from '../daemon-client.js';
+import { daemonContext, runViaDaemon } from '../daemon-client.js';
 import { formatInfo, nameArg, openTrust, rootInfo } from '../trust-options.js';
 
 const HELP = `Usage: castor publish --key SECRET_FILE [NAME=DIGEST...] [--remove NAME]...
@@ -65,6 +65,8 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
     const secret = await loadSecretKeyFile(keyFile);
     const trust = await openTrust(values, { create: true });
     const { accepted } = await trust.publish(secret, { set, remove, ...(expiresIn !== undefined && { expiresIn }) });
+    // In the daemon: tell the DHT this node holds the key's newest root, in the background.
+    void daemonContext()?.node.announceRoot(accepted.root.publicKey);
     const info = rootInfo(accepted.root, accepted);
     io.out(values['json'] ? `${JSON.stringify(info)}\n` : formatInfo(info));
     return 0;

@@ -43,6 +43,8 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
         const r = await ingestPath(path, { ...data, concurrency: jobs });
         const type = r.type === 'file' ? 'blob' : 'directory';
         await addPin(data.layout, { digest: r.digest, type, label: path });
+        // Also findable by digest alone, through the DHT (in the background).
+        void ctx.node.announce(r.digest);
         const ticket = encodeTicket({ peerId: ctx.node.peerId, addresses: ctx.node.addresses(), digest: r.digest, type });
         if (values['json']) io.out(`${JSON.stringify({ path, digest: formatDigest(r.digest), type, ticket })}\n`);
         else io.out(`${ticket}  ${path}\n`);

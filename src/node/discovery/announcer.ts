@@ -56,9 +56,12 @@ export class Announcer {
     this.#options = options;
   }
 
-  /** Whether announcing does anything: only with the DHT. */
+  /**
+   * Whether announcing does anything: only with the DHT, and only on a node that listens
+   * (a record naming no address helps nobody: the CLI's short-lived node listens nowhere).
+   */
   get enabled(): boolean {
-    return this.#host.services.dht !== undefined;
+    return this.#host.services.dht !== undefined && this.#host.getMultiaddrs().length > 0;
   }
 
   /** Starts the first round in the background and schedules the next ones. */

@@ -33,6 +33,9 @@ export interface Found {
   readonly dhtProviders: number;
 }
 
+/** How long a lookup waits for a connected peer to enter the routing table (identify runs after the dial). */
+const ROUTING_TABLE_WAIT = 2_000;
+
 /** Whether the DHT can answer: it runs and has a peer in its routing table (else kad-dht waits for one). */
 export function dhtReady(host: Host): boolean {
   const dht = host.services.dht;
@@ -40,11 +43,26 @@ export function dhtReady(host: Host): boolean {
 }
 
 /**
+ * dhtReady, after waiting briefly when peers are connected but not yet in the routing
+ * table: a node that has just dialled its bootstrap peers (the CLI's) learns they speak
+ * the DHT only once identify has run.
+ */
+export async function waitDhtReady(host: Host, signal?: AbortSignal): Promise<boolean> {
+  if (host.services.dht === undefined) return false;
+  const deadline = Date.now() + ROUTING_TABLE_WAIT;
+  while (!dhtReady(host) && host.getPeers().length > 0 && Date.now() < deadline) {
+    signal?.throwIfAborted();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return dhtReady(host);
+}
+
+/**
  * Providers of `key` the DHT names, self excluded, as they arrive (the lookup is stopped
  * when the caller stops iterating, after `max`, or after `timeout`). Not dialled.
  */
 export async function* dhtProviders(host: Host, key: DhtKey, options: FindOptions = {}): AsyncGenerator<PeerInfo> {
-  if (!dhtReady(host)) return;
+  if (!(await waitDhtReady(host, options.signal))) return;
   const stop = new AbortController();
   const signal = AbortSignal.any([stop.signal, AbortSignal.timeout(options.timeout ?? DHT_LOOKUP_TIMEOUT), ...(options.signal ? [options.signal] : [])]);
   const max = options.max ?? MAX_DHT_PROVIDERS;
@@ -85,7 +103,7 @@ export async function findProviders(host: Host, key: DhtKey | undefined, options
   const connected = host.getPeers();
   const rank = (p: PeerId): number => (preferred.has(p.toString()) ? 0 : 1);
   const peers = [...connected].sort((a, b) => rank(a) - rank(b));
-  const dht = key !== undefined && dhtReady(host);
+  const dht = key !== undefined && (await waitDhtReady(host, options.signal));
   let dhtCount = 0;
   if (dht) {
     const dials: Promise<PeerId | undefined>[] = [];
