@@ -3,6 +3,7 @@
 
 import { InvalidInputError } from '../verify/errors.js';
 import { GEAR, GEAR_LS } from './fastcdc-gear.js';
+import { makeWasmScanner, type WasmMasks } from './fastcdc-wasm.js';
 
 // The crate's accepted ranges (v2020 MINIMUM_MIN .. MAXIMUM_MAX).
 export const MINIMUM_MIN = 64;
@@ -72,6 +73,8 @@ export interface CutParams {
   readonly maskSLsHi: number;
   readonly maskLLsLo: number;
   readonly maskLLsHi: number;
+  /** The same masks as u64, for the wasm scan. */
+  readonly wasm: WasmMasks;
 }
 
 function checkSize(name: string, v: unknown, lo: number, hi: number): number {
@@ -108,6 +111,7 @@ export function cutParams(opts: ChunkerOptions): CutParams {
     maskLLo: lo24(l), maskLHi: hi32(l),
     maskSLsLo: lo24(sLs), maskSLsHi: hi32(sLs),
     maskLLsLo: lo24(lLs), maskLLsHi: hi32(lLs),
+    wasm: { sLs, s, lLs, l },
   };
 }
 
@@ -115,9 +119,16 @@ export function cutParams(opts: ChunkerOptions): CutParams {
 interface ScanState {
   /** Next byte pair to hash: bytes 2*index and 2*index+1 after the chunk start. */
   index: number;
+  /**
+   * The hash so far, in the form of the scan in use (one per process): bits 0..23 and
+   * 24..55 for the JavaScript loop, bits 0..31 and 32..63 for the wasm one.
+   */
   lo: number;
   hi: number;
 }
+
+/** The wasm scan where WebAssembly runs; the JavaScript loop below otherwise. */
+const WASM = makeWasmScanner();
 
 const freshState = (p: CutParams): ScanState => ({ index: p.min >>> 1, lo: 0, hi: 0 });
 
@@ -127,6 +138,20 @@ const freshState = (p: CutParams): ScanState => ({ index: p.min >>> 1, lo: 0, hi
  * (length of the chunk) or -1 with `st` advanced to `limit`.
  */
 function scan(buf: Uint8Array, base: number, limit: number, p: CutParams, st: ScanState): number {
+  if (WASM) {
+    const from = st.index;
+    if (limit <= from) return -1;
+    const mid = Math.min(p.avg >>> 1, limit);
+    const n1 = Math.max(0, mid - from);
+    const r = WASM.scan(buf, base + 2 * from, n1, limit - from - n1, st, p.wasm);
+    if (r >= 0) return 2 * from + r;
+    st.index = limit;
+    return -1;
+  }
+  return scanJs(buf, base, limit, p, st);
+}
+
+function scanJs(buf: Uint8Array, base: number, limit: number, p: CutParams, st: ScanState): number {
   const T = TABLE;
   let lo = st.lo;
   let hi = st.hi;
