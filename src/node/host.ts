@@ -50,11 +50,6 @@ export type HostServices = {
 
 export type Host = Libp2p<HostServices>;
 
-/** Whether `host` runs the DHT. */
-export function dhtOf(host: Host): SingleKadDHT | undefined {
-  return host.services.dht;
-}
-
 /** Parses a multiaddr argument; INVALID_ADDRESS with the reason otherwise. */
 export function parseMultiaddr(text: string): Multiaddr {
   if (typeof text !== 'string' || !text.startsWith('/')) throw new InvalidPeerAddressError(String(text), 'a multiaddr starts with /, as in /ip4/192.0.2.1/tcp/4001/p2p/12D3Koo…');

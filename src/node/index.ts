@@ -4,12 +4,17 @@
 // fetching blobs (resumable), trees and signed roots with everything verified before it
 // is stored, and peers as a read-only store tier (`p2p://`). CastorNode is its face.
 //
-// Not here yet: discovery beyond bootstrap peers and dials (kad-dht, mDNS), fetching one
-// blob from several peers at once.
+// Discovery (src/node/discovery): kad-dht on /castor/kad/1.0.0 with sha2-256 keys of
+// namespaced preimages, announcing held roots and publisher keys' roots; mDNS on the LAN
+// when asked; finding providers through connected peers, then the DHT.
 
 export { CastorNode, HANDLERS, type CastorNodeConfig, type FetchOptions, type FetchResult, type FetchRootOptions } from './castor-node.js';
 export { DialError, InvalidPeerAddressError, NotFoundOnPeersError, PeerFailedError, PeerMisbehavedError, RemoteError } from './errors.js';
-export { DEFAULT_LISTEN, createHost, parseMultiaddr, type Host, type HostOptions } from './host.js';
+export { DEFAULT_LISTEN, DHT_PROTOCOL, createHost, parseMultiaddr, type Host, type HostOptions, type HostServices } from './host.js';
+export { Announcer, DEFAULT_REANNOUNCE_INTERVAL, type AnnouncerOptions } from './discovery/announcer.js';
+export { contentKey, rootKey, type DhtKey } from './discovery/dht-key.js';
+export { NoProviderError, type Searched } from './discovery/errors.js';
+export { DHT_LOOKUP_TIMEOUT, MAX_DHT_PROVIDERS, dhtProviders, dhtReady, findProviders, type FindOptions, type Found } from './discovery/find-providers.js';
 export { IDENTITY_FILE, IdentityError, loadOrCreateIdentity } from './identity.js';
 export * from './limits.js';
 export { RemoteBlobService, ReadOnlyTierError, type PeerSet } from './remote-blob-service.js';
