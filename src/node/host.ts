@@ -81,6 +81,10 @@ function services(options: HostOptions): ServiceFactoryMap<HostServices> {
       // The default mapper drops private and loopback addresses from provider records;
       // castor is a LAN tool, where those are the only addresses there are.
       peerInfoMapper: passthroughMapper,
+      // kad-dht holds every query until its first self-query has run, and starts that one
+      // a second after start by default: a CLI fetch would idle that second. Start it at
+      // once (it waits for a first routing-table peer, then takes milliseconds on a LAN).
+      initialQuerySelfInterval: 0,
     }) as (components: KadDHTComponents) => SingleKadDHT;
   }
   if (options.mdns === true) out.mdns = mdns();

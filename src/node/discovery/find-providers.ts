@@ -11,6 +11,11 @@ import type { DhtKey } from './dht-key.js';
 export const DHT_LOOKUP_TIMEOUT = 15_000;
 /** Providers taken from the DHT for one lookup: enough to spread a fetch over, few enough to dial. */
 export const MAX_DHT_PROVIDERS = 16;
+/**
+ * Once the first provider is in, the lookup runs this much longer for more and then stops:
+ * walking to the end of the DHT path costs dials, and one provider is enough to start.
+ */
+export const PROVIDER_SETTLE = 100;
 
 export interface FindOptions {
   readonly signal?: AbortSignal;
@@ -20,6 +25,8 @@ export interface FindOptions {
   readonly max?: number;
   /** @default DHT_LOOKUP_TIMEOUT */
   readonly timeout?: number;
+  /** Milliseconds to go on looking after the first provider; Infinity: to the end of the lookup. @default PROVIDER_SETTLE */
+  readonly settle?: number;
 }
 
 export interface Found {
@@ -66,12 +73,15 @@ export async function* dhtProviders(host: Host, key: DhtKey, options: FindOption
   const stop = new AbortController();
   const signal = AbortSignal.any([stop.signal, AbortSignal.timeout(options.timeout ?? DHT_LOOKUP_TIMEOUT), ...(options.signal ? [options.signal] : [])]);
   const max = options.max ?? MAX_DHT_PROVIDERS;
+  const settle = options.settle ?? PROVIDER_SETTLE;
   const seen = new Set<string>();
+  let settling: NodeJS.Timeout | undefined;
   try {
     for await (const info of host.contentRouting.findProviders(key, { signal })) {
       const id = info.id.toString();
       if (info.id.equals(host.peerId) || seen.has(id)) continue;
       seen.add(id);
+      if (settling === undefined && Number.isFinite(settle)) settling = setTimeout(() => stop.abort(), settle);
       yield info;
       if (seen.size >= max) return;
     }
@@ -80,6 +90,7 @@ export async function* dhtProviders(host: Host, key: DhtKey, options: FindOption
     options.signal?.throwIfAborted();
     if (!signal.aborted) throw err;
   } finally {
+    clearTimeout(settling);
     stop.abort();
   }
 }
