@@ -4,29 +4,28 @@
 // and only then publishes the record, so a visible record never names a missing chunk
 // and a writer killed at any moment leaves only its staging dir behind.
 //
-// Hashing and chunking run on the main thread in call order; the file-system work of
-// staging chunks (dedup stat, create, write, close) runs on libuv's thread pool with up to
-// STORE_CONCURRENCY chunks in flight, and close() renames and syncs with a bound too. A
-// write resolves once its chunks are under way and none of them refers to the caller's
-// buffer any more (each was either written to its file or copied into the writer's ring);
-// a chunk that then fails to be staged fails the writer, and the next write or close
-// reports it. Durable writers fsync their first SYNC_EACH_LIMIT staged chunks one by one;
-// a larger blob's remaining chunks are made durable at close by one syncfs, not an fsync
-// each (about 0.4 ms apiece, device-bound, on the project's machine kind).
+// Hashing and chunking run on the main thread in call order; staging chunks (dedup check,
+// create, write, close) runs on the chunk-staging worker (chunk-stager.ts), which gets a
+// copy of each new chunk in a shared ring, and close() renames and syncs with a bound. A
+// write resolves once its chunks are copied (the caller may reuse its buffer); a chunk
+// that then fails to be staged fails the writer, and the next write or close reports it.
+// Durable writers fsync their first SYNC_EACH_LIMIT staged chunks one by one; a larger
+// blob's remaining chunks are made durable at close by one syncfs, not an fsync each (about
+// 0.4 ms apiece, device-bound, on the project's machine kind).
 
-import { mkdir, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Hasher, toHex } from '../verify/blake3/index.js';
 import { withHeader } from '../verify/bao/index.js';
-import { moveInto, syncDir, syncFile, writeSynced, type ByteSource } from './atomic-write.js';
+import { moveInto, syncDir, syncFile, writeSynced } from './atomic-write.js';
 import {
   BLOB_GROUP_LOG, checkBytes, WriterClosedError, type BlobWriter, type ChunkRef, type Digest,
 } from './blob-service.js';
-import { ByteRing, TaskPool, type RingCopy } from './bounded-queue.js';
+import { chunkStager, type StageOutcome } from './chunk-stager.js';
 import { forEachConcurrent } from './concurrent.js';
 import { asDigest } from './digest.js';
 import { FastCdcChunker, type Chunk, type ChunkerOptions } from './fastcdc.js';
-import { DataDirMissingError, errnoOf, fsError, isNotFound } from './fs-errors.js';
+import { DataDirMissingError, errnoOf, fsError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import { chunkDigest, encodeRecord } from './fs-record.js';
 import { syncFileSystem } from './sync-fs.js';
@@ -42,13 +41,6 @@ export interface FsWriterConfig {
 type State = 'open' | 'closing' | 'closed' | 'aborted' | 'failed';
 
 const RECORD_FILE = 'record';
-/**
- * Most chunks being staged at once: enough to keep libuv's thread pool and the disk busy
- * (fsyncs overlapping) while the main thread hashes and cuts the next piece.
- */
-const STORE_CONCURRENCY = 16;
-/** Room for copies of chunks still queued when the write that cut them resolves (at least two max-size chunks). */
-const COPY_RING_BYTES = 1 << 20;
 /** Renames and fsyncs in flight at once during close(). */
 const PUBLISH_CONCURRENCY = 32;
 /**
@@ -59,51 +51,6 @@ const PUBLISH_CONCURRENCY = 32;
  * one syncfs once the chunks are renamed.
  */
 const SYNC_EACH_LIMIT = 32;
-
-/**
- * One chunk on its way to its staging file. Its bytes are a view of a caller's buffer or
- * of a chunker carry; before the write that cut it resolves, `detach` copies them into the
- * writer's ring (so the caller may reuse its buffer and old carries are not kept alive),
- * or waits if they are being written to the file at that moment.
- */
-class ChunkJob implements ByteSource {
-  data: Uint8Array | undefined;
-  #copy: RingCopy | undefined;
-  #writing = false;
-  #resolve!: () => void;
-  readonly #released = new Promise<void>((resolve) => { this.#resolve = resolve; });
-
-  constructor(data: Uint8Array) {
-    this.data = data;
-  }
-
-  async detach(ring: ByteRing): Promise<void> {
-    if (this.data === undefined || this.#copy) return;
-    if (this.#writing) return this.#released;
-    const copy = await ring.copy(this.data);
-    if (this.data === undefined || this.#writing) {
-      // Finished (or started writing the original) while waiting for room.
-      copy.release();
-      return this.#released;
-    }
-    this.#copy = copy;
-    this.data = copy.bytes;
-  }
-
-  take(): Uint8Array {
-    this.#writing = true;
-    return this.data!;
-  }
-
-  /** The bytes are in the file (or never will be): drop them and give a copy's room back. */
-  release(): void {
-    this.data = undefined;
-    this.#writing = false;
-    this.#copy?.release();
-    this.#copy = undefined;
-    this.#resolve();
-  }
-}
 
 export class FsBlobWriter implements BlobWriter {
   readonly #cfg: FsWriterConfig;
@@ -124,8 +71,10 @@ export class FsBlobWriter implements BlobWriter {
   /** Chunks of a durable writer staged without fsync: close() makes them durable before renaming them. */
   #unsynced: string[] = [];
   #newBytes: number | undefined;
-  readonly #pool = new TaskPool(STORE_CONCURRENCY);
-  readonly #ring: ByteRing;
+  /** Chunks handed to the staging worker and not yet settled. */
+  readonly #inFlight = new Set<Promise<void>>();
+  /** The first chunk that failed to stage. */
+  #stageFailure: { error: unknown } | undefined;
   #staging: string | undefined;
   #stagingReady: Promise<string> | undefined;
   #failure: Error | undefined;
@@ -133,7 +82,6 @@ export class FsBlobWriter implements BlobWriter {
   constructor(cfg: FsWriterConfig) {
     this.#cfg = cfg;
     this.#chunker = new FastCdcChunker(cfg.chunker);
-    this.#ring = new ByteRing(Math.max(COPY_RING_BYTES, 2 * cfg.chunker.max));
   }
 
   /** Once close() resolved: bytes of the chunks this blob added to chunks/ (0 if all were there). */
@@ -165,7 +113,7 @@ export class FsBlobWriter implements BlobWriter {
     }
     this.#state = 'aborted';
     await this.#queue;
-    await this.#pool.drain();
+    await this.#drain();
     await this.#discard();
   }
 
@@ -188,21 +136,19 @@ export class FsBlobWriter implements BlobWriter {
   async #write(bytes: Uint8Array): Promise<void> {
     if (!this.#accepting()) throw this.#closedError();
     if (this.#cfg.readOnly) return this.#fail(this.#cfg.readOnly);
-    const started: ChunkJob[] = [];
     try {
       this.#hasher!.update(bytes);
       for (const c of this.#chunker!.push(bytes)) {
-        const job = await this.#storeChunk(c);
-        if (job) started.push(job);
-        if (!this.#accepting() || this.#pool.failure) break;
+        await this.#storeChunk(c);
+        if (!this.#accepting() || this.#stageFailure) break;
       }
     } catch (err: unknown) {
-      return this.#fail(err); // which waits for every job, so none still reads `bytes`
+      return this.#fail(err);
+    } finally {
+      // Every chunk cut from `bytes` is copied by now; the caller may reuse it.
+      chunkStager().flush();
     }
-    if (this.#pool.failure && this.#accepting()) return this.#fail(this.#pool.failure.error);
-    // Chunks are views of `bytes`, which the caller may reuse once this resolves, or of the
-    // chunker's carry, which should not outlive the next few chunks: copied if still queued.
-    for (const job of started) await job.detach(this.#ring);
+    if (this.#stageFailure && this.#accepting()) return this.#fail(this.#stageFailure.error);
   }
 
   async #close(): Promise<Digest> {
@@ -211,7 +157,8 @@ export class FsBlobWriter implements BlobWriter {
     try {
       this.#throwIfStagingFailed();
       for (const c of this.#chunker!.finish()) await this.#storeChunk(c);
-      await this.#pool.drain();
+      chunkStager().flush();
+      await this.#drain();
       this.#throwIfStagingFailed();
       const r = this.#hasher!.finalize();
       const digest = asDigest(r.hash);
@@ -241,45 +188,41 @@ export class FsBlobWriter implements BlobWriter {
   }
 
   #throwIfStagingFailed(): void {
-    const f = this.#pool.failure;
+    const f = this.#stageFailure;
     if (f) throw f.error;
   }
 
+  /** Resolves once no chunk of this writer is with the staging worker. */
+  async #drain(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
+  }
+
   /**
-   * Records chunk `c` in the blob's list and, unless this writer already took it on, starts
-   * staging it once the pool has room. Resolves to the job started, if any.
+   * Records chunk `c` in the blob's list and, unless this writer already took it on, hands
+   * a copy of it to the staging worker (waiting for room in its ring).
    */
-  async #storeChunk(c: Chunk): Promise<ChunkJob | undefined> {
+  async #storeChunk(c: Chunk): Promise<void> {
     const digest = chunkDigest(c.data);
     this.#chunks.push({ digest, size: c.length });
     const hex = toHex(digest);
-    if (this.#seen.has(hex)) return undefined;
+    if (this.#seen.has(hex)) return;
     this.#seen.add(hex);
-    // Made before the first job starts, so a writer that has taken data is visible in tmp/
-    // (cleanTemp judges staging dirs by their age) and the jobs need not race to make it.
-    await this.#stagingDir();
-    const job = new ChunkJob(c.data);
-    await this.#pool.add(() => this.#stage(hex, job));
-    return job;
-  }
-
-  async #stage(hex: string, job: ChunkJob): Promise<void> {
-    try {
-      if (!this.#accepting()) return;
-      const size = job.data!.length;
-      if (await this.#alreadyStored(hex, size)) return;
-      if (!this.#accepting()) return;
-      const staging = await this.#stagingDir();
-      const syncNow = this.#cfg.durable && this.#syncedEach < SYNC_EACH_LIMIT;
-      if (syncNow) this.#syncedEach++;
-      await writeSynced(path.join(staging, hex), job, syncNow);
-      this.#staged.push(hex);
-      this.#stagedBytes += size;
-      if (this.#cfg.durable && !syncNow) this.#unsynced.push(hex);
-    } finally {
-      // Wakes a write waiting on this job when it never got as far as writing its bytes.
-      if (job.data !== undefined) job.release();
-    }
+    // Made before the first chunk is staged, so a writer that has taken data is visible in
+    // tmp/ (cleanTemp judges staging dirs by their age).
+    const staging = await this.#stagingDir();
+    const sync = this.#cfg.durable && this.#syncedEach < SYNC_EACH_LIMIT;
+    if (sync) this.#syncedEach++;
+    const { outcome } = await chunkStager().add({ file: path.join(staging, hex), chunkFile: this.#cfg.layout.chunkPath(hex), bytes: c.data, sync });
+    const settled = outcome.then(
+      (o: StageOutcome) => {
+        if (o !== 'staged') return;
+        this.#staged.push(hex);
+        this.#stagedBytes += c.length;
+        if (this.#cfg.durable && !sync) this.#unsynced.push(hex);
+      },
+      (err: unknown) => { this.#stageFailure ??= { error: err }; },
+    ).finally(() => this.#inFlight.delete(settled));
+    this.#inFlight.add(settled);
   }
 
   /**
@@ -297,24 +240,6 @@ export class FsBlobWriter implements BlobWriter {
       }
     }
     await forEachConcurrent(paths, PUBLISH_CONCURRENCY, (p) => sync(p));
-  }
-
-  /**
-   * Dedup: a chunk file already there under this digest is kept. Its size is checked (a
-   * file of the wrong size is corrupt and gets replaced by this writer's copy); its bytes
-   * are not rehashed, since every read verifies them through the blob's outboard anyway.
-   */
-  async #alreadyStored(hex: string, size: number): Promise<boolean> {
-    const file = this.#cfg.layout.chunkPath(hex);
-    try {
-      // Touched before the size check, so a gc running now sees it as recent (src/store/gc.ts).
-      const now = new Date();
-      await utimes(file, now, now);
-      return (await stat(file)).size === size;
-    } catch (err: unknown) {
-      if (isNotFound(err)) return false;
-      throw fsError(err, file, 'checking');
-    }
   }
 
   /** The writer's staging dir, made on first use (once, however many chunks ask at the same time). */
@@ -340,7 +265,7 @@ export class FsBlobWriter implements BlobWriter {
     this.#state = 'failed';
     this.#failure = e;
     // Nothing may still be creating files in the staging dir when it is removed.
-    await this.#pool.drain();
+    await this.#drain();
     await this.#discard();
     throw e;
   }

@@ -147,25 +147,34 @@ function ingestFile(ctx: Ctx, file: Buffer, name: Uint8Array, st: Stats): Promis
     const writer = blobs.openWriter();
     let size = 0;
     try {
-      // One buffer per read, handed to the writer: it may hold views until the write
-      // resolves, and fresh buffers let the next read start without copying.
-      for (;;) {
-        // One more byte than lstat promised, so a file read whole ends on a short read.
-        const buf = Buffer.allocUnsafe(Math.min(READ_SIZE, Math.max(st.size - size, 0) + 1));
-        let n: number;
+      // Two buffers in turn: the next piece is read while the writer takes this one, and a
+      // buffer is reused once its write resolved (the writer then holds no view of it), so
+      // a large file costs no allocation (and no collection) per piece.
+      const bufs = [Buffer.allocUnsafe(Math.min(READ_SIZE, st.size + 1)), Buffer.allocUnsafe(Math.min(READ_SIZE, st.size + 1))];
+      const readInto = async (buf: Buffer, at: number): Promise<number> => {
         try {
-          ({ bytesRead: n } = await fh.read(buf, 0, buf.length, size));
+          return (await fh!.read(buf, 0, buf.length, at)).bytesRead;
         } catch (err: unknown) {
           throw new IngestReadError(show(file), { cause: err });
         }
+      };
+      let turn = 0;
+      let pending: Promise<number> | undefined = readInto(bufs[0]!, 0);
+      while (pending) {
+        const buf = bufs[turn]!;
+        const n: number = await pending;
+        // One more byte than lstat promised, so a file read whole ends on a short read;
+        // regular files read short only at their end.
+        pending = n === buf.length ? readInto(bufs[turn ^ 1]!, size + n) : undefined;
+        // A read that fails while this piece is written must not count as unhandled.
+        pending?.catch(() => undefined);
         if (n > 0) {
           await writer.write(buf.subarray(0, n));
           size += n;
           ctx.totals.bytes += n;
           onProgress?.({ files: ctx.totals.files, bytes: ctx.totals.bytes });
         }
-        // Regular files read short only at their end.
-        if (n < buf.length) break;
+        turn ^= 1;
       }
       const digest = await writer.close();
       ctx.totals.files++;
