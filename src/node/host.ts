@@ -69,7 +69,7 @@ function isAddressInUse(err: unknown): boolean {
   return false;
 }
 
-function services(options: HostOptions): ServiceFactoryMap<HostServices> {
+function services(options: HostOptions, listen: readonly string[]): ServiceFactoryMap<HostServices> {
   const out: ServiceFactoryMap<HostServices> = { identify: identify(), ping: ping() };
   if (options.dht !== false) {
     // kadDHT() is typed as the multi-DHT interface; one DHT is a SingleKadDHT (it has a routing table).
@@ -77,7 +77,9 @@ function services(options: HostOptions): ServiceFactoryMap<HostServices> {
       protocol: DHT_PROTOCOL,
       // A LAN or loopback node cannot learn it is dialable the way kad-dht expects of a
       // public node, so it would stay a client and answer nobody: serve from the start.
-      clientMode: false,
+      // Except a node that listens nowhere (the CLI's own): nobody can dial it back, so it
+      // must not enter other nodes' routing tables; it only asks.
+      clientMode: listen.length === 0,
       // The default mapper drops private and loopback addresses from provider records;
       // castor is a LAN tool, where those are the only addresses there are.
       peerInfoMapper: passthroughMapper,
@@ -107,7 +109,7 @@ async function build(options: HostOptions, listen: readonly string[]): Promise<H
       maxIncomingPendingConnections: MAX_INCOMING_PENDING,
       dialTimeout: DIAL_TIMEOUT,
     },
-    services: services(options),
+    services: services(options, listen),
   });
   try {
     await node.start();

@@ -135,3 +135,33 @@ test('nothing anywhere: NOT_FOUND saying the connected peers and the DHT were as
     return true;
   });
 });
+
+test('re-announcing on a schedule: a node that joins later gets the record without a new add', async () => {
+  const small: CastorNode[] = [];
+  try {
+    const open = (name: string): ReturnType<typeof dataDir> => dataDir(root, name);
+    const hub = await CastorNode.start(await open('r-hub'), { listen: ['/ip4/127.0.0.1/tcp/0'] });
+    small.push(hub);
+    const holder = await CastorNode.start(await open('r-holder'), { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [hub.addresses()[0]!], reannounceInterval: 1000 });
+    small.push(holder);
+    const digest = await putBlob(holder.data, randomBytes(10_000));
+    await holder.announce(digest);
+    // Joins after the announcement: its own record store starts empty.
+    const late = await CastorNode.start(await open('r-late'), { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [hub.addresses()[0]!] });
+    small.push(late);
+    const dht = late.host.services.dht!;
+    const deadline = Date.now() + 10_000;
+    let own = false;
+    while (!own && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      // A PROVIDER event from the node itself means the record is in its own store.
+      for await (const e of dht.findProviders(contentKey(digest), { signal: AbortSignal.timeout(2000) })) {
+        if (e.name === 'PROVIDER' && e.from.equals(late.host.peerId) && e.providers.some((p) => p.id.equals(holder.host.peerId))) own = true;
+        if (e.name === 'PROVIDER') break;
+      }
+    }
+    assert.ok(own, 'the late node holds the holder\'s record after a re-announce round');
+  } finally {
+    await Promise.all(small.map((n) => n.stop()));
+  }
+});

@@ -24,6 +24,21 @@ export const DEFAULT_REANNOUNCE_INTERVAL = 12 * 60 * 60_000;
 export const PROVIDE_TIMEOUT = 60_000;
 /** Provides in flight at once: a data dir with thousands of pins must not flood the DHT. */
 const PROVIDES_IN_FLIGHT = 8;
+/** How often a provide waiting for the DHT's first peer looks again. */
+const PEER_POLL = 500;
+
+/** Resolves after `ms`, or at once when `signal` aborts (stop must not wait out a poll). */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
 
 export interface AnnouncerOptions {
   /** Milliseconds between rounds of announcing everything again. @default DEFAULT_REANNOUNCE_INTERVAL */
@@ -135,6 +150,11 @@ export class Announcer {
     if (!this.enabled || this.#stop.signal.aborted) return Promise.resolve();
     this.#entries.set(entry.key.toString(), entry);
     const p = this.#run(async () => {
+      // A lone node (a daemon before mDNS or anyone finds it) waits for a DHT peer here,
+      // without a deadline: a provide started now would time out and be reported for nothing.
+      while (this.#host.services.dht!.routingTable.size === 0 && !this.#stop.signal.aborted) {
+        await pause(PEER_POLL, this.#stop.signal);
+      }
       if (this.#stop.signal.aborted) return;
       const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(PROVIDE_TIMEOUT)]);
       try {
