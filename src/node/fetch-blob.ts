@@ -3,32 +3,31 @@
 //
 // Small blobs (up to DIRECT_FETCH_LIMIT) stream from one peer straight into a store
 // writer, which publishes the blob only once it is whole and hashes to the digest. Larger
-// ones are downloaded into a PartialBlob (partial/<hex>/ in the data dir): the peer's
-// outboard (stat, verified against the digest) first, then the slices of the groups
-// still missing, from one peer after another; a fetch killed at any moment and started
-// again asks only for what is missing. Once every group is held, the partial completes
-// into the store. A peer that lies is reported (PeerMisbehavedError) and the next is tried.
+// ones are downloaded into a PartialBlob (partial/<hex>/ in the data dir): every peer is
+// asked for its stat at once, the first outboard (verified against the digest) begins the
+// partial, then the missing groups come from all the peers at once (swarm/swarm-fetch.ts),
+// each asked only for groups it holds; a fetch killed at any moment and started again
+// asks only for what is missing. The blob is stored as it arrives (swarm/in-order-feeder.ts).
+// A peer that lies is hung up on, reported (onPeerDropped) and not asked again; the
+// others carry on. When every peer failed, a lie is the error reported first.
 
 import type { Libp2p, PeerId } from '@libp2p/interface';
-import { normalizeRanges, type ByteRange } from '../verify/bao/index.js';
 import { CastorError } from '../verify/errors.js';
-import type { BlobWriter } from '../store/blob-service.js';
 import type { DataDir } from '../store/data-dir.js';
 import { digestEquals, formatDigest, type Digest } from '../store/digest.js';
 import { PartialBlob } from '../store/partial-blob.js';
 import { NotFoundOnPeersError, PeerMisbehavedError } from './errors.js';
-import { MAX_RANGES } from './limits.js';
-import { Pipeline } from './pipeline.js';
 import { decodeAnswer, requestBlob, type BlobAnswer } from './protocols/blob-request.js';
-import { requestStat, type PeerStat } from './protocols/stat-request.js';
+import { InOrderFeeder } from './swarm/in-order-feeder.js';
+import { PeerSource } from './swarm/peer-source.js';
+import { dropPeer, SwarmFetch, type PeerDroppedEvent } from './swarm/swarm-fetch.js';
+
+export type { PeerDroppedEvent } from './swarm/swarm-fetch.js';
 
 export interface FetchContext {
   readonly host: Libp2p;
   readonly data: DataDir;
 }
-
-/** Writes to the partial, and to the store writer, kept in flight at once (pieces of up to 1 MiB). */
-const WRITES_IN_FLIGHT = 4;
 
 /** Blobs up to this size are fetched in one go into a store writer, without a partial (and so are not resumable). */
 export const DIRECT_FETCH_LIMIT = 1 << 20;
@@ -41,6 +40,14 @@ export interface BlobFetchOptions {
   readonly onSize?: (size: number) => void;
   /** Called with each count of verified bytes written. */
   readonly onBytes?: (n: number) => void;
+  /** Called when a peer that sent bad data is hung up on (it is not asked again in this fetch). */
+  readonly onPeerDropped?: (event: PeerDroppedEvent) => void;
+  /** A request whose peer sends no verified byte for this long goes to another peer. @default 10 s */
+  readonly stallMs?: number;
+  /** How often peers holding part (or none yet) of the blob are asked again what they hold. @default 1 s */
+  readonly restatMs?: number;
+  /** Requests in flight per peer. @default 2 */
+  readonly lanesPerPeer?: number;
 }
 
 export interface BlobFetchResult {
@@ -49,6 +56,8 @@ export interface BlobFetchResult {
   readonly fetchedBytes: number;
   /** The peer that served the last of it; undefined when it was local already. */
   readonly peer?: string;
+  /** Content bytes each peer delivered (peer id to bytes), for a blob fetched through a partial. */
+  readonly fromPeers?: Readonly<Record<string, number>>;
 }
 
 /** What the attempts at one blob collect, for the error when all of them fail. */
@@ -65,34 +74,54 @@ class Attempts {
   }
 }
 
-/** Fetches `digest` whole into `ctx.data` from `peers`, in order. */
+/** Fetches `digest` whole into `ctx.data` from `peers`: small blobs from one peer after another, larger ones from all at once. */
 export async function fetchBlob(ctx: FetchContext, digest: Digest, peers: readonly PeerId[], options: BlobFetchOptions = {}): Promise<BlobFetchResult> {
   const local = await ctx.data.blobs.stat(digest);
   if (local !== undefined) return { size: local.size, fetchedBytes: 0 };
   const attempts = new Attempts();
+  const sources = uniqueSources(peers);
   const resumed = await PartialBlob.resume(ctx.data, digest);
-  if (resumed !== undefined) return fetchIntoPartial(ctx, resumed, peers, new Map(), attempts, options);
+  if (resumed !== undefined) return fetchIntoPartial(ctx, resumed, peers, sources, attempts, options);
   const hint = options.sizeHint;
   if (hint !== undefined && hint <= DIRECT_FETCH_LIMIT) return fetchDirect(ctx, digest, peers, attempts, options);
-  // The size and outboard from the first peer that has any of it.
-  const stats = new Map<string, PeerStat | undefined>();
-  for (const peer of peers) {
-    options.signal?.throwIfAborted();
-    try {
-      const st = await requestStat(ctx.host, peer, digest, { signal: options.signal });
-      stats.set(peer.toString(), st);
-      if (st === undefined) continue;
-      if (st.size <= DIRECT_FETCH_LIMIT) return fetchDirect(ctx, digest, peers, attempts, options);
-      options.onSize?.(st.size);
-      const partial = await PartialBlob.begin(ctx.data, digest, st.size, st.outboard);
-      return fetchIntoPartial(ctx, partial, peers, stats, attempts, options);
-    } catch (err: unknown) {
-      options.signal?.throwIfAborted();
-      if (err instanceof CastorError && err.code === 'PARTIAL_BUSY') throw err;
-      attempts.add(err);
+  // Every peer stated at once; the first that has the blob gives the size and outboard.
+  const first = await firstStat(ctx, digest, sources, attempts, options);
+  options.signal?.throwIfAborted();
+  const st = first?.stat;
+  if (st === undefined) return attempts.fail(digest, peers);
+  if (st.size <= DIRECT_FETCH_LIMIT) return fetchDirect(ctx, digest, peers, attempts, options);
+  options.onSize?.(st.size);
+  const partial = await PartialBlob.begin(ctx.data, digest, st.size, st.outboard);
+  return fetchIntoPartial(ctx, partial, peers, sources, attempts, options);
+}
+
+function uniqueSources(peers: readonly PeerId[]): PeerSource[] {
+  const byName = new Map<string, PeerSource>();
+  for (const p of peers) if (!byName.has(p.toString())) byName.set(p.toString(), new PeerSource(p));
+  return [...byName.values()];
+}
+
+/**
+ * Asks every peer for its stat at once; resolves with the first that has the blob, or
+ * undefined once all answered without it. Answers still coming are kept by the sources.
+ */
+async function firstStat(ctx: FetchContext, digest: Digest, sources: readonly PeerSource[], attempts: Attempts, options: BlobFetchOptions): Promise<PeerSource | undefined> {
+  return new Promise((resolve) => {
+    let left = sources.length;
+    if (left === 0) resolve(undefined);
+    for (const s of sources) {
+      void s.restat(ctx.host, digest, options.signal).then(() => {
+        const err = s.takeError();
+        if (err instanceof PeerMisbehavedError) dropPeer(ctx.host, s, err, digest, (e) => attempts.add(e), options.onPeerDropped);
+        else if (err !== undefined) {
+          attempts.add(err);
+          s.failures++;
+        }
+        if (s.stat !== undefined) resolve(s);
+        if (--left === 0) resolve(undefined);
+      });
     }
-  }
-  return attempts.fail(digest, peers);
+  });
 }
 
 /** The whole blob from the first peer that has it, decoded straight into a store writer. */
@@ -153,168 +182,33 @@ function checkStored(digest: Digest, stored: Digest): void {
   if (!digestEquals(stored, digest)) throw new CastorError('HASH_MISMATCH', `the local store stored ${formatDigest(digest)} as ${formatDigest(stored)}`, formatDigest(stored));
 }
 
-/** The missing groups of `partial` that `bitfield` (a peer's held groups) covers, as ranges. */
-function wanted(partial: PartialBlob, bitfield: Uint8Array | undefined): ByteRange[] {
-  const gb = partial.groupBytes;
-  const out: ByteRange[] = [];
-  for (const r of partial.missingRanges()) {
-    for (let g = r.start / gb; g * gb < Math.max(r.end, 1); g++) {
-      if (bitfield !== undefined && ((bitfield[g >>> 3] ?? 0) >>> (g & 7) & 1) === 0) continue;
-      const start = g * gb;
-      const end = Math.min(partial.size, start + gb);
-      const last = out[out.length - 1];
-      if (last !== undefined && last.end === start) out[out.length - 1] = { start: last.start, end };
-      else out.push({ start, end });
-    }
-  }
-  return out;
-}
-
 /**
- * Feeds the verified content to a store writer in order while the download is under way,
- * so the blob is stored as it arrives instead of read back from the partial afterwards.
- * Bytes that arrive ahead of the writer are caught up from what the partial holds
- * (verified again as it reads them); when it cannot (groups still missing, bytes out of
- * order), the writer is dropped and the partial completes into the store at the end.
- */
-class InOrderStore {
-  #writer: BlobWriter | undefined;
-  #pos = 0;
-  /** The store writer applies writes in call order; a few stay in flight. */
-  readonly #writes = new Pipeline(WRITES_IN_FLIGHT);
-
-  constructor(private readonly partial: PartialBlob, data: DataDir) {
-    this.#writer = data.blobs.openWriter();
-  }
-
-  get active(): boolean {
-    return this.#writer !== undefined;
-  }
-
-  /** The verified `bytes` at content `offset`, just written to the partial. */
-  async feed(offset: number, bytes: Uint8Array): Promise<void> {
-    if (this.#writer === undefined) return;
-    if (offset > this.#pos) await this.#catchUp(offset);
-    if (this.#writer === undefined) return;
-    if (offset !== this.#pos) return this.drop();
-    await this.#writes.add(this.#writer.write(bytes));
-    this.#pos += bytes.length;
-  }
-
-  async #catchUp(to: number): Promise<void> {
-    if (!this.partial.holds({ start: this.#pos, end: to })) return this.drop();
-    for await (const piece of this.partial.read({ start: this.#pos, end: to })) await this.#writes.add(this.#writer!.write(piece));
-    this.#pos = to;
-  }
-
-  /** Publishes the blob once the partial holds all of it; undefined if the writer was dropped. */
-  async finish(): Promise<Digest | undefined> {
-    if (this.#writer !== undefined && this.#pos < this.partial.size) await this.#catchUp(this.partial.size);
-    const writer = this.#writer;
-    if (writer === undefined) return undefined;
-    this.#writer = undefined;
-    try {
-      await this.#writes.drain();
-      return await writer.close();
-    } catch (err: unknown) {
-      await writer.abort();
-      throw err;
-    }
-  }
-
-  async drop(): Promise<void> {
-    const writer = this.#writer;
-    this.#writer = undefined;
-    await this.#writes.settle();
-    await writer?.abort();
-  }
-}
-
-/**
- * Fills `partial` from the peers, each asked only for missing groups it holds, storing
- * the blob as it goes (InOrderStore) or completing the partial at the end. On failure
- * the partial is closed, keeping what verified for the next fetch.
+ * Fills `partial` from all the peers at once (SwarmFetch), storing the blob as it
+ * arrives (InOrderFeeder) and publishing it once whole. On failure the partial is
+ * closed, keeping what verified for the next fetch.
  */
 async function fetchIntoPartial(
-  ctx: FetchContext, partial: PartialBlob, peers: readonly PeerId[], stats: Map<string, PeerStat | undefined>,
+  ctx: FetchContext, partial: PartialBlob, peers: readonly PeerId[], sources: readonly PeerSource[],
   attempts: Attempts, options: BlobFetchOptions,
 ): Promise<BlobFetchResult> {
   const { digest } = partial;
-  const store = new InOrderStore(partial, ctx.data);
-  let fetched = 0;
-  let last: string | undefined;
+  const feeder = new InOrderFeeder(partial, ctx.data);
+  let stored = false;
   try {
     options.onSize?.(partial.size);
-    for (const peer of peers) {
-      if (partial.isComplete) break;
-      options.signal?.throwIfAborted();
-      try {
-        const name = peer.toString();
-        if (!stats.has(name)) stats.set(name, await requestStat(ctx.host, peer, digest, { signal: options.signal }));
-        const st = stats.get(name);
-        if (st === undefined) continue;
-        if (st.size !== partial.size) throw new PeerMisbehavedError(name, digest, `states ${st.size} bytes; the outboard held says ${partial.size}`);
-        const want = wanted(partial, st.complete ? undefined : st.bitfield);
-        for (let i = 0; i < want.length; i += MAX_RANGES) {
-          fetched += await fillFrom(ctx, partial, store, peer, want.slice(i, i + MAX_RANGES), options);
-          last = name;
-        }
-      } catch (err: unknown) {
-        options.signal?.throwIfAborted();
-        attempts.add(err);
-      }
-    }
+    const swarm = new SwarmFetch(ctx.host, partial, feeder, sources, (err) => attempts.add(err), options);
+    const r = await swarm.run();
     if (!partial.isComplete) attempts.fail(digest, peers);
-    const stored = await store.finish();
-    if (stored !== undefined) {
-      checkStored(digest, stored);
-      await partial.abort(); // stored: the partial is no longer needed
-    } else {
-      await partial.complete();
-    }
-    return { size: partial.size, fetchedBytes: fetched, peer: last };
+    const got = await feeder.finish();
+    stored = true;
+    checkStored(digest, got);
+    await partial.abort(); // stored: the partial is no longer needed
+    const fromPeers: Record<string, number> = {};
+    for (const s of sources) if (s.delivered > 0) fromPeers[s.name] = s.delivered;
+    return { size: partial.size, fetchedBytes: r.fetched, peer: r.last, fromPeers };
   } finally {
-    await store.drop();
+    if (!stored) await feeder.abort();
     // A partial that did not complete stays on disk (what verified, persisted) for the next fetch.
     await partial.close();
   }
-}
-
-/** Asks `peer` for `ranges` of the partial's blob and writes what verifies; resolves to the bytes written. */
-async function fillFrom(
-  ctx: FetchContext, partial: PartialBlob, store: InOrderStore, peer: PeerId, ranges: ByteRange[], options: BlobFetchOptions,
-): Promise<number> {
-  const answer = await requestBlob(ctx.host, peer, partial.digest, ranges, { signal: options.signal });
-  if (answer === undefined) return 0;
-  if (answer.claimedSize !== partial.size) {
-    answer.exchange.stream.abort(new Error('size mismatch'));
-    throw new PeerMisbehavedError(answer.exchange.peer, partial.digest, `claims ${answer.claimedSize} bytes; the verified outboard says ${partial.size}`);
-  }
-  // The decoder releases the output ranges' bytes in order: walk through them for offsets.
-  const output = normalizeRanges(ranges, partial.size).output;
-  let ri = 0;
-  let pos = output[0]?.start ?? 0;
-  let written = 0;
-  const writes = new Pipeline(WRITES_IN_FLIGHT);
-  try {
-    for await (const bytes of decodeAnswer(answer)) {
-      for (let at = 0; at < bytes.length;) {
-        const r = output[ri]!;
-        const take = Math.min(bytes.length - at, r.end - pos);
-        const piece = bytes.subarray(at, at + take);
-        // The partial hashes the piece when the write is issued and stores it after.
-        await writes.add(partial.write(pos, piece));
-        await store.feed(pos, piece);
-        pos += take;
-        at += take;
-        if (pos === r.end && ri + 1 < output.length) pos = output[++ri]!.start;
-      }
-      written += bytes.length;
-      options.onBytes?.(bytes.length);
-    }
-    await writes.drain();
-  } finally {
-    await writes.settle();
-  }
-  return written;
 }

@@ -1,0 +1,408 @@
+// Fills a PartialBlob from several peers at once. Each peer gets LANES lanes (requests in
+// flight); each lane asks the RangeScheduler for a unit of groups the peer holds, requests
+// that one range, runs the answer through the verifying decoder, and writes what verifies
+// to the partial (and offers it to the in-order store feeder). Faster peers come back for
+// more sooner, and steal the tails of slower peers' units at the end.
+//
+// Failures are the peer's, never the fetch's: a unit whose peer stalls (no verified bytes
+// for stallMs while we wait on it) or fails goes back to the scheduler for another lane.
+// A peer that sends anything that fails verification is hung up on, never asked again in
+// this fetch, and reported through onPeerDropped. A failure of our own (the partial or the
+// store writer cannot write) stops the whole fetch.
+
+import { CastorError } from '../../verify/errors.js';
+import type { Libp2p } from '@libp2p/interface';
+import type { Digest } from '../../store/digest.js';
+import type { PartialBlob } from '../../store/partial-blob.js';
+import { PeerFailedError, PeerMisbehavedError, RemoteError } from '../errors.js';
+import { Pipeline } from '../pipeline.js';
+import { decodeAnswer, requestBlob } from '../protocols/blob-request.js';
+import type { InOrderFeeder } from './in-order-feeder.js';
+import type { PeerSource } from './peer-source.js';
+import { RangeScheduler, type Unit } from './range-scheduler.js';
+
+/** Writes to the partial kept in flight per lane. */
+const WRITES_IN_FLIGHT = 4;
+/** Requests in flight per peer: the next unit's request overlaps the end of the last. */
+export const DEFAULT_LANES = 2;
+export const DEFAULT_STALL_MS = 10_000;
+export const DEFAULT_RESTAT_MS = 1000;
+/** Failures in a row (streams reset, dials refused) before a peer is given up for this fetch. */
+const MAX_FAILURES = 3;
+/** BUSY answers in a row before a peer is given up; between them the lane backs off. */
+const MAX_BUSY = 8;
+const BUSY_BACKOFF_MS = 100;
+/** Stalls before a peer is given up. */
+const MAX_STALLS = 2;
+
+export interface PeerDroppedEvent {
+  readonly peer: string;
+  readonly digest: Digest;
+  readonly reason: string;
+  readonly error: PeerMisbehavedError;
+}
+
+export interface SwarmOptions {
+  readonly signal?: AbortSignal;
+  readonly onBytes?: (n: number) => void;
+  readonly onPeerDropped?: (event: PeerDroppedEvent) => void;
+  /** A unit whose peer sends no verified byte for this long is given to another. @default DEFAULT_STALL_MS */
+  readonly stallMs?: number;
+  /** How often peers holding part (or none yet) of the blob are asked again what they hold. @default DEFAULT_RESTAT_MS */
+  readonly restatMs?: number;
+  /** Requests in flight per peer. @default DEFAULT_LANES */
+  readonly lanesPerPeer?: number;
+}
+
+/** A failure of this node (partial or store write), not of a peer: stops the fetch. */
+class LocalFailure {
+  constructor(readonly error: unknown) {}
+}
+
+/** A request we stopped ourselves, and why. */
+class Cancelled {
+  constructor(readonly why: 'twin' | 'stall' | 'dropped', readonly error: unknown) {}
+}
+
+/** One request in flight. */
+interface InFlight {
+  readonly unit: Unit;
+  readonly source: PeerSource;
+  readonly abort: AbortController;
+  /** Waiting on the peer (not on our own writes) since `since`. */
+  waiting: boolean;
+  since: number;
+  cancelled: 'twin' | 'stall' | 'dropped' | undefined;
+}
+
+export interface SwarmResult {
+  /** Verified content bytes written (groups another lane had delivered first are not counted). */
+  readonly fetched: number;
+  /** The peer that delivered the last bytes. */
+  readonly last: string | undefined;
+}
+
+/** Marks `source` dropped, hangs up on it and reports it (once). */
+export function dropPeer(
+  host: Libp2p, source: PeerSource, err: PeerMisbehavedError, digest: Digest, report: (err: unknown) => void,
+  onPeerDropped: ((event: PeerDroppedEvent) => void) | undefined,
+): void {
+  if (source.dropped) return;
+  source.dropped = true;
+  report(err);
+  host.hangUp(source.id).catch(() => undefined);
+  onPeerDropped?.({ peer: source.name, digest, reason: err.message, error: err });
+}
+
+export class SwarmFetch {
+  readonly #host: Libp2p;
+  readonly #partial: PartialBlob;
+  readonly #feeder: InOrderFeeder | undefined;
+  readonly #sources: readonly PeerSource[];
+  readonly #sched: RangeScheduler;
+  readonly #options: SwarmOptions;
+  readonly #report: (err: unknown) => void;
+  readonly #stallMs: number;
+  readonly #restatMs: number;
+  readonly #lanes: number;
+  readonly #stop = new AbortController();
+  readonly #inflight = new Set<InFlight>();
+  #fatal: LocalFailure | undefined;
+  #fetched = 0;
+  #last: string | undefined;
+  #spread = false;
+  #lastProgress = performance.now();
+
+  /** `report` collects peer failures for the error when the fetch fails. */
+  constructor(host: Libp2p, partial: PartialBlob, feeder: InOrderFeeder | undefined, sources: readonly PeerSource[], report: (err: unknown) => void, options: SwarmOptions) {
+    this.#host = host;
+    this.#partial = partial;
+    this.#feeder = feeder;
+    this.#sources = sources;
+    this.#report = report;
+    this.#options = options;
+    this.#stallMs = options.stallMs ?? DEFAULT_STALL_MS;
+    this.#restatMs = options.restatMs ?? DEFAULT_RESTAT_MS;
+    this.#lanes = Math.max(1, options.lanesPerPeer ?? DEFAULT_LANES);
+    this.#sched = new RangeScheduler(partial.groupCount, (g) => partial.has(g));
+  }
+
+  /** Runs until every group is held or no peer can give more; true when complete. */
+  async run(): Promise<SwarmResult> {
+    const outer = this.#options.signal;
+    const onOuterAbort = (): void => this.#stop.abort(outer!.reason);
+    outer?.addEventListener('abort', onOuterAbort, { once: true });
+    const tick = Math.max(20, Math.min(1000, Math.floor(this.#stallMs / 4)));
+    const watchdog = setInterval(() => this.#watch(), tick);
+    try {
+      this.#maybeSpread();
+      const lanes: Promise<void>[] = [];
+      for (const s of this.#sources) for (let i = 0; i < this.#lanes; i++) lanes.push(this.#lane(s));
+      await Promise.all(lanes);
+      outer?.throwIfAborted();
+      if (this.#fatal !== undefined) throw this.#fatal.error;
+      return { fetched: this.#fetched, last: this.#last };
+    } finally {
+      clearInterval(watchdog);
+      outer?.removeEventListener('abort', onOuterAbort);
+      if (!this.#stop.signal.aborted) this.#stop.abort(new Error('fetch finished'));
+    }
+  }
+
+  get #stopped(): boolean {
+    return this.#stop.signal.aborted;
+  }
+
+  /** Lanes of peers that have stated something: sizes the units. */
+  #laneCount(): number {
+    let n = 0;
+    for (const s of this.#sources) if (s.alive && s.stat !== undefined) n += this.#lanes;
+    return Math.max(1, n);
+  }
+
+  /**
+   * Once another peer turns out to be downloading the same blob, start handing out
+   * units from a random place: fetchers that all went in order would hold the same
+   * groups and have nothing to give each other.
+   */
+  #maybeSpread(): void {
+    if (this.#spread) return;
+    if (!this.#sources.some((s) => s.alive && s.stat !== undefined && !s.stat.complete)) return;
+    this.#spread = true;
+    this.#sched.startAt(Math.floor(Math.random() * this.#sched.groupCount));
+  }
+
+  async #lane(source: PeerSource): Promise<void> {
+    const digest = this.#partial.digest;
+    while (!this.#stopped && !this.#sched.finished && source.alive) {
+      if (source.statting || source.statDue(performance.now(), this.#restatMs)) {
+        await source.restat(this.#host, digest, this.#stop.signal);
+        if (this.#stopped) return;
+        let err = source.takeError();
+        if (err === undefined) {
+          try {
+            this.#checkSize(source);
+          } catch (e: unknown) {
+            err = e;
+          }
+        }
+        if (err !== undefined) {
+          await this.#failed(source, err);
+          continue;
+        }
+        this.#maybeSpread();
+      }
+      if (!source.alive) return;
+      const unit = source.stat === undefined ? undefined : this.#sched.next(source.name, source.holds, this.#laneCount());
+      if (unit === undefined) {
+        await this.#idle(source.complete ? 4 * this.#restatMs : this.#restatMs);
+        continue;
+      }
+      try {
+        await this.#fetchUnit(unit, source);
+        source.failures = 0;
+      } catch (err: unknown) {
+        if (err instanceof LocalFailure) {
+          this.#fatal ??= err;
+          this.#stop.abort(err.error);
+          return;
+        }
+        if (!this.#stopped) await this.#failed(source, err);
+      } finally {
+        this.#sched.release(unit);
+      }
+    }
+  }
+
+  /** Waits for a change in the scheduler, at most `ms`. */
+  #idle(ms: number): Promise<void> {
+    return this.#idleFor(ms, this.#sched.changed());
+  }
+
+  /** A size other than the partial's (whose outboard verified) is a lie by one of the two; the partial's came first. */
+  #checkSize(source: PeerSource): void {
+    const st = source.stat;
+    if (st !== undefined && st.size !== this.#partial.size) {
+      source.stat = undefined;
+      throw new PeerMisbehavedError(source.name, this.#partial.digest, `states ${st.size} bytes; the outboard held says ${this.#partial.size}`);
+    }
+  }
+
+  /** What a failure of `source` means for it (a unit it had is released by the caller); resolves after any back-off. */
+  async #failed(source: PeerSource, err: unknown): Promise<void> {
+    const why = err instanceof Cancelled ? err.why : undefined;
+    if (why === 'twin' || why === 'dropped') return;
+    if (why === 'stall') {
+      this.#report(new PeerFailedError(source.name, `sent no verified byte for ${this.#stallMs} ms`, { cause: err }));
+      if (++source.stalls >= MAX_STALLS) source.gone = true;
+      return;
+    }
+    if (err instanceof PeerMisbehavedError) return this.drop(source, err);
+    this.#report(err);
+    if (err instanceof RemoteError && err.remoteCode === 'BUSY') {
+      if (++source.failures >= MAX_BUSY) source.gone = true;
+      else await this.#idleFor(Math.min(2000, BUSY_BACKOFF_MS * 2 ** source.failures));
+      return;
+    }
+    if (++source.failures >= MAX_FAILURES) source.gone = true;
+  }
+
+  /** Waits `ms`, or less if the fetch stops or `wake` resolves. */
+  async #idleFor(ms: number, wake?: Promise<void>): Promise<void> {
+    const signal = this.#stop.signal;
+    if (signal.aborted) return;
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const stopped = new Promise<void>((resolve) => {
+      onAbort = resolve;
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    const waits = [stopped, new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); })];
+    if (wake !== undefined) waits.push(wake);
+    await Promise.race(waits);
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort!);
+  }
+
+  /** Hangs up on a peer that lied; it is not asked again in this fetch. */
+  drop(source: PeerSource, err: PeerMisbehavedError): void {
+    if (source.dropped) return;
+    for (const f of this.#inflight) {
+      if (f.source !== source) continue;
+      f.cancelled = 'dropped';
+      f.abort.abort(err);
+    }
+    dropPeer(this.#host, source, err, this.#partial.digest, this.#report, this.#options.onPeerDropped);
+  }
+
+  /** Stalled requests are cancelled (their units go to other lanes). */
+  #watch(): void {
+    const now = performance.now();
+    for (const f of this.#inflight) {
+      if (f.waiting && f.cancelled === undefined && now - f.since > this.#stallMs) {
+        f.cancelled = 'stall';
+        f.abort.abort(new CastorError('STALLED', `no verified bytes for ${this.#stallMs} ms`, f.source.name));
+      }
+    }
+    // Nothing in flight, nothing arriving, and only peers that do not hold the rest: give up.
+    if (this.#inflight.size === 0 && !this.#sched.finished && now - this.#lastProgress > Math.max(this.#stallMs, 4 * this.#restatMs)
+      && !this.#sources.some((s) => s.alive && s.complete)) {
+      for (const s of this.#sources) s.gone = true;
+      this.#stop.abort(new Error('no peer holds the missing groups'));
+    }
+  }
+
+  async #fetchUnit(unit: Unit, source: PeerSource): Promise<void> {
+    const partial = this.#partial;
+    const gb = partial.groupBytes;
+    const size = partial.size;
+    const endByte = (): number => Math.min(size, unit.end * gb);
+    const range = { start: unit.pos * gb, end: endByte() };
+    const flight: InFlight = { unit, source, abort: new AbortController(), waiting: true, since: performance.now(), cancelled: undefined };
+    this.#inflight.add(flight);
+    const writes = new Pipeline(WRITES_IN_FLIGHT);
+    try {
+      const signal = AbortSignal.any([flight.abort.signal, this.#stop.signal]);
+      const answer = await requestBlob(this.#host, source.id, partial.digest, [range], { signal });
+      if (answer === undefined) {
+        // It said it held these groups: ask it again what it holds.
+        source.statAt = Number.NEGATIVE_INFINITY;
+        if (source.complete) source.stat = undefined;
+        throw new PeerFailedError(source.name, 'no longer has the blob');
+      }
+      if (answer.claimedSize !== size) {
+        answer.exchange.stream.abort(new Error('size mismatch'));
+        throw new PeerMisbehavedError(answer.exchange.peer, partial.digest, `claims ${answer.claimedSize} bytes; the verified outboard says ${size}`);
+      }
+      let pos = range.start;
+      const it = decodeAnswer(answer)[Symbol.asyncIterator]();
+      try {
+        for (;;) {
+          flight.waiting = true;
+          flight.since = performance.now();
+          const next = await it.next();
+          flight.waiting = false;
+          if (next.done === true) break;
+          // A stolen tail is no longer ours: stop where the unit now ends.
+          const stop = endByte();
+          const bytes = pos + next.value.length > stop ? next.value.subarray(0, Math.max(0, stop - pos)) : next.value;
+          if (bytes.length > 0) {
+            await this.#write(unit, source, pos, bytes, writes);
+            pos += bytes.length;
+            const twin = this.#sched.received(unit, pos >= size ? partial.groupCount : Math.floor(pos / gb));
+            if (twin !== undefined) this.#cancelTwin(twin);
+            this.#lastProgress = performance.now();
+          }
+          if (pos >= endByte() || unit.cancelled) break;
+        }
+      } finally {
+        // Stops the peer's stream when we leave early (decodeAnswer aborts it).
+        await it.return?.(undefined);
+      }
+      try {
+        await writes.drain();
+      } catch (err: unknown) {
+        throw new LocalFailure(err);
+      }
+    } catch (err: unknown) {
+      if (flight.cancelled !== undefined && !(err instanceof LocalFailure)) throw new Cancelled(flight.cancelled, err);
+      throw err;
+    } finally {
+      this.#inflight.delete(flight);
+      await writes.settle();
+      this.#feeder?.poke();
+    }
+  }
+
+  #cancelTwin(twin: Unit): void {
+    for (const f of this.#inflight) {
+      if (f.unit !== twin) continue;
+      f.cancelled = 'twin';
+      f.abort.abort(new Error('delivered by another peer'));
+    }
+  }
+
+  /** Writes verified `bytes` at `pos`, skipping whole groups another lane delivered first. */
+  async #write(unit: Unit, source: PeerSource, pos: number, bytes: Uint8Array, writes: Pipeline): Promise<void> {
+    const gb = this.#partial.groupBytes;
+    const end = pos + bytes.length;
+    let runStart = pos;
+    if (pos % gb === 0) {
+      for (let at = pos; at < end;) {
+        const g = Math.floor(at / gb);
+        const gEnd = Math.min(end, (g + 1) * gb);
+        const whole = gEnd === Math.min(this.#partial.size, (g + 1) * gb);
+        if (whole && this.#sched.isDone(g)) {
+          await this.#writeRun(source, runStart, bytes.subarray(runStart - pos, at - pos), writes);
+          runStart = gEnd;
+        }
+        at = gEnd;
+      }
+    }
+    await this.#writeRun(source, runStart, bytes.subarray(runStart - pos, end - pos), writes);
+    void unit;
+  }
+
+  async #writeRun(source: PeerSource, at: number, piece: Uint8Array, writes: Pipeline): Promise<void> {
+    if (piece.length === 0) return;
+    let p: Promise<number>;
+    try {
+      p = this.#partial.write(at, piece);
+    } catch (err: unknown) {
+      throw new LocalFailure(err);
+    }
+    const feeder = this.#feeder;
+    if (feeder !== undefined) p.then(() => feeder.poke(), () => undefined);
+    try {
+      await writes.add(p);
+      // After the partial hashed the piece (at the write's issue), so the writer may take it.
+      await feeder?.offer(at, piece);
+    } catch (err: unknown) {
+      throw new LocalFailure(err);
+    }
+    this.#fetched += piece.length;
+    source.delivered += piece.length;
+    this.#last = source.name;
+    this.#options.onBytes?.(piece.length);
+  }
+}
