@@ -43,6 +43,8 @@ export interface CastorNodeConfig {
   mdns?: boolean;
   /** Milliseconds between re-announcing everything held. @default 12 h */
   reannounceInterval?: number;
+  /** Called the first time mDNS finds each peer (before it is dialled). */
+  onLanPeer?: (peerId: string, addresses: string[]) => void;
   /** Called with failures that are not a peer's fault (a damaged local store while serving). @default none */
   onError?: (err: unknown, context: string) => void;
 }
@@ -113,7 +115,7 @@ export class CastorNode {
     });
     const node = new CastorNode(data, host, trust, server, announcer);
     node.#unregister = setRunningHost(host);
-    node.#watchLan(onError);
+    node.#watchLan(onError, config.onLanPeer);
     await Promise.all((config.bootstrap ?? []).map(async (a) => {
       try {
         await node.connect(a);
@@ -127,13 +129,14 @@ export class CastorNode {
   }
 
   /** Dials each peer mDNS hears of, and remembers it as a LAN peer (asked first). */
-  #watchLan(onError: CastorNodeConfig['onError']): void {
+  #watchLan(onError: CastorNodeConfig['onError'], onLanPeer: CastorNodeConfig['onLanPeer']): void {
     const lan = this.host.services.mdns;
     if (lan === undefined) return;
     lan.addEventListener('peer', (event) => {
       const info: PeerInfo = event.detail;
       if (info.id.equals(this.host.peerId) || this.#stopped) return;
       const id = info.id.toString();
+      if (!this.#lanPeers.has(id)) onLanPeer?.(id, info.multiaddrs.map(String));
       this.#lanPeers.add(id);
       if (this.host.getConnections(info.id).length > 0) return;
       void (async () => {

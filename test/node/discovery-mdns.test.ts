@@ -40,6 +40,7 @@ test('mDNS in a private network namespace: two daemons find each other with no c
     assert.equal(result.fetch_status, 0, `fetch failed: ${result.fetch_stderr}\n${logs}`);
     assert.equal(result.same, true);
     assert.match(logs, /discovery: mDNS on/);
+    assert.match(logs, /found on the LAN by mDNS: 12D3KooW/);
     t.diagnostic(`B connected to A ${result.found_ms} ms after A's add, through mDNS`);
   } finally {
     await removeDir(work);

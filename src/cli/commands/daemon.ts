@@ -50,6 +50,7 @@ const startCastorNode: StartNode = async (data, config) => {
     // The daemon is the LAN node: mDNS on unless turned off (CastorNode's default is off).
     mdns: config.mdns ?? true,
     dht: config.dht ?? true,
+    onLanPeer: (id, addresses) => logLine(`found on the LAN by mDNS: ${id}${addresses.length > 0 ? ` (${addresses.join(', ')})` : ''}`),
     onError: (err, context) => logLine(`${context}: ${oneLine(err)}`),
   });
 };
