@@ -213,6 +213,11 @@ test('bad daemon flags and config are refused before anything starts', () => {
   assert.equal(c.status, 1);
   assert.match(c.stderr, /config\.json: listen address "not an address"/);
   assert.ok(!existsSync(path.join(data, 'daemon.json')));
+  writeFileSync(path.join(data, 'config.json'), JSON.stringify({ mdns: 'yes' }));
+  const m = castor(['daemon', '--data-dir', data]);
+  assert.equal(m.status, 1);
+  assert.match(m.stderr, /config\.json: "mdns" must be true or false/);
+  assert.ok(!existsSync(path.join(data, 'daemon.json')));
 });
 
 test('fetch KEY/NAME: resolved through a trusted signed root; an untrusted key and a rolled-back root refused', async () => {

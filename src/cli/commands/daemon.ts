@@ -18,10 +18,10 @@ peers, finds peers on the LAN by mDNS (and dials them), takes part in castor's D
 (announcing the roots it holds: pinned and fetched ones and the publisher keys whose
 newest signed root it accepted, at start, as they come and every 12 hours), and answers
 the CLI on <data dir>/daemon.sock (or 127.0.0.1 with a token in daemon.json when a
-socket is not possible). While it runs, castor add, fetch, publish and
-share on the same data dir go through it; id and peers ask it. One daemon per data dir;
-the claim of a killed daemon is replaced. SIGINT or SIGTERM stops it cleanly. Logs one
-line per event on stderr.
+socket is not possible). While it runs, castor add, fetch, publish and share on the
+same data dir go through it; id and peers ask it. One daemon per data dir; the claim of
+a killed daemon is replaced. SIGINT or SIGTERM stops it cleanly. Logs one line per
+event on stderr.
   --listen MULTIADDR     listen here (repeatable; default: config.json "listen", else
                          /ip4/0.0.0.0/tcp/4001, a free port if 4001 is taken)
   --announce MULTIADDR   tell peers these addresses instead (repeatable; config "announce")

@@ -21,8 +21,9 @@ import type { Digest } from '../../store/digest.js';
 const HELP = `Usage: castor fetch DIGEST|TICKET|KEY/NAME [OUTPUT] [--peer MULTIADDR]... [--trusted-key K]...
                     [--force] [--json] [--data-dir DIR]
 
-Fetches the tree or blob DIGEST from peers into the store: a tree's Directories first (each checked against the digest its parent names), then its files'
-blobs, several at once. Every 16 KiB group is verified against DIGEST before it is
+Fetches the tree or blob DIGEST from peers into the store: a tree's Directories first
+(each checked against the digest its parent names), then its files' blobs, several at
+once. Every 16 KiB group is verified against DIGEST before it is
 written; a peer that sends anything else is named and nothing unverified is kept. A
 fetch that was interrupted, even killed, fetches only what is still missing when run
 again. With OUTPUT, the tree or file is then written there as \`castor get\` does.
@@ -31,9 +32,8 @@ first of its addresses that answers. KEY/NAME fetches the publisher KEY's newest
 root from the peers, accepts it only under the trust rules (trusted key, valid
 signature, no rollback below the last accepted, not expired), and fetches what NAME
 names in its index; KEY is a key name, "name:base64", the public key, or a key file.
-Which peers: those given with --peer, else the ones that hold it found by discovery:
-peers already connected (those found on the LAN by mDNS first), then the providers
-castor's DHT names. When a daemon runs on the data dir the fetch runs there, with its
+Which peers: those given with --peer, else those found by discovery: peers already
+connected (those found on the LAN by mDNS first), then the providers castor's DHT names. When a daemon runs on the data dir the fetch runs there, with its
 connections, mDNS and DHT; without one, a node of this command's own dials config.json's
 "bootstrap" peers and looks through the DHT via them (with neither --peer nor bootstrap
 peers, DIGEST and KEY/NAME have nothing to ask: start castor daemon or give --peer).
