@@ -13,8 +13,8 @@ import type { StageBatch, StageErrorInfo, StageReply, StageRequest } from './chu
 const WORKER_URL = new URL('./chunk-stage-worker.js', import.meta.url);
 /** Bytes of one batch buffer: a few dozen average chunks, one message each way. */
 const BATCH_BYTES = 1 << 20;
-/** Batch buffers in all (in the worker's queue, being filled, or free): 16 MiB. */
-const BATCH_BUFFERS = 16;
+/** Batch buffers in all (in the worker's queue, being filled, or free): 8 MiB. */
+const BATCH_BUFFERS = 8;
 
 export type StageOutcome = 'staged' | 'stored';
 

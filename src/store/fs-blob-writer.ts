@@ -4,7 +4,8 @@
 // and only then publishes the record, so a visible record never names a missing chunk
 // and a writer killed at any moment leaves only its staging dir behind.
 //
-// Hashing and chunking run on the main thread in call order; staging chunks (dedup check,
+// Chunking and chunk digests run on the main thread in call order, the blob's tree hash and
+// outboard on a worker (RemoteHasher) alongside; staging chunks (dedup check,
 // create, write, close) runs on the chunk-staging worker (chunk-stager.ts), which gets a
 // copy of each new chunk in a shared ring, and close() renames and syncs with a bound. A
 // write resolves once its chunks are copied (the caller may reuse its buffer); a chunk
@@ -15,7 +16,7 @@
 
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Hasher, toHex } from '../verify/blake3/index.js';
+import { RemoteHasher, toHex } from '../verify/blake3/index.js';
 import { withHeader } from '../verify/bao/index.js';
 import { moveInto, syncDir, syncFile, writeSynced } from './atomic-write.js';
 import {
@@ -57,7 +58,8 @@ export class FsBlobWriter implements BlobWriter {
   #state: State = 'open';
   /** Orders writes issued without awaiting; each caller still gets its own write's result. */
   #queue: Promise<void> = Promise.resolve();
-  #hasher: Hasher | undefined = new Hasher({ groupLog: BLOB_GROUP_LOG });
+  /** The blob's tree and outboard, hashed on a worker while this thread cuts and stages chunks. */
+  #hasher: RemoteHasher | undefined = new RemoteHasher({ groupLog: BLOB_GROUP_LOG });
   #chunker: FastCdcChunker | undefined;
   #chunks: ChunkRef[] = [];
   /** Chunks this writer has taken on (staged, being staged, or found already in chunks/). */
@@ -137,7 +139,7 @@ export class FsBlobWriter implements BlobWriter {
     if (!this.#accepting()) throw this.#closedError();
     if (this.#cfg.readOnly) return this.#fail(this.#cfg.readOnly);
     try {
-      this.#hasher!.update(bytes);
+      await this.#hasher!.update(bytes);
       for (const c of this.#chunker!.push(bytes)) {
         await this.#storeChunk(c);
         if (!this.#accepting() || this.#stageFailure) break;
@@ -160,7 +162,8 @@ export class FsBlobWriter implements BlobWriter {
       chunkStager().flush();
       await this.#drain();
       this.#throwIfStagingFailed();
-      const r = this.#hasher!.finalize();
+      const r = await this.#hasher!.finalize();
+      this.#hasher = undefined;
       const digest = asDigest(r.hash);
       const record = encodeRecord(r.length, this.#chunks, withHeader(r.length, r.nodes!));
       const { layout, durable } = this.#cfg;
@@ -280,6 +283,7 @@ export class FsBlobWriter implements BlobWriter {
     this.#stagedBytes = 0;
     this.#unsynced = [];
     this.#chunks = [];
+    this.#hasher?.dispose();
     this.#hasher = undefined;
     this.#chunker = undefined;
     if (dir === undefined) return;
