@@ -237,8 +237,10 @@ export class CastorNode {
   async fetch(digest: Digest, options: FetchOptions = {}): Promise<FetchResult> {
     const { signal } = options;
     const given = options.peers !== undefined && options.peers.length > 0;
-    const found = given ? undefined : await this.#find(contentKey(digest), signal);
-    const peers = found?.peers ?? await this.#peersFor(options.peers, signal);
+    // A blob held whole needs nobody (a tree held in part may still need its files' blobs).
+    const whole = !given && await this.data.blobs.has(digest);
+    const found = given || whole ? undefined : await this.#find(contentKey(digest), signal);
+    const peers = found?.peers ?? (whole ? [] : await this.#peersFor(options.peers, signal));
     // A fetcher serves the groups it has verified while it downloads: say so now.
     void this.announce(digest);
     let result: FetchResult;
