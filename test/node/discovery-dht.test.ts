@@ -165,3 +165,16 @@ test('re-announcing on a schedule: a node that joins later gets the record witho
     await Promise.all(small.map((n) => n.stop()));
   }
 });
+
+test('findProviders orders connected peers with the preferred (mDNS) ones first, then DHT providers, never itself', async () => {
+  const { findProviders } = await import('../../src/node/discovery/find-providers.js');
+  const asker = nodes[0]!;
+  const connected = asker.host.getPeers().map(String);
+  assert.ok(connected.length >= 2, 'node 0 has several connections');
+  const last = connected[connected.length - 1]!;
+  const found = await findProviders(asker.host, undefined, { preferred: new Set([last]) });
+  assert.equal(found.peers[0]!.toString(), last);
+  assert.equal(found.dht, false);
+  assert.deepEqual(new Set(found.peers.map(String)), new Set(connected));
+  assert.ok(!found.peers.some((p) => p.equals(asker.host.peerId)));
+});
