@@ -21,7 +21,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # its log in $work/NAME.log; returns once it is ready.
 start_daemon() {
   local name=$1; shift
-  env "$@" node dist/src/cli/main.js daemon --data-dir "$work/$name" --listen /ip4/127.0.0.1/tcp/0 2>"$work/$name.log" &
+  env "$@" node dist/src/cli/main.js daemon --data-dir "$work/$name" --listen /ip4/127.0.0.1/tcp/0 --no-mdns 2>"$work/$name.log" &
   pids+=($!)
   for _ in $(seq 100); do
     grep -q 'started: peer id' "$work/$name.log" 2>/dev/null && return 0
