@@ -14,6 +14,12 @@ import { openDataDir, type DataDir } from '../../src/store/data-dir.js';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const SERVE_CHILD = path.join(HERE, 'serve-child.js');
 
+export interface ChildServed {
+  readonly served: { total: number; byPeer: Record<string, number> };
+  readonly rssKiB: number;
+  readonly maxRssKiB: number;
+}
+
 export interface ServerProcess {
   readonly child: ChildProcess;
   readonly peerId: string;
@@ -22,6 +28,8 @@ export interface ServerProcess {
   readonly address: string;
   /** What the child wrote on stderr so far. */
   stderr(): string;
+  /** The blob bytes it served (total, per peer) and its RSS, peak RSS (KiB). */
+  served(): Promise<ChildServed>;
   stop(): Promise<void>;
 }
 
@@ -46,6 +54,11 @@ export async function startServer(dataDir: string, env: Record<string, string> =
     addresses: info.addresses,
     address: info.addresses[0]!,
     stderr: () => err,
+    served() {
+      const answer = new Promise<ChildServed>((resolve) => lines.once('line', (l) => resolve(JSON.parse(l) as ChildServed)));
+      child.stdin!.write('served\n');
+      return answer;
+    },
     async stop() {
       child.stdin!.end();
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);

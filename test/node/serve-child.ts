@@ -2,11 +2,15 @@
 // opens the data dir given, starts a CastorNode on loopback, prints one JSON line
 // {"peerId", "addresses"} on stdout, and serves until stdin closes or SIGTERM. With no
 // arguments (as when `node --test` runs every file under test/) it does nothing.
+// A line `served` on stdin is answered with one JSON line: the blob bytes it served
+// (total and per peer), its RSS and peak RSS in KiB.
 //
 //   node serve-child.js DATA_DIR [LISTEN_MULTIADDR]
 
 import { openDataDir } from '../../src/store/data-dir.js';
+import { createInterface } from 'node:readline';
 import { CastorNode } from '../../src/node/castor-node.js';
+import { servedBytes } from '../../src/node/swarm/served-bytes.js';
 
 async function main(dir: string, listen: string): Promise<void> {
   const data = await openDataDir(dir, { create: true, durable: false });
@@ -22,6 +26,11 @@ async function main(dir: string, listen: string): Promise<void> {
   process.once('SIGTERM', () => void stop());
   process.stdin.on('end', () => void stop());
   process.stdin.resume();
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    if (line.trim() !== 'served') return;
+    const rssKiB = Math.round(process.memoryUsage.rss() / 1024);
+    process.stdout.write(`${JSON.stringify({ served: servedBytes(data).toJSON(), rssKiB, maxRssKiB: process.resourceUsage().maxRSS })}\n`);
+  });
 }
 
 const [dir, listen] = process.argv.slice(2);

@@ -19,6 +19,13 @@ import { BadRequestError, type ProtocolHandler, type Responder, type ServeSource
 import { openStoredBlob } from './stored-blob.js';
 import { PrefetchingChunkReader } from './chunk-prefetch.js';
 import { groupRanges, verifiedSlice, type SliceItem } from './verified-slice.js';
+import { servedBytes } from '../swarm/served-bytes.js';
+
+/**
+ * Blob requests served at once (all peers): each holds a few read-ahead pieces and a
+ * stream window, so this bounds the server's memory under a crowd; more get BUSY.
+ */
+export const MAX_CONCURRENT_BLOB_SERVES = 24;
 
 /** Pieces are gathered into sends of about this many bytes. */
 const SEND_BYTES = 256 * 1024;
@@ -77,7 +84,7 @@ class SliceSender {
   #flipped = false;
   stopped = false;
 
-  constructor(stream: Stream, tamper: TamperMode | undefined, len: number, total: number) {
+  constructor(stream: Stream, tamper: TamperMode | undefined, len: number, total: number, private readonly count: (n: number) => void) {
     this.#stream = stream;
     this.#tamper = tamper;
     this.#len = len;
@@ -113,6 +120,7 @@ class SliceSender {
     this.#batch = new Uint8ArrayList();
     this.#sent += batch.byteLength;
     await send(this.#stream, batch);
+    this.count(batch.byteLength);
   }
 }
 
@@ -127,7 +135,8 @@ async function serveBlob(request: Uint8Array, out: Responder, { data }: ServeSou
   try {
     const len = blob.length;
     await out.header(BlobResponse.encode({ status: Status.OK, size: BigInt(len + (tamper === 'size' ? SIZE_LIE : 0)), error: '' }));
-    const sender = new SliceSender(out.stream, tamper, len, tamper === 'truncate' ? sliceLength(len, ranges) : 0);
+    const served = servedBytes(data);
+    const sender = new SliceSender(out.stream, tamper, len, tamper === 'truncate' ? sliceLength(len, ranges) : 0, (n) => served.add(out.peer, n));
     const spans = groupRanges(ranges, len);
     const content = new PrefetchingChunkReader(blob.layout, await blob.chunksUnder(spans), spans);
     for await (const items of verifiedSlice(digest, len, blob.outboard, content, ranges)) {
@@ -156,7 +165,11 @@ async function servePartial(digest: Digest, ranges: readonly ByteRange[], out: R
       throw err;
     }
     await out.header(BlobResponse.encode({ status: Status.OK, size: BigInt(partial.size), error: '' }));
-    for await (const piece of pieces) await send(out.stream, piece);
+    const served = servedBytes(data);
+    for await (const piece of pieces) {
+      await send(out.stream, piece);
+      served.add(out.peer, piece.length);
+    }
     return true;
   } finally {
     await partial.close();
@@ -167,4 +180,5 @@ export const blobHandler: ProtocolHandler = {
   protocol: BLOB_PROTOCOL,
   errorHeader: (status, error) => BlobResponse.encode({ status, size: 0n, error }),
   serve: serveBlob,
+  maxConcurrent: MAX_CONCURRENT_BLOB_SERVES,
 };

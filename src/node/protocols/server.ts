@@ -45,6 +45,12 @@ export interface ProtocolHandler {
   errorHeader(status: Status, error: string): Uint8Array;
   /** Answers one decoded request; throws BadRequestError for a request it refuses. */
   serve(request: Uint8Array, out: Responder, sources: ServeSources): Promise<void>;
+  /**
+   * Requests of this protocol served at once from all peers together; more are refused
+   * with BUSY at once (clients back off and retry, or ask another peer), so a crowd of
+   * fetchers costs bounded memory and each admitted one still moves. @default unlimited
+   */
+  readonly maxConcurrent?: number;
 }
 
 /** Uses Map counts, so a peer's entry goes away with its last request. */
@@ -76,6 +82,8 @@ export class ExchangeServer {
   readonly #sources: ServeSources;
   readonly #handlers: readonly ProtocolHandler[];
   readonly #inFlight = new PeerCounts();
+  /** Requests being served per protocol, all peers together. */
+  readonly #serving = new Map<string, number>();
   readonly #violations = new PeerCounts();
   /** Reports failures that are not the peer's fault (the node logs them). */
   readonly onError: (err: unknown, protocol: string, peer: string) => void;
@@ -117,6 +125,13 @@ export class ExchangeServer {
       await this.#refuse(h, out, Status.BUSY, `more than ${MAX_REQUESTS_PER_PEER} requests in flight`);
       return;
     }
+    const serving = this.#serving.get(h.protocol) ?? 0;
+    if (h.maxConcurrent !== undefined && serving >= h.maxConcurrent) {
+      this.#inFlight.add(peer, -1);
+      await this.#refuse(h, out, Status.BUSY, `serving ${serving} ${h.protocol} requests already`);
+      return;
+    }
+    this.#serving.set(h.protocol, serving + 1);
     const timer = setTimeout(() => stream.abort(new CastorError('REQUEST_TIMEOUT', `no whole request within ${REQUEST_TIMEOUT} ms`)), REQUEST_TIMEOUT);
     try {
       const request = await new StreamBytes(stream).readMessage(MAX_REQUEST_BYTES, 'request');
@@ -142,6 +157,7 @@ export class ExchangeServer {
       }
     } finally {
       this.#inFlight.add(peer, -1);
+      this.#serving.set(h.protocol, (this.#serving.get(h.protocol) ?? 1) - 1);
     }
   }
 

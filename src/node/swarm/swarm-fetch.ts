@@ -327,11 +327,14 @@ export class SwarmFetch {
           const stop = endByte();
           const bytes = pos + next.value.length > stop ? next.value.subarray(0, Math.max(0, stop - pos)) : next.value;
           if (bytes.length > 0) {
-            await this.#write(unit, source, pos, bytes, writes);
+            // Claimed (marked received) before the writes are awaited, so a twin lane
+            // that gets the same groups meanwhile skips them instead of writing them again.
+            const runs = this.#claim(pos, bytes);
             pos += bytes.length;
             const twin = this.#sched.received(unit, pos >= size ? partial.groupCount : Math.floor(pos / gb));
             if (twin !== undefined) this.#cancelTwin(twin);
             this.#lastProgress = performance.now();
+            for (const [at, piece] of runs) await this.#writeRun(source, at, piece, writes);
           }
           if (pos >= endByte() || unit.cancelled) break;
         }
@@ -362,10 +365,11 @@ export class SwarmFetch {
     }
   }
 
-  /** Writes verified `bytes` at `pos`, skipping whole groups another lane delivered first. */
-  async #write(unit: Unit, source: PeerSource, pos: number, bytes: Uint8Array, writes: Pipeline): Promise<void> {
+  /** The runs of verified `bytes` at `pos` to write: whole groups another lane delivered first are left out. */
+  #claim(pos: number, bytes: Uint8Array): [number, Uint8Array][] {
     const gb = this.#partial.groupBytes;
     const end = pos + bytes.length;
+    const runs: [number, Uint8Array][] = [];
     let runStart = pos;
     if (pos % gb === 0) {
       for (let at = pos; at < end;) {
@@ -373,14 +377,14 @@ export class SwarmFetch {
         const gEnd = Math.min(end, (g + 1) * gb);
         const whole = gEnd === Math.min(this.#partial.size, (g + 1) * gb);
         if (whole && this.#sched.isDone(g)) {
-          await this.#writeRun(source, runStart, bytes.subarray(runStart - pos, at - pos), writes);
+          if (at > runStart) runs.push([runStart, bytes.subarray(runStart - pos, at - pos)]);
           runStart = gEnd;
         }
         at = gEnd;
       }
     }
-    await this.#writeRun(source, runStart, bytes.subarray(runStart - pos, end - pos), writes);
-    void unit;
+    if (end > runStart) runs.push([runStart, bytes.subarray(runStart - pos, end - pos)]);
+    return runs;
   }
 
   async #writeRun(source: PeerSource, at: number, piece: Uint8Array, writes: Pipeline): Promise<void> {
