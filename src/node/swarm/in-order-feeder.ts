@@ -15,7 +15,7 @@ import type { PartialBlob } from '../../store/partial-blob.js';
 import { Pipeline } from '../pipeline.js';
 
 /** Content held in memory ahead of the store writer. */
-const STASH_BYTES = 32 << 20;
+const STASH_BYTES = 16 << 20;
 /** Store writes in flight. */
 const WRITES_IN_FLIGHT = 4;
 /** Largest read from the partial at once when catching up. */
@@ -49,9 +49,10 @@ export class InOrderFeeder {
    * Verified `bytes` at content `offset`, about to be written to the partial. Bytes that
    * come exactly in order while the pump has nothing else to do go straight to the
    * writer (no copy; the caller waits for the writer, which is the backpressure a single
-   * ordered stream wants); others are copied aside, or left to the partial.
+   * ordered stream wants); others are kept aside (copied unless `owned`: a buffer no one
+   * else will change), or left to the partial.
    */
-  async offer(offset: number, bytes: Uint8Array): Promise<void> {
+  async offer(offset: number, bytes: Uint8Array, owned = false): Promise<void> {
     if (this.#stopped || offset < this.#pos) return;
     if (offset === this.#pos && this.#idle) {
       this.#pos += bytes.length;
@@ -60,7 +61,7 @@ export class InOrderFeeder {
       return;
     }
     if (this.#stashBytes + bytes.length > STASH_BYTES) return this.poke();
-    this.#stash.set(offset, bytes.slice());
+    this.#stash.set(offset, owned ? bytes : bytes.slice());
     this.#stashBytes += bytes.length;
     this.poke();
   }

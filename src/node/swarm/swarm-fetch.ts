@@ -59,6 +59,52 @@ class LocalFailure {
   constructor(readonly error: unknown) {}
 }
 
+/**
+ * Verified pieces are gathered into writes of about this size: the decoder releases
+ * runs as the stream's buffers bring them (often 16-64 KiB), and each write to the
+ * partial or the store costs a thread-pool or worker round trip.
+ */
+const GATHER_BYTES = 1 << 20;
+
+/** Joins adjacent pieces into one buffer of up to `max` bytes. */
+class Gather {
+  #at = 0;
+  #parts: Uint8Array[] = [];
+  #len = 0;
+  constructor(private readonly max: number) {}
+
+  /** Adds a piece at `at`; returns a gathered run to write when one is ready. */
+  add(at: number, piece: Uint8Array): [number, Uint8Array, boolean] | undefined {
+    let out: [number, Uint8Array, boolean] | undefined;
+    if (this.#len > 0 && (this.#at + this.#len !== at || this.#len + piece.length > this.max)) out = this.take();
+    if (this.#len === 0) this.#at = at;
+    this.#parts.push(piece);
+    this.#len += piece.length;
+    if (out === undefined && this.#len >= this.max) out = this.take();
+    return out;
+  }
+
+  /** What is gathered, as one run (copied together when it is more than one piece: then `owned`, no one else's buffer). */
+  take(): [number, Uint8Array, boolean] | undefined {
+    if (this.#len === 0) return undefined;
+    const parts = this.#parts;
+    let bytes: Uint8Array;
+    if (parts.length === 1) bytes = parts[0]!;
+    else {
+      bytes = new Uint8Array(this.#len);
+      let o = 0;
+      for (const p of parts) {
+        bytes.set(p, o);
+        o += p.length;
+      }
+    }
+    const run: [number, Uint8Array, boolean] = [this.#at, bytes, parts.length > 1];
+    this.#parts = [];
+    this.#len = 0;
+    return run;
+  }
+}
+
 /** A request we stopped ourselves, and why. */
 class Cancelled {
   constructor(readonly why: 'twin' | 'stall' | 'dropped', readonly error: unknown) {}
@@ -301,6 +347,7 @@ export class SwarmFetch {
     const flight: InFlight = { unit, source, abort: new AbortController(), waiting: true, since: performance.now(), cancelled: undefined };
     this.#inflight.add(flight);
     const writes = new Pipeline(WRITES_IN_FLIGHT);
+    const gather = new Gather(GATHER_BYTES);
     try {
       const signal = AbortSignal.any([flight.abort.signal, this.#stop.signal]);
       const answer = await requestBlob(this.#host, source.id, partial.digest, [range], { signal });
@@ -334,13 +381,19 @@ export class SwarmFetch {
             const twin = this.#sched.received(unit, pos >= size ? partial.groupCount : Math.floor(pos / gb));
             if (twin !== undefined) this.#cancelTwin(twin);
             this.#lastProgress = performance.now();
-            for (const [at, piece] of runs) await this.#writeRun(source, at, piece, writes);
+            for (const [at, piece] of runs) {
+              const whole = gather.add(at, piece);
+              if (whole !== undefined) await this.#writeRun(source, whole[0], whole[1], whole[2], writes);
+            }
           }
           if (pos >= endByte() || unit.cancelled) break;
         }
       } finally {
         // Stops the peer's stream when we leave early (decodeAnswer aborts it).
         await it.return?.(undefined);
+        // What verified is written whatever happened after it (its groups are claimed).
+        const rest = gather.take();
+        if (rest !== undefined) await this.#writeRun(source, rest[0], rest[1], rest[2], writes);
       }
       try {
         await writes.drain();
@@ -387,7 +440,8 @@ export class SwarmFetch {
     return runs;
   }
 
-  async #writeRun(source: PeerSource, at: number, piece: Uint8Array, writes: Pipeline): Promise<void> {
+  /** `owned`: the piece is a buffer of our own, which the feeder may keep without a copy. */
+  async #writeRun(source: PeerSource, at: number, piece: Uint8Array, owned: boolean, writes: Pipeline): Promise<void> {
     if (piece.length === 0) return;
     let p: Promise<number>;
     try {
@@ -400,7 +454,7 @@ export class SwarmFetch {
     try {
       await writes.add(p);
       // After the partial hashed the piece (at the write's issue), so the writer may take it.
-      await feeder?.offer(at, piece);
+      await feeder?.offer(at, piece, owned);
     } catch (err: unknown) {
       throw new LocalFailure(err);
     }
