@@ -1,5 +1,6 @@
 // Many peers at once: four seeders, one fetcher. Groups come from all four; a seeder
-// killed (SIGKILL) mid-fetch does not stop it; a seeder that flips a byte
+// killed (SIGKILL) mid-fetch does not stop it, nor one that stops answering (SIGSTOP:
+// its units are re-assigned after stallMs); a seeder that flips a byte
 // (CASTOR_DEBUG_TAMPER=flip) is caught by the verifying decoder, hung up on and named,
 // and the others finish the blob, which holds exactly the right bytes.
 
@@ -97,6 +98,33 @@ test('a seeder killed mid-fetch: the others finish the blob', async () => {
   } finally {
     await node.stop();
     for (const s of seeders.slice(1)) await s.stop();
+  }
+});
+
+test('a seeder that stops answering (SIGSTOP) mid-fetch: its units go to the other after stallMs', async () => {
+  const seeders = await Promise.all(['p1', 'p2'].map((n) => seeder(n)));
+  const { node, peers } = await client('fetch-stall', seeders);
+  const sleeper = seeders[0]!;
+  let got = 0;
+  let stopped = false;
+  try {
+    const r = await fetchBlob({ host: node.host, data: node.data }, digest, peers, {
+      stallMs: 1000,
+      onBytes: (n) => {
+        got += n;
+        if (!stopped && got >= SIZE / 4) {
+          stopped = true;
+          sleeper.child.kill('SIGSTOP');
+        }
+      },
+    });
+    assert.ok(stopped, 'stopped before the end');
+    assert.equal(r.size, SIZE);
+    assert.ok(Buffer.from(await readBlob(node.data, digest)).equals(bytes));
+  } finally {
+    if (stopped) sleeper.child.kill('SIGCONT');
+    await node.stop();
+    for (const s of seeders) await s.stop();
   }
 });
 
