@@ -4,9 +4,11 @@
 // or five round trips a chunk, each waking a pool thread that then competed with the main
 // thread for the machine's two cores; here a batch of chunks is one message each way.
 // The bytes come in a buffer transferred with the batch, which goes back with the results.
+// The thread also hashes blob trees for the writers' RemoteHashers (messages by `op`).
 
 import { closeSync, fsyncSync, openSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
+import { handleTreeHash, isTreeHashMessage, type TreeHashMessage } from '../verify/blake3/tree-hash-worker.js';
 
 export interface StageRequest {
   readonly file: string;
@@ -94,7 +96,9 @@ function stage(job: StageRequest, data: Uint8Array): StageResult {
 
 const port = parentPort;
 if (port) {
-  port.on('message', (msg: StageBatch) => {
+  port.on('message', (msg: StageBatch | TreeHashMessage) => {
+    // The same thread hashes blobs' trees for RemoteHasher (chunk-stager.ts): one worker's heap, not two.
+    if (isTreeHashMessage(msg)) return handleTreeHash(msg, port);
     const results = msg.jobs.map((job) => stage(job, new Uint8Array(msg.buffer, job.at, job.length)));
     if (msg.pooled) port.postMessage({ id: msg.id, results, buffer: msg.buffer } satisfies StageReply, [msg.buffer]);
     else port.postMessage({ id: msg.id, results } satisfies StageReply);

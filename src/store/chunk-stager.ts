@@ -8,13 +8,15 @@
 // open only while it has work.
 
 import { Worker } from 'node:worker_threads';
+import { HashClient } from '../verify/blake3/remote-hasher.js';
+import { isTreeHashReply, type TreeHashReply } from '../verify/blake3/tree-hash-worker.js';
 import type { StageBatch, StageErrorInfo, StageReply, StageRequest } from './chunk-stage-worker.js';
 
 const WORKER_URL = new URL('./chunk-stage-worker.js', import.meta.url);
 /** Bytes of one batch buffer: a few dozen average chunks, one message each way. */
 const BATCH_BYTES = 1 << 20;
-/** Batch buffers in all (in the worker's queue, being filled, or free): 8 MiB. */
-const BATCH_BUFFERS = 8;
+/** Batch buffers in all (in the worker's queue, being filled, or free): 3 MiB, kept small for the fetch client's RSS. */
+const BATCH_BUFFERS = 3;
 
 export type StageOutcome = 'staged' | 'stored';
 
@@ -40,6 +42,15 @@ function errorOf(info: StageErrorInfo): Error {
 
 export class ChunkStager {
   #worker: Worker | undefined;
+  /** Tree hashing on the same worker, for FsBlobWriter's RemoteHasher. */
+  readonly hashes = new HashClient({
+    post: (msg, transfer) => this.#start().postMessage(msg, transfer),
+    busy: (busy) => {
+      this.#hashing = busy;
+      this.#hold();
+    },
+  });
+  #hashing = false;
   /** Pooled batch buffers not in use; made as needed up to BATCH_BUFFERS. */
   readonly #free: ArrayBuffer[] = [];
   #made = 0;
@@ -87,6 +98,11 @@ export class ChunkStager {
     return { outcome: this.#queue(request) };
   }
 
+  /** Sends the batch being filled if it holds at least `bytes`. */
+  flushIfAtLeast(bytes: number): void {
+    if (this.#fill >= bytes) this.flush();
+  }
+
   /** Sends the batch being filled to the worker. */
   flush(): void {
     if (this.#queued.length === 0) return;
@@ -109,25 +125,38 @@ export class ChunkStager {
     this.#queued = [];
     this.#queuedPending = [];
     const w = this.#start();
-    // Work in flight must keep the process alive, or it could exit with a blob half staged.
-    w.ref();
+    this.#hold();
     w.postMessage(batch, [buffer]);
+  }
+
+  /** Work in flight must keep the process alive, or it could exit with a blob half staged; none must not. */
+  #hold(): void {
+    if (this.#batches.size > 0 || this.#hashing) this.#worker?.ref();
+    else this.#worker?.unref();
   }
 
   #start(): Worker {
     if (this.#worker) return this.#worker;
-    const w = new Worker(WORKER_URL);
-    w.on('message', (reply: StageReply) => this.#settle(reply));
+    // A small young generation: the thread allocates little but message objects, and each
+    // MiB of semi-space is RSS (the fetch client runs close to its 200 MiB budget).
+    const w = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    w.on('message', (reply: StageReply | TreeHashReply) => {
+      if (isTreeHashReply(reply)) this.hashes.onReply(reply);
+      else this.#settle(reply);
+    });
     const lose = (err: Error): void => {
       if (this.#worker !== w) return;
       this.#worker = undefined;
       void w.terminate();
       this.#failAll(err);
+      this.hashes.onLost(err);
     };
     w.on('error', lose);
     w.on('messageerror', lose);
     w.on('exit', (code) => lose(new Error(`chunk staging worker exited with code ${code}`)));
     this.#worker = w;
+    // Held only while it has work (a lone 'drop' to it must not keep the process alive).
+    this.#hold();
     return w;
   }
 
@@ -141,7 +170,7 @@ export class ChunkStager {
       if (typeof r === 'string') p.resolve(r);
       else p.reject(errorOf(r));
     });
-    if (this.#batches.size === 0) this.#worker?.unref();
+    this.#hold();
   }
 
   #giveBack(buffer: ArrayBuffer): void {

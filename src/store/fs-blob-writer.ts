@@ -5,9 +5,9 @@
 // and a writer killed at any moment leaves only its staging dir behind.
 //
 // Chunking and chunk digests run on the main thread in call order, the blob's tree hash and
-// outboard on a worker (RemoteHasher) alongside; staging chunks (dedup check,
+// outboard alongside on the staging worker (RemoteHasher); staging chunks (dedup check,
 // create, write, close) runs on the chunk-staging worker (chunk-stager.ts), which gets a
-// copy of each new chunk in a shared ring, and close() renames and syncs with a bound. A
+// copy of each new chunk in pooled batch buffers, and close() renames and syncs with a bound. A
 // write resolves once its chunks are copied (the caller may reuse its buffer); a chunk
 // that then fails to be staged fails the writer, and the next write or close reports it.
 // Durable writers fsync their first SYNC_EACH_LIMIT staged chunks one by one; a larger
@@ -42,6 +42,8 @@ export interface FsWriterConfig {
 type State = 'open' | 'closing' | 'closed' | 'aborted' | 'failed';
 
 const RECORD_FILE = 'record';
+/** Bytes in the staging batch that make a write send it on. */
+const FLUSH_AFTER_WRITE = 256 * 1024;
 /** Renames and fsyncs in flight at once during close(). */
 const PUBLISH_CONCURRENCY = 32;
 /**
@@ -59,7 +61,7 @@ export class FsBlobWriter implements BlobWriter {
   /** Orders writes issued without awaiting; each caller still gets its own write's result. */
   #queue: Promise<void> = Promise.resolve();
   /** The blob's tree and outboard, hashed on a worker while this thread cuts and stages chunks. */
-  #hasher: RemoteHasher | undefined = new RemoteHasher({ groupLog: BLOB_GROUP_LOG });
+  #hasher: RemoteHasher | undefined = new RemoteHasher(chunkStager().hashes, { groupLog: BLOB_GROUP_LOG });
   #chunker: FastCdcChunker | undefined;
   #chunks: ChunkRef[] = [];
   /** Chunks this writer has taken on (staged, being staged, or found already in chunks/). */
@@ -146,10 +148,12 @@ export class FsBlobWriter implements BlobWriter {
       }
     } catch (err: unknown) {
       return this.#fail(err);
-    } finally {
-      // Every chunk cut from `bytes` is copied by now; the caller may reuse it.
-      chunkStager().flush();
     }
+    // Every chunk cut from `bytes` is copied by now, so the caller may reuse it. The batch
+    // holding them goes to the worker once full, when this writer drains (close, abort),
+    // or here once it holds a few chunks: small writes (a fetch's 16 KiB groups) then cost
+    // a message per few chunks, not one each, and staged files still follow the data closely.
+    chunkStager().flushIfAtLeast(FLUSH_AFTER_WRITE);
     if (this.#stageFailure && this.#accepting()) return this.#fail(this.#stageFailure.error);
   }
 
@@ -159,7 +163,6 @@ export class FsBlobWriter implements BlobWriter {
     try {
       this.#throwIfStagingFailed();
       for (const c of this.#chunker!.finish()) await this.#storeChunk(c);
-      chunkStager().flush();
       await this.#drain();
       this.#throwIfStagingFailed();
       const r = await this.#hasher!.finalize();
@@ -197,6 +200,7 @@ export class FsBlobWriter implements BlobWriter {
 
   /** Resolves once no chunk of this writer is with the staging worker. */
   async #drain(): Promise<void> {
+    if (this.#inFlight.size > 0) chunkStager().flush();
     while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
   }
 

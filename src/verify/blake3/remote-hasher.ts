@@ -1,17 +1,22 @@
 // A streaming BLAKE3 hash (with outboard nodes) computed on a worker thread: update()
 // copies the bytes into pooled 1 MiB buffers that move to the worker and back, so the
 // caller's buffer is free once update() resolves and memory stays bounded (the pool is
-// shared by every RemoteHasher in the process). One worker, started on first use, kept
-// while the process lives but never holding it open while idle.
+// shared by every RemoteHasher of a channel). The worker is the caller's: it hands its
+// messages to handleTreeHash (tree-hash-worker.ts) and the replies to onReply, so one
+// thread can hash and do other work, and a process pays for one worker's heap, not two.
 
-import { Worker } from 'node:worker_threads';
 import { CastorError } from '../errors.js';
 import type { TreeHashMessage, TreeHashReply } from './tree-hash-worker.js';
 
-const WORKER_URL = new URL('./tree-hash-worker.js', import.meta.url);
+/** The caller's way to its worker. */
+export interface HashChannel {
+  post(msg: TreeHashMessage, transfer: ArrayBuffer[]): void;
+  /** Whether the worker has hashing work under way (and should keep the process alive). */
+  busy(busy: boolean): void;
+}
 const BUFFER_BYTES = 1 << 20;
-/** Buffers in all: bounds how far producers run ahead of the worker (4 MiB). */
-const BUFFERS = 4;
+/** Buffers in all: bounds how far producers run ahead of the worker (2 MiB). */
+const BUFFERS = 2;
 
 export interface RemoteHashResult {
   readonly hash: Uint8Array;
@@ -25,15 +30,19 @@ interface Waiting {
   reject(err: Error): void;
 }
 
-/** The worker and the buffer pool, shared by every RemoteHasher. */
-class TreeHashWorker {
-  #worker: Worker | undefined;
+/** The buffer pool and the results awaited, shared by every RemoteHasher of one channel. */
+export class HashClient {
+  readonly #channel: HashChannel;
   readonly #free: ArrayBuffer[] = [];
   #made = 0;
   #out = 0;
   #bufferWaiters: (() => void)[] = [];
   readonly #results = new Map<number, Waiting>();
   #nextId = 1;
+
+  constructor(channel: HashChannel) {
+    this.#channel = channel;
+  }
 
   newId(): number {
     return this.#nextId++;
@@ -55,10 +64,9 @@ class TreeHashWorker {
   }
 
   send(msg: TreeHashMessage): void {
-    const w = this.#start();
     if (msg.op === 'update') this.#out++;
     this.#hold();
-    w.postMessage(msg, msg.op === 'update' ? [msg.buffer] : []);
+    this.#channel.post(msg, msg.op === 'update' ? [msg.buffer] : []);
   }
 
   result(id: number, groupLog: number | undefined): Promise<RemoteHashResult> {
@@ -68,35 +76,8 @@ class TreeHashWorker {
     });
   }
 
-  /** Keeps the process alive while the worker has buffers or results to send back. */
-  #hold(): void {
-    if (this.#out > 0 || this.#results.size > 0) this.#worker?.ref();
-    else this.#worker?.unref();
-  }
-
-  #start(): Worker {
-    if (this.#worker) return this.#worker;
-    const w = new Worker(WORKER_URL);
-    w.on('message', (reply: TreeHashReply) => this.#settle(reply));
-    const lose = (err: Error): void => {
-      if (this.#worker !== w) return;
-      this.#worker = undefined;
-      void w.terminate();
-      // Buffers it held are lost with it; the pool makes new ones.
-      this.#made -= this.#out;
-      this.#out = 0;
-      for (const r of this.#results.values()) r.reject(err);
-      this.#results.clear();
-      for (const wake of this.#bufferWaiters.splice(0)) wake();
-    };
-    w.on('error', lose);
-    w.on('messageerror', lose);
-    w.on('exit', (code) => lose(new CastorError('HASH_WORKER', `tree hash worker exited with code ${code}`)));
-    this.#worker = w;
-    return w;
-  }
-
-  #settle(reply: TreeHashReply): void {
+  /** A reply from the worker. */
+  onReply(reply: TreeHashReply): void {
     if (reply.op === 'buffer') {
       this.#out--;
       this.giveBack(reply.buffer);
@@ -108,19 +89,35 @@ class TreeHashWorker {
     }
     this.#hold();
   }
+
+  /** The worker died: the results awaited fail, and the buffers it held are made anew as needed. */
+  onLost(err: Error): void {
+    this.#made -= this.#out;
+    this.#out = 0;
+    for (const r of this.#results.values()) r.reject(err);
+    this.#results.clear();
+    for (const wake of this.#bufferWaiters.splice(0)) wake();
+    this.#hold();
+  }
+
+  #hold(): void {
+    this.#channel.busy(this.#out > 0 || this.#results.size > 0);
+  }
 }
 
-let shared: TreeHashWorker | undefined;
-
 export class RemoteHasher {
-  readonly #w = (shared ??= new TreeHashWorker());
-  readonly #id = this.#w.newId();
+  readonly #w: HashClient;
+  readonly #id: number;
   readonly #groupLog: number | undefined;
   #buf: ArrayBuffer | undefined;
   #fill = 0;
   #done = false;
+  /** Whether the worker has state for this stream (something was sent). */
+  #started = false;
 
-  constructor(options: { groupLog?: number } = {}) {
+  constructor(client: HashClient, options: { groupLog?: number } = {}) {
+    this.#w = client;
+    this.#id = client.newId();
     this.#groupLog = options.groupLog;
   }
 
@@ -150,7 +147,7 @@ export class RemoteHasher {
     if (this.#done) return;
     this.#done = true;
     this.#send();
-    this.#w.send({ op: 'drop', id: this.#id });
+    if (this.#started) this.#w.send({ op: 'drop', id: this.#id });
   }
 
   #send(): void {
@@ -162,6 +159,7 @@ export class RemoteHasher {
       return;
     }
     this.#w.send({ op: 'update', id: this.#id, groupLog: this.#groupLog, buffer, length: this.#fill });
+    this.#started = true;
     this.#buf = undefined;
     this.#fill = 0;
   }

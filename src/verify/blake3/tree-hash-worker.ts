@@ -1,9 +1,9 @@
-// Worker thread behind RemoteHasher (remote-hasher.ts): one Hasher per stream id, fed the
-// stream's bytes in order in buffers that go back to the sender once hashed. Hashing a
-// blob's tree here lets the thread that produces the bytes (chunking, chunk digests, file
-// staging) run on the other core.
+// The thread side of RemoteHasher (remote-hasher.ts): one Hasher per stream id, fed the
+// stream's bytes in order in buffers that go back to the sender once hashed. A worker
+// thread that hashes imports this and hands it the messages isTreeHashMessage accepts
+// (the store's one worker does: src/store/chunk-stage-worker.ts). Hashing a blob's tree
+// there lets the thread that produces the bytes run on the other core.
 
-import { parentPort } from 'node:worker_threads';
 import { Hasher } from './hasher.js';
 
 export type TreeHashMessage =
@@ -16,31 +16,48 @@ export type TreeHashReply =
   | { readonly op: 'result'; readonly id: number; readonly hash: Uint8Array; readonly length: number; readonly nodes?: Uint8Array }
   | { readonly op: 'error'; readonly id: number; readonly message: string };
 
-const port = parentPort;
-if (port) {
-  const hashers = new Map<number, Hasher>();
-  const hasherOf = (id: number, groupLog: number | undefined): Hasher => {
-    let h = hashers.get(id);
-    if (!h) hashers.set(id, (h = new Hasher({ groupLog })));
-    return h;
-  };
-  port.on('message', (msg: TreeHashMessage) => {
-    if (msg.op === 'drop') {
-      hashers.delete(msg.id);
+/** Where replies go: the worker thread's parentPort. */
+export interface ReplyPort {
+  postMessage(reply: TreeHashReply, transfer?: ArrayBuffer[]): void;
+}
+
+const hashers = new Map<number, Hasher>();
+
+function hasherOf(id: number, groupLog: number | undefined): Hasher {
+  let h = hashers.get(id);
+  if (!h) hashers.set(id, (h = new Hasher({ groupLog })));
+  return h;
+}
+
+/** Whether `msg` is one of these (a worker thread may serve other messages too). */
+export function isTreeHashMessage(msg: unknown): msg is TreeHashMessage {
+  const op = (msg as { op?: unknown }).op;
+  return op === 'update' || op === 'finish' || op === 'drop';
+}
+
+/** Handles one message in the thread that hashes. */
+export function handleTreeHash(msg: TreeHashMessage, port: ReplyPort): void {
+  if (msg.op === 'drop') {
+    hashers.delete(msg.id);
+    return;
+  }
+  try {
+    if (msg.op === 'update') {
+      hasherOf(msg.id, msg.groupLog).update(new Uint8Array(msg.buffer, 0, msg.length));
+      port.postMessage({ op: 'buffer', buffer: msg.buffer }, [msg.buffer]);
       return;
     }
-    try {
-      if (msg.op === 'update') {
-        hasherOf(msg.id, msg.groupLog).update(new Uint8Array(msg.buffer, 0, msg.length));
-        port.postMessage({ op: 'buffer', buffer: msg.buffer } satisfies TreeHashReply, [msg.buffer]);
-        return;
-      }
-      const r = hasherOf(msg.id, msg.groupLog).finalize();
-      hashers.delete(msg.id);
-      port.postMessage({ op: 'result', id: msg.id, hash: r.hash, length: r.length, nodes: r.nodes } satisfies TreeHashReply);
-    } catch (err: unknown) {
-      hashers.delete(msg.id);
-      port.postMessage({ op: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err) } satisfies TreeHashReply);
-    }
-  });
+    const r = hasherOf(msg.id, msg.groupLog).finalize();
+    hashers.delete(msg.id);
+    port.postMessage({ op: 'result', id: msg.id, hash: r.hash, length: r.length, nodes: r.nodes });
+  } catch (err: unknown) {
+    hashers.delete(msg.id);
+    port.postMessage({ op: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err) });
+  }
+}
+
+/** Whether `reply` came from handleTreeHash. */
+export function isTreeHashReply(reply: unknown): reply is TreeHashReply {
+  const op = (reply as { op?: unknown }).op;
+  return op === 'buffer' || op === 'result' || op === 'error';
 }
