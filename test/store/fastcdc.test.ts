@@ -344,3 +344,33 @@ test('invalid options are rejected with INVALID_INPUT', () => {
   assert.doesNotThrow(() => cutParams({ min: 64, avg: 256, max: 1024 }));
   assert.doesNotThrow(() => cutParams({ min: 1_048_576, avg: 4_194_304, max: 16_777_216, normalization: 0 }));
 });
+
+test('the JavaScript cut loop (CASTOR_FASTCDC_JS=1, the fallback where WebAssembly is missing) cuts where the wasm scan does', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { pathToFileURL } = await import('node:url');
+  // Pseudo-random bytes both processes make alike, chunked whole and streamed in uneven pieces.
+  const script = (fastcdc: string): string => `
+    const { chunkBuffer, FastCdcChunker } = await import(${JSON.stringify(fastcdc)});
+    const data = new Uint8Array(3 << 20);
+    let x = 2463534242;
+    for (let i = 0; i < data.length; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; data[i] = x & 255; }
+    const out = [];
+    for (const o of [{ min: 16384, avg: 65536, max: 262144 }, { min: 64, avg: 256, max: 1024, normalization: 3 }, { min: 2048, avg: 8192, max: 16384, normalization: 0 }]) {
+      out.push(chunkBuffer(data, o).map((c) => c.length));
+      const ch = new FastCdcChunker(o);
+      const lens = [];
+      for (let p = 0, k = 1; p < data.length; p += k, k = (k * 7 + 3) % 100003 + 1) for (const c of ch.push(data.subarray(p, p + k))) lens.push(c.length);
+      for (const c of ch.finish()) lens.push(c.length);
+      out.push(lens);
+    }
+    console.log(JSON.stringify(out));`;
+  const url = pathToFileURL(path.resolve(here, '../../src/store/fastcdc.js')).href;
+  const run = (env: Record<string, string>): string => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script(url)], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  const js = run({ CASTOR_FASTCDC_JS: '1' });
+  assert.ok(js.length > 100);
+  assert.equal(run({ CASTOR_FASTCDC_JS: '' }), js);
+});
