@@ -22,11 +22,13 @@ import type { PeerSource } from './peer-source.js';
 import { RangeScheduler, type Unit } from './range-scheduler.js';
 
 /** Writes to the partial kept in flight per lane. */
-const WRITES_IN_FLIGHT = 4;
+const WRITES_IN_FLIGHT = 2;
 /** Requests in flight per peer: the next unit's request overlaps the end of the last. */
 export const DEFAULT_LANES = 2;
 export const DEFAULT_STALL_MS = 10_000;
 export const DEFAULT_RESTAT_MS = 1000;
+/** Largest unit when there is only one peer: 64 MiB (its stream's only cost is the request). */
+const ALONE_UNIT_GROUPS = 4096;
 /** Failures in a row (streams reset, dials refused) before a peer is given up for this fetch. */
 const MAX_FAILURES = 3;
 /** BUSY answers in a row before a peer is given up; between them the lane backs off. */
@@ -50,7 +52,7 @@ export interface SwarmOptions {
   readonly stallMs?: number;
   /** How often peers holding part (or none yet) of the blob are asked again what they hold. @default DEFAULT_RESTAT_MS */
   readonly restatMs?: number;
-  /** Requests in flight per peer. @default DEFAULT_LANES */
+  /** Requests in flight per peer. @default DEFAULT_LANES, or 1 when there is one peer */
   readonly lanesPerPeer?: number;
 }
 
@@ -169,8 +171,11 @@ export class SwarmFetch {
     this.#options = options;
     this.#stallMs = options.stallMs ?? DEFAULT_STALL_MS;
     this.#restatMs = options.restatMs ?? DEFAULT_RESTAT_MS;
-    this.#lanes = Math.max(1, options.lanesPerPeer ?? DEFAULT_LANES);
-    this.#sched = new RangeScheduler(partial.groupCount, (g) => partial.has(g));
+    // One peer alone: one stream of large units, in order, as a plain fetch would be (no
+    // second stream's buffers, nothing arriving ahead of the store writer).
+    const alone = sources.length === 1;
+    this.#lanes = Math.max(1, options.lanesPerPeer ?? (alone ? 1 : DEFAULT_LANES));
+    this.#sched = new RangeScheduler(partial.groupCount, (g) => partial.has(g), { maxUnitGroups: alone ? ALONE_UNIT_GROUPS : undefined });
   }
 
   /** Runs until every group is held or no peer can give more; true when complete. */
