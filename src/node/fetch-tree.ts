@@ -21,6 +21,8 @@ export interface TreeFetchOptions {
   readonly onTotal?: (bytes: number, files: number) => void;
   /** Called with each count of verified bytes written (fetched blobs only). */
   readonly onBytes?: (n: number) => void;
+  /** Called when a peer that sent bad data for one of the blobs is hung up on (see BlobFetchOptions). */
+  readonly onPeerDropped?: BlobFetchOptions['onPeerDropped'];
 }
 
 export interface TreeFetchResult {
@@ -63,7 +65,7 @@ export async function fetchTree(ctx: FetchContext, root: Digest, peers: readonly
   setMaxListeners(Number.POSITIVE_INFINITY, signal);
   const run = limit(options.concurrency ?? TREE_FETCH_CONCURRENCY);
   let fetchedBytes = 0;
-  const blobOptions: BlobFetchOptions = { signal, onBytes: options.onBytes };
+  const blobOptions: BlobFetchOptions = { signal, onBytes: options.onBytes, onPeerDropped: options.onPeerDropped };
   await Promise.allSettled([...blobs.values()].map((b) => run(async () => {
     signal.throwIfAborted();
     try {

@@ -178,7 +178,7 @@ export class SwarmFetch {
     this.#sched = new RangeScheduler(partial.groupCount, (g) => partial.has(g), { maxUnitGroups: alone ? ALONE_UNIT_GROUPS : undefined });
   }
 
-  /** Runs until every group is held or no peer can give more; true when complete. */
+  /** Runs until every group is held or no peer can give more (the caller checks the partial). */
   async run(): Promise<SwarmResult> {
     const outer = this.#options.signal;
     const onOuterAbort = (): void => this.#stop.abort(outer!.reason);
