@@ -448,18 +448,21 @@ export class SwarmFetch {
   /** `owned`: the piece is a buffer of our own, which the feeder may keep without a copy. */
   async #writeRun(source: PeerSource, at: number, piece: Uint8Array, owned: boolean, writes: Pipeline): Promise<void> {
     if (piece.length === 0) return;
+    const feeder = this.#feeder;
+    // Offered first: the feeder takes it (or sets it aside) before the partial holds it,
+    // so its pump never reads back from the partial what is still in memory here.
+    const offered = feeder?.offer(at, piece, owned);
+    offered?.catch(() => undefined);
     let p: Promise<number>;
     try {
       p = this.#partial.write(at, piece);
     } catch (err: unknown) {
       throw new LocalFailure(err);
     }
-    const feeder = this.#feeder;
     if (feeder !== undefined) p.then(() => feeder.poke(), () => undefined);
     try {
       await writes.add(p);
-      // After the partial hashed the piece (at the write's issue), so the writer may take it.
-      await feeder?.offer(at, piece, owned);
+      await offered;
     } catch (err: unknown) {
       throw new LocalFailure(err);
     }
