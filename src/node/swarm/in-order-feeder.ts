@@ -50,20 +50,27 @@ export class InOrderFeeder {
    * come exactly in order while the pump has nothing else to do go straight to the
    * writer (no copy; the caller waits for the writer, which is the backpressure a single
    * ordered stream wants); others are kept aside (copied unless `owned`: a buffer no one
-   * else will change), or left to the partial.
+   * else will change), or left to the partial. Resolves to whether the feeder is done
+   * with `bytes` (false: it keeps them aside for now).
    */
-  async offer(offset: number, bytes: Uint8Array, owned = false): Promise<void> {
-    if (this.#stopped || offset < this.#pos) return;
+  async offer(offset: number, bytes: Uint8Array, owned = false): Promise<boolean> {
+    if (this.#stopped || offset < this.#pos) return true;
     if (offset === this.#pos && this.#idle) {
       this.#pos += bytes.length;
-      await this.#writes.add(this.#writer.write(bytes));
+      const w = this.#writer.write(bytes);
+      await this.#writes.add(w);
+      await w;
       this.poke();
-      return;
+      return true;
     }
-    if (this.#stashBytes + bytes.length > STASH_BYTES) return this.poke();
+    if (this.#stashBytes + bytes.length > STASH_BYTES) {
+      this.poke();
+      return true;
+    }
     this.#stash.set(offset, owned ? bytes : bytes.slice());
     this.#stashBytes += bytes.length;
     this.poke();
+    return !owned;
   }
 
   /** Something changed (a partial write landed): the pump may go on. */
