@@ -46,7 +46,7 @@ export interface BlobFetchOptions {
   readonly stallMs?: number;
   /** How often peers holding part (or none yet) of the blob are asked again what they hold. @default 1 s */
   readonly restatMs?: number;
-  /** Requests in flight per peer. @default 2 (1 when there is only one peer) */
+  /** Requests in flight per peer. @default 1 */
   readonly lanesPerPeer?: number;
 }
 
