@@ -82,8 +82,11 @@ export class ChunkStager {
       this.#send(own.buffer, false);
       return { outcome };
     }
-    if (this.#buf !== undefined && this.#fill + len > BATCH_BYTES) this.flush();
-    while (this.#buf === undefined) {
+    // The room check is repeated after every wait: while this caller waited for a buffer,
+    // another writer may have taken the returned one and filled part of it.
+    for (;;) {
+      if (this.#buf !== undefined && this.#fill + len > BATCH_BYTES) this.flush();
+      if (this.#buf !== undefined) break;
       const b = this.#free.pop() ?? (this.#made < BATCH_BUFFERS ? (this.#made++, new ArrayBuffer(BATCH_BYTES)) : undefined);
       if (b !== undefined) {
         this.#buf = b;
