@@ -16,7 +16,7 @@ import { NoProviderError } from './discovery/errors.js';
 import { findProviders, type Found } from './discovery/find-providers.js';
 import { noteFetched } from './discovery/provided.js';
 import { DialError, NotFoundOnPeersError } from './errors.js';
-import { fetchBlob, type FetchContext } from './fetch-blob.js';
+import { fetchBlob, type FetchContext, type PeerDroppedEvent } from './fetch-blob.js';
 import { fetchRoot } from './fetch-root.js';
 import { fetchTree } from './fetch-tree.js';
 import { createHost, parseMultiaddr, type Host } from './host.js';
@@ -47,12 +47,16 @@ export interface CastorNodeConfig {
   onLanPeer?: (peerId: string, addresses: string[]) => void;
   /** Called with failures that are not a peer's fault (a damaged local store while serving). @default none */
   onError?: (err: unknown, context: string) => void;
+  /** Called when a fetch hangs up on a peer that sent bytes that failed verification (the daemon logs it). */
+  onPeerDropped?: (event: PeerDroppedEvent) => void;
 }
 
 export interface FetchOptions {
   /** Multiaddrs of peers to ask (dialled first); when absent, connected peers and the DHT's providers (findProviders). */
   peers?: string[];
   onProgress?: (p: { bytes: number; total?: number }) => void;
+  /** Called when this fetch hangs up on a peer whose bytes failed verification (besides the node's own onPeerDropped). */
+  onPeerDropped?: (event: PeerDroppedEvent) => void;
   signal?: AbortSignal;
 }
 
@@ -84,6 +88,7 @@ export class CastorNode {
   /** Peers mDNS found (peer id text): asked first. */
   readonly #lanPeers = new Set<string>();
   #stopped = false;
+  #onPeerDropped: CastorNodeConfig['onPeerDropped'];
   #unregister: () => void = () => undefined;
 
   private constructor(data: DataDir, host: Host, trust: TrustStore, server: ExchangeServer, announcer: Announcer) {
@@ -115,6 +120,7 @@ export class CastorNode {
     });
     const node = new CastorNode(data, host, trust, server, announcer);
     node.#unregister = setRunningHost(host);
+    node.#onPeerDropped = config.onPeerDropped;
     node.#watchLan(onError, config.onLanPeer);
     await Promise.all((config.bootstrap ?? []).map(async (a) => {
       try {
@@ -269,14 +275,19 @@ export class CastorNode {
       done += n;
       onProgress?.({ bytes: done, total });
     };
+    const onPeerDropped = (event: PeerDroppedEvent): void => {
+      this.#onPeerDropped?.(event);
+      options.onPeerDropped?.(event);
+    };
     const tree = await fetchTree(this.#ctx, digest, peers, {
       signal,
       onBytes,
+      onPeerDropped,
       onTotal: (bytes) => { total = bytes; onProgress?.({ bytes: done, total }); },
     });
     if (tree !== undefined) return { type: 'directory', digest, bytes: tree.bytes, fetchedBytes: tree.fetchedBytes, files: tree.files };
     try {
-      const blob = await fetchBlob(this.#ctx, digest, peers, { signal, onBytes, onSize: (size) => { total = size; } });
+      const blob = await fetchBlob(this.#ctx, digest, peers, { signal, onBytes, onPeerDropped, onSize: (size) => { total = size; } });
       return { type: 'blob', digest, bytes: blob.size, fetchedBytes: blob.fetchedBytes, files: 1 };
     } catch (err: unknown) {
       if (err instanceof NotFoundOnPeersError) throw new NotFoundOnPeersError(formatDigest(digest), err.peers, err.failures);

@@ -67,3 +67,24 @@ test('exit statuses: 1 when no peer has it or a peer cannot be reached, 2 for us
   assert.equal(castor('fetch', blobHex, '--peer', '/ip4/nope', '--data-dir', data).status, 2);
   assert.equal(castor('fetch', '--help').status, 0);
 });
+
+test('a peer that flips a byte is named on stderr and dropped; the fetch completes from the honest one', async () => {
+  const liarDir = await dataDir(root, 'liar');
+  const big = randomBytes(6_000_000);
+  const hex = formatDigest(await putBlob(liarDir, big));
+  await putBlob(await dataDir(root, 'honest'), big);
+  const liar = await startServer(path.join(root, 'liar'), { CASTOR_DEBUG_TAMPER: 'flip' });
+  const honest = await startServer(path.join(root, 'honest'));
+  try {
+    const data = path.join(root, 'client-liar');
+    const out = path.join(root, 'liar-out');
+    const r = castor('fetch', hex, out, '--peer', liar.address, '--peer', honest.address, '--data-dir', data);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`castor: fetch: dropped peer ${liar.peerId}: .*\\(${hex}\\)`));
+    assert.doesNotMatch(r.stderr, new RegExp(honest.peerId));
+    assert.ok((await readFile(out)).equals(big));
+  } finally {
+    await liar.stop();
+    await honest.stop();
+  }
+});
