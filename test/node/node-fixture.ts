@@ -103,3 +103,24 @@ export async function readBlob(data: DataDir, digest: Digest): Promise<Uint8Arra
   for await (const p of stream) parts.push(p.slice());
   return new Uint8Array(Buffer.concat(parts));
 }
+
+export interface Seeded {
+  readonly root: string;
+  readonly bytes: Uint8Array;
+  readonly digest: Digest;
+  readonly seeder: ServerProcess;
+}
+
+/** A temp dir with one serving process (data dir `seed`) holding `size` random bytes as a blob. */
+export async function startSeeder(name: string, size: number): Promise<Seeded> {
+  const root = await tempDir(name);
+  const bytes = randomBytes(size);
+  const digest = await putBlob(await dataDir(root, 'seed'), bytes);
+  return { root, bytes, digest, seeder: await startServer(path.join(root, 'seed')) };
+}
+
+/** Stops what startSeeder started and removes its dir. */
+export async function stopSeeder(s: Seeded | undefined): Promise<void> {
+  await s?.seeder.stop();
+  if (s !== undefined) await removeDir(s.root);
+}

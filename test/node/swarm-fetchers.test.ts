@@ -11,26 +11,22 @@ import { CastorNode } from '../../src/node/castor-node.js';
 import { fetchBlob } from '../../src/node/fetch-blob.js';
 import { servedBytes } from '../../src/node/swarm/served-bytes.js';
 import type { Digest } from '../../src/store/digest.js';
-import { dataDir, putBlob, randomBytes, readBlob, removeDir, startServer, tempDir, type ServerProcess } from './node-fixture.js';
+import { dataDir, readBlob, startSeeder, stopSeeder, type Seeded, type ServerProcess } from './node-fixture.js';
 
 const SIZE = 64 << 20;
 const FETCHERS = 4;
+let seeded: Seeded | undefined;
 let root: string;
 let bytes: Uint8Array;
 let digest: Digest;
 let seeder: ServerProcess;
 
 before(async () => {
-  root = await tempDir('swarm-fetchers');
-  bytes = randomBytes(SIZE);
-  digest = await putBlob(await dataDir(root, 'seed'), bytes);
-  seeder = await startServer(path.join(root, 'seed'));
+  seeded = await startSeeder('swarm-fetchers', SIZE);
+  ({ root, bytes, digest, seeder } = seeded);
 });
 
-after(async () => {
-  await seeder?.stop();
-  await removeDir(root);
-});
+after(() => stopSeeder(seeded));
 
 function peerOf(node: CastorNode, id: string): PeerId {
   return node.host.getPeers().find((p) => p.toString() === id)!;

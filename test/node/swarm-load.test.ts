@@ -10,29 +10,25 @@ import { CastorNode } from '../../src/node/castor-node.js';
 import { NotFoundOnPeersError, RemoteError } from '../../src/node/errors.js';
 import { fetchBlob } from '../../src/node/fetch-blob.js';
 import type { Digest } from '../../src/store/digest.js';
-import { dataDir, putBlob, randomBytes, readBlob, removeDir, startServer, tempDir, type ServerProcess } from './node-fixture.js';
+import { dataDir, readBlob, startSeeder, stopSeeder, type Seeded, type ServerProcess } from './node-fixture.js';
 
 const SIZE = 8 << 20;
 const CLIENTS = 10;
 const PER_CLIENT = 5;
 /** The seeder's peak RSS bound: node and libp2p take about 100 MiB; fifty streams must not add a copy of the blob each. */
 const MAX_SEEDER_RSS_MIB = 400;
+let seeded: Seeded | undefined;
 let root: string;
 let bytes: Uint8Array;
 let digest: Digest;
 let seeder: ServerProcess;
 
 before(async () => {
-  root = await tempDir('swarm-load');
-  bytes = randomBytes(SIZE);
-  digest = await putBlob(await dataDir(root, 'seed'), bytes);
-  seeder = await startServer(path.join(root, 'seed'));
+  seeded = await startSeeder('swarm-load', SIZE);
+  ({ root, bytes, digest, seeder } = seeded);
 });
 
-after(async () => {
-  await seeder?.stop();
-  await removeDir(root);
-});
+after(() => stopSeeder(seeded));
 
 /** A failure that says the seeder was busy (directly, or as every reason of NOT_FOUND). */
 function isBusy(err: unknown): boolean {
