@@ -80,7 +80,7 @@ test('a peer that flips a byte is named on stderr and dropped; the fetch complet
     const out = path.join(root, 'liar-out');
     const r = castor('fetch', hex, out, '--peer', liar.address, '--peer', honest.address, '--data-dir', data);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, new RegExp(`castor: fetch: dropped peer ${liar.peerId}: .*\\(${hex}\\)`));
+    assert.match(r.stderr, new RegExp(`castor: fetch: peer ${liar.peerId} sent bad data for ${hex}: .*; dropped that peer`));
     assert.doesNotMatch(r.stderr, new RegExp(honest.peerId));
     assert.ok((await readFile(out)).equals(big));
   } finally {

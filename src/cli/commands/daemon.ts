@@ -9,7 +9,6 @@ import { DATA_DIR_HELP, DATA_DIR_OPTION, openStore } from '../store-options.js';
 import { CONFIG_ANNOUNCE, CONFIG_BOOTSTRAP, CONFIG_LISTEN, NetworkConfigError, checkAddresses, mergeNetworkConfig, readNetworkConfig, type NetworkConfig } from '../../node/config.js';
 import { ControlError, claimDataDir, controlJson, listenControl, readJsonBody, type ControlServer, type DaemonClaim, type Endpoint } from '../../node/control.js';
 import type { DataDir } from '../../store/data-dir.js';
-import { formatDigest } from '../../store/digest.js';
 
 const HELP = `Usage: castor daemon [--listen MULTIADDR]... [--announce MULTIADDR]... [--bootstrap MULTIADDR]...
                      [--no-mdns] [--no-dht] [--data-dir DIR]
@@ -53,7 +52,7 @@ const startCastorNode: StartNode = async (data, config) => {
     dht: config.dht ?? true,
     onLanPeer: (id, addresses) => logLine(`found on the LAN by mDNS: ${id}${addresses.length > 0 ? ` (${addresses.join(', ')})` : ''}`),
     onError: (err, context) => logLine(`${context}: ${oneLine(err)}`),
-    onPeerDropped: (e) => logLine(`dropped peer ${e.peer} fetching ${formatDigest(e.digest)}: ${e.reason}`),
+    onPeerDropped: (e) => logLine(`peer dropped: ${e.reason}`),
   });
 };
 

@@ -89,7 +89,7 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
         peers: resolved.peers,
         signal: daemon?.signal,
         // The fetch goes on with the other peers; the user hears who lied and about what.
-        onPeerDropped: (e) => io.err(`castor: fetch: dropped peer ${e.peer}: ${e.reason} (${formatDigest(e.digest)})\n`),
+        onPeerDropped: (e) => io.err(`castor: fetch: ${e.reason}; dropped that peer\n`),
         onProgress: (p) => {
           if (p.total !== undefined) (bar ??= progressBar(`fetch ${formatDigest(digest).slice(0, 12)}`, p.total)).update(p.bytes);
         },
