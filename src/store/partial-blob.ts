@@ -261,12 +261,27 @@ export class PartialBlob implements HeldContent {
    * groups before it in `bytes` were stored; it and the rest of `bytes` are not.
    */
   async write(offset: number, bytes: Uint8Array): Promise<number> {
+    this.#checkRun(offset, bytes);
+    return this.#track(this.#writer.write(offset, bytes));
+  }
+
+  /**
+   * `write` for bytes a verifying bao decoder released for this blob's digest (the fetch
+   * path): the decoder proved them against the digest, and this partial's outboard is
+   * proved against the same digest, so they are stored without a second BLAKE3 pass.
+   * Anything else (bytes of unknown origin) goes through `write`.
+   */
+  async writeVerified(offset: number, bytes: Uint8Array): Promise<number> {
+    this.#checkRun(offset, bytes);
+    return this.#track(this.#writer.write(offset, bytes, true));
+  }
+
+  #checkRun(offset: number, bytes: Uint8Array): void {
     this.#checkWritable();
     if (!(bytes instanceof Uint8Array)) throw new InvalidInputError('bytes must be a Uint8Array', typeof bytes);
     if (!Number.isSafeInteger(offset) || offset < 0 || offset + bytes.length > this.size) {
       throw new InvalidInputError(`${bytes.length} bytes at ${offset} are not inside the blob's ${this.size}`, offset);
     }
-    return this.#track(this.#writer.write(offset, bytes));
   }
 
   /** Forgets a held group whose bytes were found not to verify (serving and complete call this). */

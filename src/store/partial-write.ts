@@ -25,9 +25,11 @@ export class GroupWriter {
    * Stores `bytes` at content offset `offset` (checked by the caller to lie inside the
    * blob); resolves to the number of groups newly held. HASH_MISMATCH (value: the group
    * index) for the first group that does not verify, after the ones before it were stored.
+   * `verified`: the bytes come from a verifying decoder for this blob's digest, so hashing
+   * them again against the outboard (which that digest also vouches for) is skipped.
    */
-  async write(offset: number, bytes: Uint8Array): Promise<number> {
-    if (this.tree.length === 0) return this.#storeRun(0, bytes);
+  async write(offset: number, bytes: Uint8Array, verified = false): Promise<number> {
+    if (this.tree.length === 0) return this.#storeRun(0, bytes, verified);
     const gb = this.tree.groupBytes;
     let pos = offset;
     let rest = bytes;
@@ -41,11 +43,11 @@ export class GroupWriter {
         const runEnd = pos + rest.length >= this.tree.length ? this.tree.length : pos + Math.floor(rest.length / gb) * gb;
         used = runEnd - pos;
         this.#assembling.drop(group);
-        newly += await this.#storeRun(group, rest.subarray(0, used));
+        newly += await this.#storeRun(group, rest.subarray(0, used), verified);
       } else {
         used = Math.min(rest.length, end - pos);
         const whole = this.held.has(group) ? undefined : this.#assembling.add(group, pos - start, rest.subarray(0, used), end - start);
-        if (whole) newly += await this.#storeRun(group, whole);
+        if (whole) newly += await this.#storeRun(group, whole, verified);
       }
       pos += used;
       rest = rest.subarray(used);
@@ -54,10 +56,10 @@ export class GroupWriter {
   }
 
   /** Verifies whole groups first.. in `data`, writes those not held yet, marks them, maybe persists. */
-  async #storeRun(first: number, data: Uint8Array): Promise<number> {
+  async #storeRun(first: number, data: Uint8Array, verified: boolean): Promise<number> {
     const gb = this.tree.groupBytes;
     const count = Math.max(1, Math.ceil(data.length / gb));
-    const ok = this.tree.verifyGroups(first, data);
+    const ok = verified ? count : this.tree.verifyGroups(first, data);
     // Write the verified groups not held yet, in runs.
     let newly = 0;
     for (let i = 0; i < ok;) {

@@ -482,3 +482,26 @@ test('the outboard a disk store\'s stat gives (as a peer\'s stat answer would) s
     await dst.cleanup();
   }
 });
+
+test('writeVerified stores decoder-verified bytes without a second hash; bytes that were not verified are still caught by complete()', async () => {
+  const { data, cleanup } = await dataDir();
+  try {
+    const b = blob(3 * MiB + 5, 41);
+    const good = await PartialBlob.begin(data, b.digest, b.bytes.length, b.outboard);
+    assert.equal(await good.writeVerified(0, b.bytes), good.groupCount);
+    assert.deepEqual(await good.complete(), b.digest);
+    assert.ok(Buffer.from(await collect((await data.blobs.read(b.digest))!)).equals(b.bytes));
+
+    // The contract broken on purpose: a flipped byte handed over as verified.
+    const c = blob(2 * MiB, 42);
+    const bad = await PartialBlob.begin(data, c.digest, c.bytes.length, c.outboard);
+    const lie = c.bytes.slice();
+    lie[MiB + 3]! ^= 1;
+    await bad.writeVerified(0, lie);
+    assert.equal(await codeOf(bad.complete()), 'CORRUPT_PARTIAL');
+    assert.equal(await data.blobs.has(c.digest), false);
+    await bad.abort();
+  } finally {
+    await cleanup();
+  }
+});

@@ -464,7 +464,8 @@ export class SwarmFetch {
     offered?.catch(() => undefined);
     let p: Promise<number>;
     try {
-      p = this.#partial.write(at, piece);
+      // Released by the verifying decoder: stored without hashing it a second time.
+      p = this.#partial.writeVerified(at, piece);
     } catch (err: unknown) {
       throw new LocalFailure(err);
     }
