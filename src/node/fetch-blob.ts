@@ -20,7 +20,7 @@ import { NotFoundOnPeersError, PeerMisbehavedError } from './errors.js';
 import { decodeAnswer, requestBlob, type BlobAnswer } from './protocols/blob-request.js';
 import { InOrderFeeder } from './swarm/in-order-feeder.js';
 import { PeerSource } from './swarm/peer-source.js';
-import { dropPeer, SwarmFetch, type PeerDroppedEvent } from './swarm/swarm-fetch.js';
+import { dropPeer, SwarmFetch, type SwarmOptions } from './swarm/swarm-fetch.js';
 
 export type { PeerDroppedEvent } from './swarm/swarm-fetch.js';
 
@@ -32,22 +32,12 @@ export interface FetchContext {
 /** Blobs up to this size are fetched in one go into a store writer, without a partial (and so are not resumable). */
 export const DIRECT_FETCH_LIMIT = 1 << 20;
 
-export interface BlobFetchOptions {
-  readonly signal?: AbortSignal;
+/** The swarm's options (signal, onBytes, onPeerDropped, stallMs, restatMs, lanesPerPeer), and: */
+export interface BlobFetchOptions extends SwarmOptions {
   /** The size the caller expects (a FileNode's): up to DIRECT_FETCH_LIMIT skips the stat round trip. */
   readonly sizeHint?: number;
   /** Called with the size once a peer states it (a claim until the final group verifies). */
   readonly onSize?: (size: number) => void;
-  /** Called with each count of verified bytes written. */
-  readonly onBytes?: (n: number) => void;
-  /** Called when a peer that sent bad data is hung up on (it is not asked again in this fetch). */
-  readonly onPeerDropped?: (event: PeerDroppedEvent) => void;
-  /** A request whose peer sends no verified byte for this long goes to another peer. @default 10 s */
-  readonly stallMs?: number;
-  /** How often peers holding part (or none yet) of the blob are asked again what they hold. @default 1 s */
-  readonly restatMs?: number;
-  /** Requests in flight per peer. @default 1 */
-  readonly lanesPerPeer?: number;
 }
 
 export interface BlobFetchResult {

@@ -15,6 +15,7 @@ import { limit } from '../../store/concurrency.js';
 import { listPins } from '../../store/pins.js';
 import type { TrustStore } from '../../store/trust/index.js';
 import type { Host } from '../host.js';
+import { pause } from '../pause.js';
 import { contentKey, rootKey, type DhtKey } from './dht-key.js';
 import { fetchedRoots, holds } from './provided.js';
 
@@ -26,19 +27,6 @@ export const PROVIDE_TIMEOUT = 60_000;
 const PROVIDES_IN_FLIGHT = 8;
 /** How often a provide waiting for the DHT's first peer looks again. */
 const PEER_POLL = 500;
-
-/** Resolves after `ms`, or at once when `signal` aborts (stop must not wait out a poll). */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 export interface AnnouncerOptions {
   /** Milliseconds between rounds of announcing everything again. @default DEFAULT_REANNOUNCE_INTERVAL */

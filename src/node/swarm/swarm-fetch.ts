@@ -15,6 +15,7 @@ import type { Libp2p } from '@libp2p/interface';
 import type { Digest } from '../../store/digest.js';
 import type { PartialBlob } from '../../store/partial-blob.js';
 import { PeerFailedError, PeerMisbehavedError, RemoteError } from '../errors.js';
+import { pause } from '../pause.js';
 import { Pipeline } from '../pipeline.js';
 import { decodeAnswer, requestBlob } from '../protocols/blob-request.js';
 import type { InOrderFeeder } from './in-order-feeder.js';
@@ -50,7 +51,9 @@ export interface PeerDroppedEvent {
 
 export interface SwarmOptions {
   readonly signal?: AbortSignal;
+  /** Called with each count of verified bytes written. */
   readonly onBytes?: (n: number) => void;
+  /** Called when a peer that sent bad data is hung up on (it is not asked again in this fetch). */
   readonly onPeerDropped?: (event: PeerDroppedEvent) => void;
   /** A unit whose peer sends no verified byte for this long is given to another. @default DEFAULT_STALL_MS */
   readonly stallMs?: number;
@@ -115,9 +118,12 @@ class Gather {
   }
 }
 
+/** Why we stopped a request ourselves: a twin lane delivered first, the peer stalled, or it was dropped. */
+type CancelReason = 'twin' | 'stall' | 'dropped';
+
 /** A request we stopped ourselves, and why. */
 class Cancelled {
-  constructor(readonly why: 'twin' | 'stall' | 'dropped', readonly error: unknown) {}
+  constructor(readonly why: CancelReason, readonly error: unknown) {}
 }
 
 /** One request in flight. */
@@ -128,7 +134,7 @@ interface InFlight {
   /** Waiting on the peer (not on our own writes) since `since`. */
   waiting: boolean;
   since: number;
-  cancelled: 'twin' | 'stall' | 'dropped' | undefined;
+  cancelled: CancelReason | undefined;
 }
 
 export interface SwarmResult {
@@ -308,20 +314,8 @@ export class SwarmFetch {
   }
 
   /** Waits `ms`, or less if the fetch stops or `wake` resolves. */
-  async #idleFor(ms: number, wake?: Promise<void>): Promise<void> {
-    const signal = this.#stop.signal;
-    if (signal.aborted) return;
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    const stopped = new Promise<void>((resolve) => {
-      onAbort = resolve;
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-    const waits = [stopped, new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); })];
-    if (wake !== undefined) waits.push(wake);
-    await Promise.race(waits);
-    clearTimeout(timer);
-    signal.removeEventListener('abort', onAbort!);
+  #idleFor(ms: number, wake?: Promise<void>): Promise<void> {
+    return pause(ms, this.#stop.signal, wake);
   }
 
   /** Hangs up on a peer that lied; it is not asked again in this fetch. */
