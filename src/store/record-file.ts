@@ -15,19 +15,24 @@ export interface OpenedRecord {
   readonly chunks: ChunkRef[];
 }
 
+/** `file` open for reading; undefined if it does not exist. */
+async function openIfPresent(file: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(file, 'r');
+  } catch (err: unknown) {
+    if (isNotFound(err)) return undefined;
+    throw fsError(err, file, 'opening');
+  }
+}
+
 /**
  * The record of `blob`, open, with its head, chunk table and outboard header checked;
  * undefined if there is none. A malformed record is CORRUPT_RECORD; the caller closes `fh`.
  */
 export async function openRecordFile(layout: FsLayout, blob: Digest): Promise<OpenedRecord | undefined> {
   const file = layout.blobPath(blob);
-  let fh: FileHandle;
-  try {
-    fh = await open(file, 'r');
-  } catch (err: unknown) {
-    if (isNotFound(err)) return undefined;
-    throw fsError(err, file, 'opening');
-  }
+  const fh = await openIfPresent(file);
+  if (fh === undefined) return undefined;
   try {
     const { size } = await fh.stat();
     const head = decodeHead(blob, await readAt(fh, 0, Math.min(RECORD_HEAD_LEN, size)), size);
@@ -64,13 +69,8 @@ export interface LoadedRecord {
  */
 export async function loadRecord(layout: FsLayout, blob: Digest): Promise<LoadedRecord | undefined> {
   const file = layout.blobPath(blob);
-  let fh: FileHandle;
-  try {
-    fh = await open(file, 'r');
-  } catch (err: unknown) {
-    if (isNotFound(err)) return undefined;
-    throw fsError(err, file, 'opening');
-  }
+  const fh = await openIfPresent(file);
+  if (fh === undefined) return undefined;
   try {
     // Most records are small: one read gets all of one, with no fstat. A read that fills
     // the buffer means there may be more.
