@@ -4,7 +4,7 @@
 
 import type { FileHandle } from 'node:fs/promises';
 import { UnexpectedEofError } from '../verify/errors.js';
-import type { ByteReader } from '../verify/bao/index.js';
+import { joinPieces, type ByteReader } from '../verify/bao/index.js';
 import type { ChunkRef } from './blob-service.js';
 
 /** Opens chunk `index` of the list; the opener checks the file is there and of the right size. */
@@ -75,14 +75,7 @@ export class ChunkListReader implements ByteReader {
       left -= take;
     }
     this.position = pos;
-    if (pieces.length === 1) return pieces[0]!;
-    const out = new Uint8Array(n);
-    let at = 0;
-    for (const p of pieces) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return joinPieces(pieces, n);
   }
 
   async skip(n: number): Promise<void> {

@@ -7,7 +7,7 @@
 
 import type { FileHandle } from 'node:fs/promises';
 import { open, stat } from 'node:fs/promises';
-import { decode, groupBytes, OutboardSource, type ByteReader } from '../verify/bao/index.js';
+import { decode, groupBytes, joinPieces, OutboardSource, type ByteReader } from '../verify/bao/index.js';
 import { Hasher, type Blake3Kernel } from '../verify/blake3/index.js';
 import { CastorError, UnexpectedEofError } from '../verify/errors.js';
 import { BLOB_GROUP_LOG, type ChunkRef, type Digest } from './blob-service.js';
@@ -179,14 +179,7 @@ class VerifyingChunkReader implements ByteReader {
       left -= take;
     }
     this.position = pos;
-    if (pieces.length === 1) return pieces[0]!;
-    const out = new Uint8Array(n);
-    let at = 0;
-    for (const p of pieces) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return joinPieces(pieces, n);
   }
 
   async skip(n: number): Promise<void> {

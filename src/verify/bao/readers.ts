@@ -18,6 +18,18 @@ export interface ByteReader {
 }
 
 /** Reads from any async iterable of byte chunks (a Node Readable, a socket, a generator). */
+/** `pieces` (of `n` bytes in all) as one array: the piece itself when there is one, else a copy. */
+export function joinPieces(pieces: readonly Uint8Array[], n: number): Uint8Array {
+  if (pieces.length === 1) return pieces[0]!;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 export class StreamReader implements ByteReader {
   private readonly it: AsyncIterator<Uint8Array>;
   private chunks: Uint8Array[] = [];
