@@ -1,11 +1,12 @@
 // FsBlobService: blobs in a data dir as FastCDC chunks stored once by their own BLAKE3
-// digest plus one record per blob (size, chunk list, G=4 outboard). Reads go through the
+// digest plus one record per blob (size, chunk list, G=4 outboard); a blob of one group
+// left whole by the chunker is its own chunk and has no record (one-group-blob.ts). Reads go through the
 // verifying decoder; writes are staged in tmp/ and published by atomic renames, so
 // several processes may share one data dir and a crash never exposes a partial file.
 
 import { lstat, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { FileReader, groupBytes } from '../verify/bao/index.js';
+import { groupBytes } from '../verify/bao/index.js';
 import { blake3 } from '../verify/blake3/index.js';
 import { CastorError, InvalidInputError } from '../verify/errors.js';
 import {
@@ -20,8 +21,9 @@ import { FsBlobWriter } from './fs-blob-writer.js';
 import { putBytesSync, PUT_BYTES_LIMIT, type PutResult } from './fs-put-bytes.js';
 import { DataDirMissingError, fsError, isNotFound, pathExists, ReadOnlyStoreError } from './fs-errors.js';
 import { FsLayout } from './fs-layout.js';
-import { checkOutboardHeader, chunkDigest, decodeHead, decodeTable, type RecordHead } from './fs-record.js';
-import { openRecordFile, readAt } from './record-file.js';
+import { checkOutboardHeader, chunkDigest, decodeHead, decodeTable } from './fs-record.js';
+import { loadRecord, readAt, type LoadedRecord } from './record-file.js';
+import { oneGroupBlobSize, oneGroupRecord } from './one-group-blob.js';
 import { verifiedRead } from './verified-read.js';
 
 export interface FsBlobServiceOptions {
@@ -37,12 +39,6 @@ export interface FsStoreInit {
   chunker: ChunkerOptions;
   durable: boolean;
   readOnly?: Error;
-}
-
-interface OpenRecord {
-  fh: FileHandle;
-  head: RecordHead;
-  chunks: ChunkRef[];
 }
 
 export class FsBlobService implements BlobService {
@@ -90,7 +86,8 @@ export class FsBlobService implements BlobService {
   }
 
   async has(digest: Digest): Promise<boolean> {
-    return pathExists(this.layout.blobPath(checkDigest(digest)));
+    checkDigest(digest);
+    return (await pathExists(this.layout.blobPath(digest))) || (await oneGroupBlobSize(this.layout, digest)) !== undefined;
   }
 
   async stat(digest: Digest): Promise<BlobStat | undefined> {
@@ -99,8 +96,11 @@ export class FsBlobService implements BlobService {
     try {
       bytes = await readFile(file);
     } catch (err: unknown) {
-      if (isNotFound(err)) return undefined;
-      throw fsError(err, file, 'reading');
+      if (!isNotFound(err)) throw fsError(err, file, 'reading');
+      const size = await oneGroupBlobSize(this.layout, digest);
+      if (size === undefined) return undefined;
+      const { chunks, outboard } = oneGroupRecord(digest, size);
+      return { size, chunks, outboard };
     }
     const head = decodeHead(digest, bytes, bytes.length);
     const chunks = decodeTable(digest, head, bytes.subarray(head.tableOffset, head.tableOffset + head.tableLength));
@@ -112,12 +112,13 @@ export class FsBlobService implements BlobService {
   async read(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array> | undefined> {
     checkDigest(digest);
     const r = checkReadRange(range);
-    // Checked now so absence is `undefined` here; the stream opens the record again itself,
-    // so a stream never iterated holds no file open.
-    const rec = await this.#openRecord(digest);
+    // Loaded now so absence is `undefined` and a bad record an error here. A record read
+    // whole is handed to the stream; one kept open (a blob of a few hundred MiB or more) is
+    // closed and opened again by the stream, so a stream never iterated holds no file open.
+    const rec = await loadRecord(this.layout, digest);
     if (!rec) return undefined;
-    await rec.fh.close();
-    return this.#stream(digest, r);
+    if (rec.open) await rec.close();
+    return this.#stream(digest, r, rec.open ? undefined : rec);
   }
 
   async putBytes(bytes: Uint8Array): Promise<PutResult> {
@@ -183,26 +184,21 @@ export class FsBlobService implements BlobService {
     return open(this.layout.chunkPath(chunk.digest), 'r');
   }
 
-  async *#stream(digest: Digest, range: ReadRange | undefined): AsyncGenerator<Uint8Array> {
-    const rec = await this.#openRecord(digest);
+  async *#stream(digest: Digest, range: ReadRange | undefined, loaded: LoadedRecord | undefined): AsyncGenerator<Uint8Array> {
+    const rec = loaded ?? await loadRecord(this.layout, digest);
     if (!rec) throw new CorruptRecordError(digest, 'record was removed while the blob was being read');
     const data = new ChunkListReader(rec.chunks, (c, _i, offset) => this.#openChunk(digest, c, offset));
     yield* verifiedRead({
       digest,
-      outboard: new FileReader(rec.fh, rec.head.outboardOffset),
+      outboard: rec.outboard,
       data,
       range,
       blame: (err, offset) => this.#blame(digest, rec, data, err, offset),
       release: async () => {
         await data.close();
-        await rec.fh.close();
+        await rec.close();
       },
     });
-  }
-
-  /** Opens and checks the record head, chunk table and outboard header; undefined if absent. */
-  #openRecord(digest: Digest): Promise<OpenRecord | undefined> {
-    return openRecordFile(this.layout, digest);
   }
 
   /** Opens chunk `c` (at content offset `offset` of blob `blob`) after checking it is there whole. */
@@ -235,7 +231,7 @@ export class FsBlobService implements BlobService {
    * to put a name on the damage, are the chunks under the failing group hashed whole; if
    * they all match their digests, the outboard is what is wrong.
    */
-  async #blame(blob: Digest, rec: OpenRecord, reader: ChunkListReader, err: CastorError, offset: number): Promise<Error> {
+  async #blame(blob: Digest, rec: LoadedRecord, reader: ChunkListReader, err: CastorError, offset: number): Promise<Error> {
     const size = rec.head.size;
     const gb = groupBytes(BLOB_GROUP_LOG);
     const start = Math.min(Math.floor(offset / gb) * gb, Math.max(0, size - 1));

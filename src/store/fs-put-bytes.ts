@@ -2,9 +2,9 @@
 // bound by per-file overhead, not bytes: the streaming writer's staging dir, chunker,
 // hasher and a dozen thread-pool round trips cost about 1 ms a file. Here content
 // already in memory is hashed once (a blob of one chunk is its own chunk, so one
-// digest serves both), and each file is written with direct system calls, a few
-// microseconds each on the page cache. Publication is the same as the writer's:
-// temp file in tmp/, then rename; chunks before the record.
+// digest serves both, and one of a single group needs no record at all), and each file is
+// written with direct system calls, a few microseconds each on the page cache. Publication
+// is the same as the writer's: temp file in tmp/, then rename; chunks before the record.
 
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +17,7 @@ import { chunkBuffer, type ChunkerOptions } from './fastcdc.js';
 import { errnoOf, fsError, isNotFound } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import { chunkDigest, encodeRecord } from './fs-record.js';
+import { isOneGroupBlob } from './one-group-blob.js';
 
 /** Content up to this size may be put in one step; larger blobs go through the streaming writer. */
 export const PUT_BYTES_LIMIT = 4 << 20;
@@ -41,11 +42,20 @@ export function putBytesSync(layout: FsLayout, chunker: ChunkerOptions, bytes: U
     digest = asDigest(r.hash);
     outboard = withHeader(size, r.nodes!);
   }
+  const pieces = size === 0 ? [] : chunkBuffer(bytes, chunker);
+  if (isOneGroupBlob(size, pieces.length)) {
+    // Its own chunk, kept with no record (one-group-blob.ts): one file to create, not two.
+    const file = layout.chunkPath(digest);
+    if (refresh(file, size)) return { digest, newBytes: 0 };
+    const dirty = new Set<string>();
+    publish(layout, file, bytes, durable, dirty);
+    if (durable) for (const d of dirty) syncDirSync(d);
+    return { digest, newBytes: size };
+  }
   const record = layout.blobPath(digest);
   // Refreshed, not only checked: a gc running now spares recent records (see refresh).
   if (touch(record)) return { digest, newBytes: 0 };
 
-  const pieces = size === 0 ? [] : chunkBuffer(bytes, chunker);
   const chunks: ChunkRef[] = [];
   const dirty = new Set<string>();
   let newBytes = 0;

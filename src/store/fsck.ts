@@ -22,6 +22,7 @@ import { forEachConcurrent, WALK_CONCURRENCY } from './concurrent.js';
 import { createKernel } from '../verify/blake3/select-kernel.js';
 import type { Blake3Kernel } from '../verify/blake3/index.js';
 import { checkDirectories, type DirFault } from './fsck-dirs.js';
+import { oneGroupBlobSize } from './one-group-blob.js';
 import { listPins } from './pins.js';
 import { quarantine } from './quarantine.js';
 import { shardEntries, type ShardEntry } from './shard-walk.js';
@@ -349,7 +350,9 @@ class FsckRun {
 
   async #blobPresent(blob: Digest): Promise<boolean> {
     if (this.#dry && this.#badBlobs.has(blob)) return false;
-    return pathExists(this.#layout.blobPath(blob));
+    if (await pathExists(this.#layout.blobPath(blob))) return true;
+    // Kept as its chunk alone (one-group-blob.ts): present unless this run found that chunk corrupt.
+    return !this.#reportedChunks.has(blob) && (await oneGroupBlobSize(this.#layout, blob)) !== undefined;
   }
 
   #digest(hex: string): Digest {

@@ -8,6 +8,7 @@ import { CorruptRecordError, type ChunkRef, type Digest } from './blob-service.j
 import { fsError, isNotFound } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import { checkOutboardHeader, decodeHead, decodeTable, RECORD_HEAD_LEN, type RecordHead } from './fs-record.js';
+import { oneGroupBlobSize, oneGroupRecord } from './one-group-blob.js';
 
 export interface OpenedRecord {
   readonly fh: FileHandle;
@@ -58,19 +59,22 @@ export interface LoadedRecord {
   /** The outboard, header first. */
   outboard: ByteReader;
   recordBytes: number;
+  /** Whether the record's file is still open (a large record streams its outboard); close() closes it. */
+  open: boolean;
   close(): Promise<void>;
 }
 
 /**
- * The record of `blob`, head, chunk table and outboard header checked; undefined if there
- * is none. A malformed record is CORRUPT_RECORD. A small record is read in one call and its file
- * closed at once (most blobs: one read instead of four, and no 1 MiB read window);
- * a large one keeps its file open and streams the outboard from it.
+ * The record of `blob`, head, chunk table and outboard header checked; undefined if the
+ * store does not hold the blob. A malformed record is CORRUPT_RECORD. A small record is read
+ * in one call and its file closed at once (most blobs: one read instead of four, and no 1 MiB
+ * read window); a large one keeps its file open and streams the outboard from it. A blob
+ * kept as its chunk alone (one-group-blob.ts) gets the record it would have had.
  */
 export async function loadRecord(layout: FsLayout, blob: Digest): Promise<LoadedRecord | undefined> {
   const file = layout.blobPath(blob);
   const fh = await openIfPresent(file);
-  if (fh === undefined) return undefined;
+  if (fh === undefined) return loadOneGroupRecord(layout, blob);
   try {
     // Most records are small: one read gets all of one, with no fstat. A read that fills
     // the buffer means there may be more.
@@ -87,6 +91,7 @@ export async function loadRecord(layout: FsLayout, blob: Digest): Promise<Loaded
           chunks: rec.chunks,
           outboard: new FileReader(rec.fh, rec.head.outboardOffset),
           recordBytes: rec.head.recordLength,
+          open: true,
           close: () => rec.fh.close(),
         };
       }
@@ -102,14 +107,21 @@ export async function loadRecord(layout: FsLayout, blob: Digest): Promise<Loaded
     const chunks = decodeTable(blob, head, bytes.subarray(head.tableOffset, head.tableOffset + head.tableLength));
     const outboard = bytes.subarray(head.outboardOffset);
     checkOutboardHeader(blob, head, outboard);
-    return { head, chunks, outboard: new BytesReader(outboard), recordBytes: size, close: async () => {} };
+    return { head, chunks, outboard: new BytesReader(outboard), recordBytes: size, open: false, close: async () => {} };
   } catch (err: unknown) {
     await fh.close().catch(() => undefined);
     throw fsError(err, file, 'reading');
   }
 }
 
-/** The chunk list of `blob`'s record, or undefined if there is no record. */
+async function loadOneGroupRecord(layout: FsLayout, blob: Digest): Promise<LoadedRecord | undefined> {
+  const size = await oneGroupBlobSize(layout, blob);
+  if (size === undefined) return undefined;
+  const { head, chunks, outboard } = oneGroupRecord(blob, size);
+  return { head, chunks, outboard: new BytesReader(outboard), recordBytes: 0, open: false, close: async () => {} };
+}
+
+/** The chunk list of `blob`'s record (or of the blob kept as its chunk alone), or undefined if the store does not hold it. */
 export async function readChunkTable(layout: FsLayout, blob: Digest): Promise<ChunkRef[] | undefined> {
   const rec = await loadRecord(layout, blob);
   if (rec === undefined) return undefined;

@@ -1,14 +1,17 @@
 // The disk store's one-step put gives exactly what the streaming writer gives: the same
-// digest, the same record (chunk list and outboard) and the same verified bytes back.
+// digest, the same record (chunk list and outboard) and the same verified bytes back. A
+// blob of one group left whole is kept as its chunk alone, with no record file, and still
+// stats, reads, dedups and is served like any other.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { access, mkdtemp, readdir, rm, stat, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { openDataDir } from '../../src/store/data-dir.js';
 import { formatDigest } from '../../src/store/digest.js';
+import type { BlobStat } from '../../src/store/blob-service.js';
 import { readAll } from './blob-service-suite.js';
 
 test('putBytes equals writer + close for sizes around the group and chunk bounds', async () => {
@@ -23,7 +26,10 @@ test('putBytes equals writer + close for sizes around the group and chunk bounds
       const digest = await w.close();
       assert.equal(formatDigest(put.digest), formatDigest(digest), `size ${size}`);
       assert.equal(put.newBytes, size);
-      assert.deepEqual(await a!.blobs.stat(put.digest), await b!.blobs.stat(digest), `record of size ${size}`);
+      assert.deepEqual(plain(await a!.blobs.stat(put.digest)), plain(await b!.blobs.stat(digest)), `record of size ${size}`);
+      const recordless = size > 0 && size <= 16 * 1024;
+      assert.equal(await exists(a!.layout.blobPath(put.digest)), !recordless, `record file of size ${size}`);
+      assert.equal(await a!.blobs.has(put.digest), true);
       assert.deepEqual(await readAll(a!.blobs, put.digest), new Uint8Array(data));
       assert.equal((await a!.blobs.putBytes(data)).newBytes, 0, 'a second put stores nothing');
     }
@@ -32,3 +38,40 @@ test('putBytes equals writer + close for sizes around the group and chunk bounds
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   }
 });
+
+test('a blob kept as its chunk alone: has/stat/read agree, and it is gone once its chunk is', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'castor-put-'));
+  try {
+    const data = await openDataDir(dir, { durable: false });
+    const bytes = randomBytes(5000);
+    const { digest } = await data.blobs.putBytes(bytes);
+    assert.equal((await stat(data.layout.chunkPath(digest))).size, 5000, 'the chunk file is the blob');
+    assert.deepEqual(await readAll(data.blobs, digest, { start: 100, end: 200 }), new Uint8Array(bytes.subarray(100, 200)));
+    // A chunk larger than a group is a piece of some larger blob, never a blob by itself here.
+    const big = randomBytes(40_000);
+    const w = data.blobs.openWriter();
+    await w.write(big);
+    const bigDigest = await w.close();
+    const { chunks } = (await data.blobs.stat(bigDigest))!;
+    assert.equal(chunks.length, 1);
+    await unlink(data.layout.blobPath(bigDigest));
+    assert.equal(await data.blobs.has(bigDigest), false, 'a 40,000-byte chunk with no record is no blob');
+    assert.equal(await data.blobs.stat(bigDigest), undefined);
+    await unlink(data.layout.chunkPath(digest));
+    assert.equal(await data.blobs.has(digest), false);
+    assert.equal(await data.blobs.stat(digest), undefined);
+    assert.equal(await data.blobs.read(digest), undefined);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** A stat with plain Uint8Arrays (a record read from disk hands out Buffers). */
+function plain(st: BlobStat | undefined): unknown {
+  if (st === undefined) return undefined;
+  return { size: st.size, chunks: st.chunks.map((c) => ({ digest: formatDigest(c.digest), size: c.size })), outboard: Buffer.from(st.outboard).toString('hex') };
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(() => true, () => false);
+}

@@ -5,13 +5,14 @@
 // chunks; a 1 MiB range needs a few KiB of the one and a few dozen of the other).
 
 import { open, type FileHandle } from 'node:fs/promises';
-import type { ByteRange, ByteReader } from '../../verify/bao/index.js';
+import { BytesReader, type ByteRange, type ByteReader } from '../../verify/bao/index.js';
 import { UnexpectedEofError } from '../../verify/errors.js';
 import { CorruptRecordError, type Digest } from '../../store/blob-service.js';
 import { asDigest } from '../../store/digest.js';
 import type { DataDir } from '../../store/data-dir.js';
 import type { FsLayout } from '../../store/fs-layout.js';
 import { readAt } from '../../store/record-file.js';
+import { oneGroupBlobSize, oneGroupRecord } from '../../store/one-group-blob.js';
 import { checkOutboardHeader, decodeHead, RECORD_HEAD_LEN, type RecordHead } from '../../store/fs-record.js';
 import type { ChunkSpan } from './chunk-prefetch.js';
 
@@ -86,7 +87,7 @@ export async function openStoredBlob(data: DataDir, digest: Digest): Promise<Sto
   try {
     fh = await open(data.layout.blobPath(digest), 'r');
   } catch (err: unknown) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return openOneGroupBlob(data, digest);
     throw err;
   }
   try {
@@ -104,4 +105,18 @@ export async function openStoredBlob(data: DataDir, digest: Digest): Promise<Sto
     await fh.close();
     throw err;
   }
+}
+
+/** A blob the store keeps as its chunk alone (no record): its outboard is the header, its one chunk itself. */
+async function openOneGroupBlob(data: DataDir, digest: Digest): Promise<StoredBlob | undefined> {
+  const size = await oneGroupBlobSize(data.layout, digest);
+  if (size === undefined) return undefined;
+  const { chunks, outboard } = oneGroupRecord(digest, size);
+  return {
+    length: size,
+    outboard: new BytesReader(outboard),
+    chunksUnder: async (spans) => (spans.some((s) => s.start < size && s.end > 0) ? [{ chunk: chunks[0]!, start: 0 }] : []),
+    layout: data.layout,
+    close: async () => {},
+  };
 }
