@@ -128,10 +128,11 @@ test('rollback across restarts, equivocation kept as evidence, expiry, flipped b
   assert.deepEqual(await readdir(path.join(tmp, 'mirror2', 'trust', 'evidence')), [path.basename(evidence)]);
   assert.equal(JSON.parse(ok(['root', 'show', ...mirror, '--json', 'pub-1'])).sequence, '2');
 
-  // Expiry: a root that expires a second after signing.
-  ok(['publish', ...data, '--key', secret, '--expires', '1s']);
+  // Expiry: a root that expires 3 s after signing. Timestamps are whole seconds, so 1 s
+  // left publish itself (which checks what it signed) a fraction of a second on a busy machine.
+  ok(['publish', ...data, '--key', secret, '--expires', '3s']);
   ok(['root', 'export', ...data, 'pub-1', path.join(tmp, 's3.root')]);
-  await new Promise((resolve) => setTimeout(resolve, 2100));
+  await new Promise((resolve) => setTimeout(resolve, 4100));
   fails(1, ['root', 'import', ...mirror, path.join(tmp, 's3.root')], /rejected \(EXPIRED\)/u);
   fails(1, ['resolve', ...data, 'pub-1/a'], /expired/u);
 
