@@ -377,3 +377,18 @@ test('memory stays bounded: a 48 MiB blob is checked holding a few MiB of buffer
   assert.ok(next > size / 2, 'progress was reported along the way');
   assert.ok(peak < 16 << 20, `peak ${(peak / 2 ** 20).toFixed(1)} MiB of live buffers while checking 48 MiB`);
 }, DEFAULT_CHUNKER));
+
+test('a blob kept as its chunk alone with a flipped byte: the chunk is quarantined, reads fail, and the tree naming it gets a note', () => withStore(async (s) => {
+  const bytes = randomBytes(9_000, 42);
+  const { digest } = await s.data.blobs.putBytes!(bytes);
+  assert.equal(await exists(s.data.layout.blobPath(digest)), false, 'test set-up: no record file');
+  const dir = await s.data.directories.put({ directories: [], files: [{ name: new TextEncoder().encode('f'), digest, size: 9_000n, executable: false }], symlinks: [] });
+  await flipByte(s.data.layout.chunkPath(digest));
+  await assert.rejects(readBlob(s.data, digest), { code: 'CORRUPT_CHUNK', value: hex(digest) });
+
+  const r = await check(s);
+  assert.deepEqual(r.problems.map((p) => [p.kind, p.digest, p.code]), [['chunk', hex(digest), 'CORRUPT_CHUNK']]);
+  assert.deepEqual(r.notes.map((n) => [n.kind, n.digest]), [['directory', hex(dir)]]);
+  assert.equal(await s.data.blobs.has(digest), false);
+  await assertClean(s, 'second run');
+}, DEFAULT_CHUNKER));

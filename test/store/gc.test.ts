@@ -14,7 +14,7 @@ import { addPin } from '../../src/store/pins.js';
 import { TrustStore } from '../../src/store/trust/trust-store.js';
 import { generateKeyPair } from '../../src/verify/keys.js';
 import { randomBytes } from './blob-data.js';
-import { age, ageAll, exists, filesUnder, flipByte, HOUR, putBlob, putTree, readBlob, withStore, type PutTree, type Store } from './store-fixture.js';
+import { age, ageAll, DEFAULT_CHUNKER, exists, filesUnder, flipByte, HOUR, putBlob, putTree, readBlob, withStore, type PutTree, type Store } from './store-fixture.js';
 
 const hex = formatDigest;
 
@@ -255,3 +255,21 @@ test('writers adding trees while gc runs (grace 0) lose nothing: what they publi
   for (const t of added) await assertWhole(s, t);
   await assertConsistent(s);
 }));
+
+test('blobs kept as their chunk alone (small files through putBytes): kept when a kept tree names them, gone with their chunk otherwise', () => withStore(async (s) => {
+  const put = async (bytes: Uint8Array): Promise<Digest> => (await s.data.blobs.putBytes!(bytes)).digest;
+  const keptBytes = randomBytes(3_000, 40);
+  const goneBytes = randomBytes(7_000, 41);
+  const kept = await put(keptBytes);
+  const gone = await put(goneBytes);
+  assert.equal(await exists(s.data.layout.blobPath(kept)), false, 'test set-up: no record file');
+  const dir = await s.data.directories.put({ directories: [], files: [{ name: new TextEncoder().encode('k'), digest: kept, size: 3_000n, executable: false }], symlinks: [] });
+  await pin(s, dir);
+  await ageAll(s, 2 * HOUR);
+
+  await gc(s.data, { graceMs: 0 });
+  assert.deepEqual(await readBlob(s.data, kept), keptBytes);
+  assert.equal(await s.data.blobs.has(gone), false);
+  assert.equal(await exists(s.data.layout.chunkPath(gone)), false);
+  await assertConsistent(s);
+}, DEFAULT_CHUNKER));
