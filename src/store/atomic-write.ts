@@ -3,7 +3,7 @@
 // reader (or a process killed at any point) sees the old state or the whole new file,
 // and several writers racing to publish the same name with the same bytes all succeed.
 
-import fs from 'node:fs';
+import fs, { mkdirSync, renameSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoOf, fsError } from './fs-errors.js';
@@ -90,6 +90,32 @@ export async function moveInto(from: string, to: string): Promise<string[]> {
   }
   // The parent too even if another writer (here or in another process) made `dir` a moment
   // ago: its entry in the parent may not be durable yet.
+  return [dir, path.dirname(dir)];
+}
+
+/**
+ * moveInto with synchronous calls, for a thread with nothing else to do meanwhile (the
+ * chunk-staging worker publishing a blob's chunks): the same renames, directories and
+ * errors, without a thread-pool round trip per file.
+ */
+export function moveIntoSync(from: string, to: string): string[] {
+  const dir = path.dirname(to);
+  try {
+    renameSync(from, to);
+    return [dir];
+  } catch (err: unknown) {
+    if (errnoOf(err) !== 'ENOENT') throw fsError(err, to, 'publishing');
+  }
+  try {
+    mkdirSync(dir);
+  } catch (err: unknown) {
+    if (errnoOf(err) !== 'EEXIST') throw fsError(err, dir, 'creating');
+  }
+  try {
+    renameSync(from, to);
+  } catch (err: unknown) {
+    throw fsError(err, errnoOf(err) === 'ENOENT' ? from : to, 'publishing');
+  }
   return [dir, path.dirname(dir)];
 }
 

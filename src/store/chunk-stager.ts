@@ -10,13 +10,16 @@
 import { Worker } from 'node:worker_threads';
 import { HashClient } from '../verify/blake3/remote-hasher.js';
 import { isTreeHashReply, type TreeHashReply } from '../verify/blake3/tree-hash-worker.js';
-import type { StageBatch, StageErrorInfo, StageReply, StageRequest } from './chunk-stage-worker.js';
+import type { PublishReply, PublishRequest, StageBatch, StageErrorInfo, StageReply, StageRequest } from './chunk-stage-worker.js';
+import { fsError } from './fs-errors.js';
 
 const WORKER_URL = new URL('./chunk-stage-worker.js', import.meta.url);
 /** Bytes of one batch buffer: a few dozen average chunks, one message each way. */
 const BATCH_BYTES = 1 << 20;
 /** Batch buffers in all (in the worker's queue, being filled, or free): 3 MiB, kept small for the fetch client's RSS. */
 const BATCH_BUFFERS = 3;
+/** Renames per publish message: the worker's other callers wait at most this many renames (a few ms). */
+const PUBLISH_BATCH = 256;
 
 export type StageOutcome = 'staged' | 'stored';
 
@@ -60,6 +63,7 @@ export class ChunkStager {
   #queued: StageRequest[] = [];
   #queuedPending: Pending[] = [];
   readonly #batches = new Map<number, Pending[]>();
+  readonly #publishes = new Map<number, { resolve: (dirs: string[]) => void; reject: (err: Error) => void }>();
   #nextId = 1;
   #bufferWaiters: (() => void)[] = [];
 
@@ -114,6 +118,29 @@ export class ChunkStager {
     this.#send(buf, true);
   }
 
+  /**
+   * Renames each staged file to its place (making its shard dir if needed) on the worker,
+   * as moveInto would; resolves to the directories whose entries changed, or rejects with
+   * the first failure's store error once every batch sent has settled.
+   */
+  async publish(moves: readonly (readonly [from: string, to: string])[]): Promise<string[]> {
+    const sent: Promise<string[]>[] = [];
+    for (let i = 0; i < moves.length; i += PUBLISH_BATCH) {
+      const id = this.#nextId++;
+      const request: PublishRequest = { op: 'publish', id, moves: moves.slice(i, i + PUBLISH_BATCH) };
+      sent.push(new Promise<string[]>((resolve, reject) => {
+        this.#publishes.set(id, { resolve, reject });
+        const w = this.#start();
+        this.#hold();
+        w.postMessage(request);
+      }));
+    }
+    const settled = await Promise.allSettled(sent);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return [...new Set(settled.flatMap((r) => (r as PromiseFulfilledResult<string[]>).value))];
+  }
+
   #queue(request: StageRequest): Promise<StageOutcome> {
     return new Promise<StageOutcome>((resolve, reject) => {
       this.#queued.push(request);
@@ -134,7 +161,7 @@ export class ChunkStager {
 
   /** Work in flight must keep the process alive, or it could exit with a blob half staged; none must not. */
   #hold(): void {
-    if (this.#batches.size > 0 || this.#hashing) this.#worker?.ref();
+    if (this.#batches.size > 0 || this.#publishes.size > 0 || this.#hashing) this.#worker?.ref();
     else this.#worker?.unref();
   }
 
@@ -143,8 +170,9 @@ export class ChunkStager {
     // A small young generation: the thread allocates little but message objects, and each
     // MiB of semi-space is RSS (the fetch client runs close to its 200 MiB budget).
     const w = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-    w.on('message', (reply: StageReply | TreeHashReply) => {
+    w.on('message', (reply: StageReply | PublishReply | TreeHashReply) => {
       if (isTreeHashReply(reply)) this.hashes.onReply(reply);
+      else if ('op' in reply) this.#published(reply);
       else this.#settle(reply);
     });
     const lose = (err: Error): void => {
@@ -176,6 +204,15 @@ export class ChunkStager {
     this.#hold();
   }
 
+  #published(reply: PublishReply): void {
+    const p = this.#publishes.get(reply.id);
+    if (!p) return;
+    this.#publishes.delete(reply.id);
+    if (reply.error) p.reject(fsError(errorOf(reply.error), reply.error.path ?? '', reply.error.syscall === 'mkdir' ? 'creating' : 'publishing'));
+    else p.resolve(reply.dirs ?? []);
+    this.#hold();
+  }
+
   #giveBack(buffer: ArrayBuffer): void {
     this.#free.push(buffer);
     this.#bufferWaiters.shift()?.();
@@ -186,6 +223,8 @@ export class ChunkStager {
     for (const pending of this.#batches.values()) for (const p of pending) p.reject(err);
     this.#made -= [...this.#batches.keys()].length;
     this.#batches.clear();
+    for (const p of this.#publishes.values()) p.reject(err);
+    this.#publishes.clear();
     for (const wake of this.#bufferWaiters.splice(0)) wake();
   }
 }
