@@ -7,8 +7,8 @@
 // Chunking and chunk digests run on the main thread in call order, the blob's tree hash and
 // outboard alongside on the staging worker (RemoteHasher); staging chunks (dedup check,
 // create, write, close) runs on the chunk-staging worker (chunk-stager.ts), which gets a
-// copy of each new chunk in pooled batch buffers, and close() renames and syncs with a bound. A
-// write resolves once its chunks are copied (the caller may reuse its buffer); a chunk
+// copy of each new chunk in pooled batch buffers; close() has that worker rename them into
+// chunks/ and syncs with a bound. A write resolves once its chunks are copied (the caller may reuse its buffer); a chunk
 // that then fails to be staged fails the writer, and the next write or close reports it.
 // Durable writers fsync their first SYNC_EACH_LIMIT staged chunks one by one; a larger
 // blob's remaining chunks are made durable at close by one syncfs, not an fsync each (about
@@ -175,11 +175,8 @@ export class FsBlobWriter implements BlobWriter {
       // every staged chunk durable before any is renamed into chunks/ (no chunk file there
       // can be cut short by a power loss), then the renames durable.
       if (durable) await this.#makeDurable(this.#unsynced.map((hex) => path.join(staging, hex)), syncFile);
-      const dirty = new Set<string>();
-      await forEachConcurrent(this.#staged, PUBLISH_CONCURRENCY, async (hex) => {
-        for (const d of await moveInto(path.join(staging, hex), layout.chunkPath(hex))) dirty.add(d);
-      });
-      if (durable) await this.#makeDurable([...dirty], syncDir);
+      const dirty = await chunkStager().publish(this.#staged.map((hex) => [path.join(staging, hex), layout.chunkPath(hex)] as const));
+      if (durable) await this.#makeDurable(dirty, syncDir);
       const recordTemp = path.join(staging, RECORD_FILE);
       await writeSynced(recordTemp, record, durable);
       const recordDirs = await moveInto(recordTemp, layout.blobPath(digest));
