@@ -79,8 +79,12 @@ async function main(): Promise<void> {
     const rawRuns: Result[] = [];
     for (let i = 0; i < RUNS; i++) {
       const client = path.join(dir, `client-${i}`);
+      // Client dirs are removed after the last run, not between runs: creating files
+      // right after thousands were deleted is slow on this file system (see bench:store),
+      // and each run's chunk files paid for the previous run's cleanup (the store
+      // worker's open() calls took 5.4 s of a 256 MiB fetch right after an rm -rf of the
+      // previous client, 1.2 s in a run that followed none; profiled at load ~6).
       castorRuns.push(peer(['castor', address, digest, client]));
-      removeDir(client);
       rawRuns.push(peer(['raw', rawServer.address]));
       const c = castorRuns[i]!;
       const r = rawRuns[i]!;

@@ -23,6 +23,10 @@ export class HeldPersister {
   #last = Date.now();
   #running: Promise<void> = Promise.resolve();
   #persistedCount: number;
+  /** A persist started by maybePersist is running. */
+  #background = false;
+  /** What the last background persist failed with, for the next write to report. */
+  #failed: unknown;
 
   /** `bitfieldFile` undefined: a read-only view, nothing to persist. `where` names the partial in errors. */
   constructor(
@@ -50,9 +54,29 @@ export class HeldPersister {
     this.#persistedCount = this.held.count;
   }
 
-  /** Persists if the policy says it is time. */
-  async maybePersist(): Promise<void> {
-    if (this.#dirtyBytes >= this.policy.everyBytes || (this.#dirty && Date.now() - this.#last >= this.policy.everyMs)) await this.persist();
+  /**
+   * Starts a persist in the background if the policy says it is time, unless one is
+   * running. Writes do not wait for it: its fsync of the content file takes as long as the
+   * disk needs to take the last few MiB, and a fetch that waited for it stalled that long
+   * every persistEveryBytes. Throws (once) what the last background persist failed with;
+   * its bits stay dirty for the next.
+   */
+  maybePersist(): void {
+    const failed = this.#failed;
+    if (failed !== undefined) {
+      this.#failed = undefined;
+      throw failed;
+    }
+    if (this.#background || !this.#due()) return;
+    this.#background = true;
+    this.persist().then(
+      () => { this.#background = false; },
+      (err: unknown) => { this.#background = false; this.#failed ??= err; },
+    );
+  }
+
+  #due(): boolean {
+    return this.#dirtyBytes >= this.policy.everyBytes || (this.#dirty && Date.now() - this.#last >= this.policy.everyMs);
   }
 
   persist(): Promise<void> {

@@ -12,6 +12,9 @@ import { GroupAssembly } from './group-assembly.js';
 import type { GroupBitfield } from './group-bitfield.js';
 import type { HeldPersister } from './partial-persist.js';
 
+/** Runs at least this long are written through the thread pool, shorter ones synchronously. */
+const ASYNC_WRITE_BYTES = 256 * 1024;
+
 export class GroupWriter {
   readonly #assembling = new GroupAssembly();
 
@@ -80,19 +83,26 @@ export class GroupWriter {
       const { start, end } = this.tree.groupRange(bad);
       throw new HashMismatchError(`group ${bad} (content bytes ${start}..${end})`, start, bad);
     }
-    await this.persister.maybePersist();
+    this.persister.maybePersist();
     return newly;
   }
 
   /**
-   * Synchronous on purpose: a fetch hands over 16 to 32 KiB of verified groups at a time,
-   * thousands of writes per 256 MiB, and each one through the thread pool cost a round trip
-   * whose wake-up took the core from this thread (4.6 s of the client's main thread per
-   * 256 MiB fetch, profiled), against tens of microseconds of page-cache copy done here.
+   * Small runs synchronously: a decoder may hand over 16 to 32 KiB of verified groups at a
+   * time, thousands of writes per 256 MiB, and each one through the thread pool cost a
+   * round trip whose wake-up took the core from this thread (4.6 s of the client's main
+   * thread per 256 MiB fetch, profiled). Large runs (the swarm fetch gathers 1 MiB) through
+   * the thread pool: a few hundred round trips, and the page-cache copy, which blocks for
+   * milliseconds while the disk is busy (writeSync took 1.3-1.5 s of that thread per
+   * 256 MiB at load 5-6), is not on this thread.
    */
   async #writeContent(position: number, bytes: Uint8Array): Promise<void> {
     try {
-      for (let at = 0; at < bytes.length;) at += writeSync(this.content.fd, bytes, at, bytes.length - at, position + at);
+      if (bytes.length >= ASYNC_WRITE_BYTES) {
+        for (let at = 0; at < bytes.length;) at += (await this.content.write(bytes, at, bytes.length - at, position + at)).bytesWritten;
+      } else {
+        for (let at = 0; at < bytes.length;) at += writeSync(this.content.fd, bytes, at, bytes.length - at, position + at);
+      }
     } catch (err: unknown) {
       throw fsError(err, this.where, 'writing');
     }

@@ -505,3 +505,32 @@ test('writeVerified stores decoder-verified bytes without a second hash; bytes t
     await cleanup();
   }
 });
+
+test('writes do not wait for a persist\'s content fsync; a persist that failed is reported by the next write, and its groups persist later', async () => {
+  const { data, cleanup } = await dataDir();
+  try {
+    const b = blob(4 * G, 43);
+    const p = await PartialBlob.begin(data, b.digest, b.bytes.length, b.outboard, { persistEveryBytes: G });
+    // The content fsync held back, then failed, as a disk under load or one failing would.
+    const realDatasync = p.content.datasync.bind(p.content);
+    let failSync: (err: Error) => void = () => undefined;
+    p.content.datasync = () => new Promise<void>((_, reject) => { failSync = reject; });
+    // Each write is due a persist: they resolve while the first persist's fsync is still held.
+    assert.equal(await p.writeGroup(0, group(b.bytes, 0)), true);
+    assert.equal(await p.writeGroup(1, group(b.bytes, 1)), true);
+    assert.equal(p.persistedCount, 0, 'nothing persisted while the fsync is held');
+    failSync(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+    await new Promise((resolve) => setImmediate(resolve));
+    // The failure reaches the writer once, at its next write; the group of that write is still held.
+    assert.notEqual(await codeOf(p.writeGroup(2, group(b.bytes, 2))), undefined);
+    assert.equal(p.has(2), true);
+    p.content.datasync = realDatasync;
+    assert.equal(await p.writeGroup(3, group(b.bytes, 3)), true);
+    await p.close();
+    const q = (await PartialBlob.resume(data, b.digest))!;
+    assert.equal(q.heldCount, 4, 'every group held before close is persisted by it');
+    await q.abort();
+  } finally {
+    await cleanup();
+  }
+});
