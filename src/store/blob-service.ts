@@ -3,6 +3,7 @@
 
 import { toHex } from '../verify/blake3/index.js';
 import type { ByteRange } from '../verify/bao/index.js';
+import type { VerifiedOutboard } from '../verify/bao/verify-outboard.js';
 import { CastorError, InvalidInputError } from '../verify/errors.js';
 import { asDigest, type Digest } from './digest.js';
 
@@ -47,6 +48,17 @@ export interface BlobWriter {
   readonly newBytes?: number | undefined;
 }
 
+export interface BlobWriterOptions {
+  /**
+   * Only for bytes a verifying decoder of this digest released (a fetch): the blob's
+   * outboard, verified against its digest. A store may then take the digest and outboard
+   * from it instead of hashing the blob again; it still refuses content of another length
+   * or that fails a sample of groups (see group-sample-check.ts). Stores that hash anyway
+   * ignore it.
+   */
+  readonly verified?: VerifiedOutboard;
+}
+
 /**
  * A store of blobs. Absence is `false` / `undefined`, never an error; errors mean the store
  * itself is broken (corrupt or missing data, I/O failure) or an argument is malformed.
@@ -64,13 +76,19 @@ export interface BlobService {
    * final one), which proves the size (bao slice rules).
    */
   read(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array> | undefined>;
-  openWriter(): BlobWriter;
+  openWriter(options?: BlobWriterOptions): BlobWriter;
   /**
    * Optional fast path for content already in memory (small files): the same result as
    * writing `bytes` through a writer and closing it. Callers fall back to `openWriter`
    * where a store lacks it.
    */
   putBytes?(bytes: Uint8Array): Promise<{ digest: Digest; newBytes: number }>;
+  /**
+   * Optional fast path for a small file on local disk (up to about a MiB): read whole and
+   * stored as by putBytes, several at once where the store can. A file that cannot be read
+   * resolves to `unreadable` with the system error; store failures reject as usual.
+   */
+  putFile?(file: Uint8Array): Promise<{ digest: Digest; newBytes: number; size: number } | { unreadable: Error }>;
 }
 
 /** A stored chunk does not hash to what the blob's outboard (or its own digest) says. */

@@ -11,7 +11,7 @@ import { blake3 } from '../verify/blake3/index.js';
 import { CastorError, InvalidInputError } from '../verify/errors.js';
 import {
   BLOB_GROUP_LOG, checkBytes, checkDigest, checkReadRange, CorruptChunkError, CorruptRecordError, MissingChunkError,
-  type BlobService, type BlobStat, type BlobWriter, type ChunkRef, type Digest, type ReadRange,
+  type BlobService, type BlobStat, type BlobWriter, type BlobWriterOptions, type ChunkRef, type Digest, type ReadRange,
 } from './blob-service.js';
 import { ensureDir, syncDir } from './atomic-write.js';
 import { ChunkListReader } from './chunk-list-reader.js';
@@ -19,6 +19,7 @@ import { asDigest, digestEquals } from './digest.js';
 import { cutParams, DEFAULT_CHUNKER, type ChunkerOptions } from './fastcdc.js';
 import { FsBlobWriter } from './fs-blob-writer.js';
 import { putBytesSync, PUT_BYTES_LIMIT, type PutResult } from './fs-put-bytes.js';
+import { FilePutter, type PutFileResult } from './put-file-pool.js';
 import { DataDirMissingError, fsError, isNotFound, pathExists, ReadOnlyStoreError } from './fs-errors.js';
 import { FsLayout } from './fs-layout.js';
 import { checkOutboardHeader, chunkDigest, decodeHead, decodeTable } from './fs-record.js';
@@ -44,6 +45,8 @@ export interface FsStoreInit {
 export class FsBlobService implements BlobService {
   readonly layout: FsLayout;
   readonly #init: FsStoreInit;
+  /** Small files stored on two threads (put-file-pool.ts), made on first use. */
+  #putter: FilePutter | undefined;
 
   /** Use `FsBlobService.open`, which checks the data dir. */
   constructor(init: FsStoreInit) {
@@ -143,9 +146,16 @@ export class FsBlobService implements BlobService {
     return putBytesSync(layout, chunker, bytes, durable);
   }
 
-  openWriter(): BlobWriter {
+  putFile(file: Uint8Array): Promise<PutFileResult> {
     const { layout, chunker, durable, readOnly } = this.#init;
-    return new FsBlobWriter({ layout, chunker, durable, readOnly });
+    if (readOnly) return Promise.reject(readOnly);
+    this.#putter ??= new FilePutter({ root: layout.root, chunker, durable });
+    return this.#putter.put(file);
+  }
+
+  openWriter(options?: BlobWriterOptions): BlobWriter {
+    const { layout, chunker, durable, readOnly } = this.#init;
+    return new FsBlobWriter({ layout, chunker, durable, readOnly }, options);
   }
 
   /**

@@ -13,19 +13,28 @@
 // Durable writers fsync their first SYNC_EACH_LIMIT staged chunks one by one; a larger
 // blob's remaining chunks are made durable at close by one syncfs, not an fsync each (about
 // 0.4 ms apiece, device-bound, on the project's machine kind).
+//
+// A writer opened with `verified` (the outboard of bytes a verifying decoder released, as
+// a fetch has) takes the digest and outboard from it instead of hashing the blob a third
+// time (the decoder hashed it, the chunk digests hash it again): its parents are checked
+// against the digest once more and sampled groups and the length against the content
+// (group-sample-check.ts), so another blob's outboard or bytes are refused before any
+// record names them.
 
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { RemoteHasher, toHex } from '../verify/blake3/index.js';
 import { withHeader } from '../verify/bao/index.js';
+import { verifyOutboard, type VerifiedOutboard } from '../verify/bao/verify-outboard.js';
 import { moveInto, syncDir, syncFile, writeSynced } from './atomic-write.js';
 import {
-  BLOB_GROUP_LOG, checkBytes, WriterClosedError, type BlobWriter, type ChunkRef, type Digest,
+  BLOB_GROUP_LOG, checkBytes, WriterClosedError, type BlobWriter, type BlobWriterOptions, type ChunkRef, type Digest,
 } from './blob-service.js';
 import { chunkStager, type StageOutcome } from './chunk-stager.js';
 import { forEachConcurrent } from './concurrent.js';
 import { asDigest } from './digest.js';
 import { FastCdcChunker, type Chunk, type ChunkerOptions } from './fastcdc.js';
+import { GroupSampleCheck } from './group-sample-check.js';
 import { DataDirMissingError, errnoOf, fsError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import { chunkDigest, encodeRecord } from './fs-record.js';
@@ -60,8 +69,12 @@ export class FsBlobWriter implements BlobWriter {
   #state: State = 'open';
   /** Orders writes issued without awaiting; each caller still gets its own write's result. */
   #queue: Promise<void> = Promise.resolve();
-  /** The blob's tree and outboard, hashed on a worker while this thread cuts and stages chunks. */
-  #hasher: RemoteHasher | undefined = new RemoteHasher(chunkStager().hashes, { groupLog: BLOB_GROUP_LOG });
+  /** The blob's tree and outboard, hashed on a worker while this thread cuts and stages chunks (none when told them). */
+  #hasher: RemoteHasher | undefined;
+  /** The digest and outboard told up front, and the check of the content against them. */
+  #known: { tree: VerifiedOutboard; check: GroupSampleCheck } | undefined;
+  /** An outboard told up front that does not verify: every write and close fails with it. */
+  #badOutboard: unknown;
   #chunker: FastCdcChunker | undefined;
   #chunks: ChunkRef[] = [];
   /** Chunks this writer has taken on (staged, being staged, or found already in chunks/). */
@@ -83,9 +96,23 @@ export class FsBlobWriter implements BlobWriter {
   #stagingReady: Promise<string> | undefined;
   #failure: Error | undefined;
 
-  constructor(cfg: FsWriterConfig) {
+  /** `verified`: see BlobWriterOptions.verified. */
+  constructor(cfg: FsWriterConfig, options: BlobWriterOptions = {}) {
     this.#cfg = cfg;
     this.#chunker = new FastCdcChunker(cfg.chunker);
+    const v = options.verified;
+    if (v === undefined) {
+      this.#hasher = new RemoteHasher(chunkStager().hashes, { groupLog: BLOB_GROUP_LOG });
+      return;
+    }
+    try {
+      // Its parents checked again (about 1/256 of the content hashed): a VerifiedOutboard
+      // can be made by hand, and the record must not carry an outboard that is not the digest's.
+      const tree = verifyOutboard(v.hash, v.length, v.outboard, BLOB_GROUP_LOG);
+      this.#known = { tree, check: new GroupSampleCheck(tree) };
+    } catch (err: unknown) {
+      this.#badOutboard = err;
+    }
   }
 
   /** Once close() resolved: bytes of the chunks this blob added to chunks/ (0 if all were there). */
@@ -141,7 +168,9 @@ export class FsBlobWriter implements BlobWriter {
     if (!this.#accepting()) throw this.#closedError();
     if (this.#cfg.readOnly) return this.#fail(this.#cfg.readOnly);
     try {
-      await this.#hasher!.update(bytes);
+      if (this.#badOutboard !== undefined) throw this.#badOutboard;
+      if (this.#known !== undefined) this.#known.check.push(bytes);
+      else await this.#hasher!.update(bytes);
       for (const c of this.#chunker!.push(bytes)) {
         await this.#storeChunk(c);
         if (!this.#accepting() || this.#stageFailure) break;
@@ -165,10 +194,7 @@ export class FsBlobWriter implements BlobWriter {
       for (const c of this.#chunker!.finish()) await this.#storeChunk(c);
       await this.#drain();
       this.#throwIfStagingFailed();
-      const r = await this.#hasher!.finalize();
-      this.#hasher = undefined;
-      const digest = asDigest(r.hash);
-      const record = encodeRecord(r.length, this.#chunks, withHeader(r.length, r.nodes!));
+      const { digest, record } = await this.#finishTree();
       const { layout, durable } = this.#cfg;
       const staging = await this.#stagingDir();
       // Chunks first, durably, so the record published below never names a missing chunk:
@@ -188,6 +214,19 @@ export class FsBlobWriter implements BlobWriter {
     } catch (err: unknown) {
       return this.#fail(err);
     }
+  }
+
+  /** The blob's digest and record, from the hash worker, or from the outboard told up front once the content checked out. */
+  async #finishTree(): Promise<{ digest: Digest; record: Uint8Array }> {
+    if (this.#badOutboard !== undefined) throw this.#badOutboard;
+    const known = this.#known;
+    if (known !== undefined) {
+      known.check.finish();
+      return { digest: asDigest(known.tree.hash.slice()), record: encodeRecord(known.tree.length, this.#chunks, known.tree.outboard) };
+    }
+    const r = await this.#hasher!.finalize();
+    this.#hasher = undefined;
+    return { digest: asDigest(r.hash), record: encodeRecord(r.length, this.#chunks, withHeader(r.length, r.nodes!)) };
   }
 
   #throwIfStagingFailed(): void {
@@ -286,6 +325,7 @@ export class FsBlobWriter implements BlobWriter {
     this.#chunks = [];
     this.#hasher?.dispose();
     this.#hasher = undefined;
+    this.#known = undefined;
     this.#chunker = undefined;
     if (dir === undefined) return;
     try {

@@ -8,7 +8,7 @@ import { BytesReader, HEADER_LEN, StreamReader, decodeLength, groupBytes, normal
 import { UnexpectedEofError } from '../verify/errors.js';
 import {
   BLOB_GROUP_LOG, checkDigest, checkReadRange,
-  type BlobService, type BlobStat, type BlobWriter, type Digest, type ReadRange,
+  type BlobService, type BlobStat, type BlobWriter, type BlobWriterOptions, type Digest, type ReadRange,
 } from './blob-service.js';
 import { digestEquals } from './digest.js';
 import { TierHashMismatchError } from './tier-errors.js';
@@ -123,8 +123,8 @@ export class LayeredBlobService implements BlobService {
   }
 
   /** A writer into the local tier. */
-  openWriter(): BlobWriter {
-    return this.local.openWriter();
+  openWriter(options?: BlobWriterOptions): BlobWriter {
+    return this.local.openWriter(options);
   }
 
   /** Streams the lower tier's whole blob through verification and a local writer. */

@@ -373,7 +373,8 @@ export class PartialBlob implements HeldContent {
 
   /** Streams the content, verified again, into a store writer; reading the next MiB overlaps storing the last. */
   async #storeContent(): Promise<Digest> {
-    const writer = this.#data.blobs.openWriter();
+    // readVerified hashed every group against the outboard: the store need not hash them again.
+    const writer = this.#data.blobs.openWriter({ verified: this.tree });
     let pending: Promise<void> | undefined;
     try {
       const perBatch = READ_BATCH / this.groupBytes;

@@ -39,7 +39,10 @@ export class InOrderFeeder {
 
   constructor(partial: PartialBlob, data: DataDir) {
     this.#partial = partial;
-    this.#writer = data.blobs.openWriter();
+    // Everything it is given was released by a verifying decoder (or read back from the
+    // partial, which verifies again): the store takes the digest and outboard from the
+    // partial's verified outboard instead of hashing the blob once more.
+    this.#writer = data.blobs.openWriter({ verified: partial.tree });
     this.#pump = this.#run();
     // Awaited in finish(); until then a failure must not count as unhandled.
     this.#pump.catch(() => undefined);
