@@ -6,7 +6,19 @@
 // ArrayBuffers moved back and forth, not a SharedArrayBuffer: V8 copies into shared memory
 // with relaxed atomics, about 1 GB/s against memcpy's 10. The worker holds the process
 // open only while it has work.
+//
+// Chunks staged without fsync sit in the page cache until something syncs them (the kernel
+// starts writeback by itself only past 10% of memory dirty, or after 30 s), so the syncfs
+// that ends a batch-mode add waited for all of a big blob (about 0.6 s per 512 MiB here).
+// When a writer publishes after staging at least WRITEBACK_AFTER bytes that way, a `sync -f`
+// is started in the background first: the disk writes while the chunks are renamed and the
+// record written. A hint only, never awaited; durability comes from the writer's or the
+// batch's own sync, where a failure shows again. (Starting one every 64 MiB during staging
+// instead slowed the staging itself more than it saved: 512 MiB adds, medians of 6 at load
+// 7-9, staging 3.9 -> 4.9 s, final sync 0.54 -> 0.09 s.)
 
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { HashClient } from '../verify/blake3/remote-hasher.js';
 import { isTreeHashReply, type TreeHashReply } from '../verify/blake3/tree-hash-worker.js';
@@ -18,6 +30,8 @@ const WORKER_URL = new URL('./chunk-stage-worker.js', import.meta.url);
 const BATCH_BYTES = 1 << 20;
 /** Batch buffers in all (in the worker's queue, being filled, or free): 3 MiB, kept small for the fetch client's RSS. */
 const BATCH_BUFFERS = 3;
+/** Bytes staged without fsync since the last publish that make the next one start writeback first. */
+const WRITEBACK_AFTER = 32 << 20;
 /** Renames per publish message: the worker's other callers wait at most this many renames (a few ms). */
 const PUBLISH_BATCH = 256;
 
@@ -66,6 +80,8 @@ export class ChunkStager {
   readonly #publishes = new Map<number, { resolve: (dirs: string[]) => void; reject: (err: Error) => void }>();
   #nextId = 1;
   #bufferWaiters: (() => void)[] = [];
+  /** Bytes sent for staging without fsync since the last writeback started. */
+  #unsynced = 0;
 
   /**
    * Copies the job's bytes into the batch being filled (sending it and waiting for a free
@@ -124,6 +140,7 @@ export class ChunkStager {
    * the first failure's store error once every batch sent has settled.
    */
   async publish(moves: readonly (readonly [from: string, to: string])[]): Promise<string[]> {
+    if (this.#unsynced >= WRITEBACK_AFTER && moves.length > 0) this.#startWriteback(path.dirname(moves[0]![0]));
     const sent: Promise<string[]>[] = [];
     for (let i = 0; i < moves.length; i += PUBLISH_BATCH) {
       const id = this.#nextId++;
@@ -141,6 +158,14 @@ export class ChunkStager {
     return [...new Set(settled.flatMap((r) => (r as PromiseFulfilledResult<string[]>).value))];
   }
 
+  /** Never keeps the process alive: if it exits first, the hint is moot. */
+  #startWriteback(dir: string): void {
+    this.#unsynced = 0;
+    const child = spawn('sync', ['-f', dir], { stdio: 'ignore' });
+    child.on('error', () => undefined);
+    child.unref();
+  }
+
   #queue(request: StageRequest): Promise<StageOutcome> {
     return new Promise<StageOutcome>((resolve, reject) => {
       this.#queued.push(request);
@@ -151,6 +176,7 @@ export class ChunkStager {
   #send(buffer: ArrayBuffer, pooled: boolean): void {
     const id = this.#nextId++;
     const batch: StageBatch = { id, buffer, pooled, jobs: this.#queued };
+    for (const job of batch.jobs) if (!job.sync) this.#unsynced += job.length;
     this.#batches.set(id, this.#queuedPending);
     this.#queued = [];
     this.#queuedPending = [];
