@@ -83,12 +83,6 @@ export interface BlobService {
    * where a store lacks it.
    */
   putBytes?(bytes: Uint8Array): Promise<{ digest: Digest; newBytes: number }>;
-  /**
-   * Optional fast path for a small file on local disk (up to about a MiB): read whole and
-   * stored as by putBytes, several at once where the store can. A file that cannot be read
-   * resolves to `unreadable` with the system error; store failures reject as usual.
-   */
-  putFile?(file: Uint8Array): Promise<{ digest: Digest; newBytes: number; size: number } | { unreadable: Error }>;
 }
 
 /** A stored chunk does not hash to what the blob's outboard (or its own digest) says. */
