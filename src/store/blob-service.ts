@@ -28,6 +28,13 @@ export interface BlobStat {
 /** Half-open range of content bytes, [start, end). */
 export type ReadRange = ByteRange;
 
+/** What BlobService.putFile made of a file. */
+export type PutFileResult =
+  | { readonly digest: Digest; readonly newBytes: number; readonly size: number; readonly mode: number }
+  | { readonly large: { readonly size: number; readonly mode: number } }
+  | { readonly notRegular: true }
+  | { readonly unreadable: Error };
+
 /**
  * Streams one blob into the store. The blob is hashed, chunked and its outboard built in
  * the same pass; nothing is visible under its digest until `close()` resolves. A `write`
@@ -83,6 +90,15 @@ export interface BlobService {
    * where a store lacks it.
    */
   putBytes?(bytes: Uint8Array): Promise<{ digest: Digest; newBytes: number }>;
+  /**
+   * Optional fast path for a regular file on local disk, given by its path's bytes: a small
+   * one (up to PUT_FILE_LIMIT, 1 MiB) is read whole and stored as by putBytes, several at
+   * once where the store can, resolving to its digest, size and mode. Otherwise it resolves
+   * to what the caller is to do: `large` (stream it through a writer), `notRegular` (it is
+   * no longer a regular file: look again), `unreadable` (the system error). Store failures
+   * reject as usual.
+   */
+  putFile?(file: Uint8Array): Promise<PutFileResult>;
 }
 
 /** A stored chunk does not hash to what the blob's outboard (or its own digest) says. */

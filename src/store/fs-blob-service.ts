@@ -19,6 +19,8 @@ import { asDigest, digestEquals } from './digest.js';
 import { cutParams, DEFAULT_CHUNKER, type ChunkerOptions } from './fastcdc.js';
 import { FsBlobWriter } from './fs-blob-writer.js';
 import { putBytesSync, PUT_BYTES_LIMIT, type PutResult } from './fs-put-bytes.js';
+import { FilePutter } from './put-file-pool.js';
+import type { PutFileResult } from './blob-service.js';
 import { DataDirMissingError, fsError, isNotFound, pathExists, ReadOnlyStoreError } from './fs-errors.js';
 import { FsLayout } from './fs-layout.js';
 import { checkOutboardHeader, chunkDigest, decodeHead, decodeTable } from './fs-record.js';
@@ -44,6 +46,8 @@ export interface FsStoreInit {
 export class FsBlobService implements BlobService {
   readonly layout: FsLayout;
   readonly #init: FsStoreInit;
+  /** Small files stored on two threads (put-file-pool.ts), made on first use. */
+  #putter: FilePutter | undefined;
 
   /** Use `FsBlobService.open`, which checks the data dir. */
   constructor(init: FsStoreInit) {
@@ -141,6 +145,13 @@ export class FsBlobService implements BlobService {
       return { digest, newBytes: w.newBytes ?? bytes.length };
     }
     return putBytesSync(layout, chunker, bytes, durable);
+  }
+
+  putFile(file: Uint8Array): Promise<PutFileResult> {
+    const { layout, chunker, durable, readOnly } = this.#init;
+    if (readOnly) return Promise.reject(readOnly);
+    this.#putter ??= new FilePutter({ root: layout.root, chunker, durable });
+    return this.#putter.put(file);
   }
 
   openWriter(options?: BlobWriterOptions): BlobWriter {

@@ -6,7 +6,7 @@
 
 import { readFileSync } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import type { Dirent, Stats } from 'node:fs';
 import { CastorError } from '../verify/errors.js';
 import type { BlobService } from './blob-service.js';
 import { directoryFrom, directorySize, validateName, type Node } from './castore/index.js';
@@ -96,31 +96,27 @@ interface Ctx {
 }
 
 async function ingestDir(ctx: Ctx, dir: Buffer, name: Uint8Array): Promise<Node> {
-  let names: Buffer[];
+  let entries: Dirent[];
   try {
-    names = await readdir(dir, { encoding: 'buffer' });
+    entries = await readdir(dir, { encoding: 'buffer', withFileTypes: true }) as unknown as Dirent[];
   } catch (err: unknown) {
     throw new IngestReadError(show(dir), { cause: err });
   }
+  const names = entries.map((e) => e.name as unknown as Buffer);
   // Subdirectories one after another (depth-first keeps the number of open listings at the
   // tree's depth); files of every level share the limiter, so a wide directory still has
   // `concurrency` files in flight.
-  const nodes = await Promise.all(names.map(async (child): Promise<Node | undefined> => {
+  const nodes = await Promise.all(entries.map(async (e, i): Promise<Node | undefined> => {
+    const child = names[i]!;
     validateName(child);
     const p = Buffer.concat([dir, SLASH, child]);
-    const st = await lstatOf(p);
-    if (st.isFile()) return ingestFile(ctx, p, child, st);
-    if (st.isSymbolicLink()) {
-      let target: Buffer;
-      try {
-        target = await readlink(p, { encoding: 'buffer' });
-      } catch (err: unknown) {
-        throw new IngestReadError(show(p), { cause: err });
-      }
-      return { symlink: { name: child, target } };
+    // A file as the listing says goes straight to the store, which opens and checks it
+    // itself (no lstat first); anything else, or a file that changed, is looked at here.
+    if (e.isFile() && ctx.options.blobs.putFile) {
+      const node = await ingestListedFile(ctx, p, child);
+      if (node !== undefined) return node;
     }
-    if (st.isDirectory()) return undefined;
-    throw new UnsupportedFileError(show(p), `is ${kindOf(st)}; castor stores regular files, directories and symlinks`);
+    return ingestEntry(ctx, p, child);
   }));
   for (let i = 0; i < names.length; i++) {
     if (nodes[i] !== undefined) continue;
@@ -131,11 +127,57 @@ async function ingestDir(ctx: Ctx, dir: Buffer, name: Uint8Array): Promise<Node>
   return { directory: { name, digest, size: directorySize(directory) } };
 }
 
+/** A directory entry by its lstat: a file or symlink node, or undefined for a subdirectory. */
+async function ingestEntry(ctx: Ctx, p: Buffer, child: Uint8Array): Promise<Node | undefined> {
+  const st = await lstatOf(p);
+  if (st.isFile()) return ingestFile(ctx, p, child, st);
+  if (st.isSymbolicLink()) {
+    let target: Buffer;
+    try {
+      target = await readlink(p, { encoding: 'buffer' });
+    } catch (err: unknown) {
+      throw new IngestReadError(show(p), { cause: err });
+    }
+    return { symlink: { name: child, target } };
+  }
+  if (st.isDirectory()) return undefined;
+  throw new UnsupportedFileError(show(p), `is ${kindOf(st)}; castor stores regular files, directories and symlinks`);
+}
+
+/**
+ * A file the listing called regular, through the store's putFile: stored if small, streamed
+ * if large; undefined if it is no longer a regular file (the caller looks at it again).
+ */
+async function ingestListedFile(ctx: Ctx, file: Buffer, name: Uint8Array): Promise<Node | undefined> {
+  const r = await ctx.options.blobs.putFile!(file);
+  if ('notRegular' in r) return undefined;
+  if ('unreadable' in r) throw new IngestReadError(show(file), { cause: r.unreadable });
+  if ('large' in r) return streamFile(ctx, file, name, r.large);
+  return fileStored(ctx, name, r);
+}
+
 /** Files up to this size are read whole and stored with the store's one-step put, where it has one. */
 const SMALL_FILE = 1 << 20;
 
-function ingestFile(ctx: Ctx, file: Buffer, name: Uint8Array, st: Stats): Promise<Node> {
-  if (st.size <= SMALL_FILE && ctx.options.blobs.putBytes) return ingestSmallFile(ctx, file, name, st);
+/** The mode and size of a file, from lstat or fstat. */
+type FileInfo = Pick<Stats, 'size' | 'mode'>;
+
+function ingestFile(ctx: Ctx, file: Buffer, name: Uint8Array, st: FileInfo): Promise<Node> {
+  const { blobs } = ctx.options;
+  if (st.size <= SMALL_FILE && blobs.putFile) {
+    return ingestListedFile(ctx, file, name).then((node) => node ?? raced(file));
+  }
+  if (st.size <= SMALL_FILE && blobs.putBytes) return ingestSmallFile(ctx, file, name, st);
+  return streamFile(ctx, file, name, st);
+}
+
+/** A file lstat called regular that is not one when opened: replaced meanwhile. */
+function raced(file: Buffer): never {
+  throw new UnsupportedFileError(show(file), 'changed while being added (no longer a regular file)');
+}
+
+/** A file streamed through a writer with bounded memory, at most `concurrency` at once. */
+function streamFile(ctx: Ctx, file: Buffer, name: Uint8Array, st: FileInfo): Promise<Node> {
   return ctx.limit(async () => {
     const { blobs, onProgress } = ctx.options;
     let fh;
@@ -195,7 +237,7 @@ function ingestFile(ctx: Ctx, file: Buffer, name: Uint8Array, st: Stats): Promis
  * Read and stored synchronously: for small files the system calls take microseconds and
  * the thread-pool round trips of the async path would cost more than the work.
  */
-async function ingestSmallFile(ctx: Ctx, file: Buffer, name: Uint8Array, st: Stats): Promise<Node> {
+async function ingestSmallFile(ctx: Ctx, file: Buffer, name: Uint8Array, st: FileInfo): Promise<Node> {
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);
@@ -203,12 +245,18 @@ async function ingestSmallFile(ctx: Ctx, file: Buffer, name: Uint8Array, st: Sta
     throw new IngestReadError(show(file), { cause: err });
   }
   const { digest, newBytes } = await ctx.options.blobs.putBytes!(bytes);
+  return fileStored(ctx, name, { digest, newBytes, size: bytes.length, mode: st.mode });
+}
+
+/** Counts a file stored in one step and makes its node. */
+function fileStored(ctx: Ctx, name: Uint8Array, r: { digest: Digest; newBytes: number; size: number; mode: number }): Node {
   const t = ctx.totals;
   t.files++;
-  t.bytes += bytes.length;
-  t.newBytes += newBytes;
+  t.bytes += r.size;
+  t.newBytes += r.newBytes;
   ctx.options.onProgress?.({ files: t.files, bytes: t.bytes });
-  return { file: { name, digest, size: BigInt(bytes.length), executable: (st.mode & 0o100) !== 0 } };
+  // Nix and tvix take the owner's execute bit as "executable".
+  return { file: { name, digest: r.digest, size: BigInt(r.size), executable: (r.mode & 0o100) !== 0 } };
 }
 
 const SLASH = Buffer.from('/');

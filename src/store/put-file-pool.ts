@@ -1,0 +1,100 @@
+// Small files stored on two threads at once. Adding a tree of small files is bound by
+// per-file system calls (open, read, create, rename: most of it ext4 allocating inodes), not
+// bytes, and one thread leaves the machine's other core idle. Calls made in the same turn
+// of the event loop (ingest puts a directory's files all at once) are gathered; each round
+// sends part of them to one worker thread and stores the rest here, synchronously, at the
+// same time. Both threads use the same putFileSync, so the store sees the same files and
+// renames whichever thread wrote them. The worker holds the process open only while it has
+// work.
+
+import { Worker } from 'node:worker_threads';
+import type { PutFileResult } from './blob-service.js';
+import { asDigest } from './digest.js';
+import { errnoError } from './errno-info.js';
+import { fsError } from './fs-errors.js';
+import { FsLayout } from './fs-layout.js';
+import { putFileSync, type PutFileConfig, type PutFileOutcome } from './put-file.js';
+import type { PutFilesReply, PutFilesRequest } from './put-file-worker.js';
+
+const WORKER_URL = new URL('./put-file-worker.js', import.meta.url);
+/** Files per round: both threads stay busy, and the main thread returns to the event loop often. */
+const ROUND = 64;
+/** Of a round, the worker's part: the main thread also walks the tree and puts Directories. */
+const WORKER_SHARE = 0.5;
+
+interface Waiting {
+  readonly file: Uint8Array;
+  readonly resolve: (r: PutFileResult) => void;
+  readonly reject: (err: Error) => void;
+}
+
+export class FilePutter {
+  readonly #cfg: PutFileConfig;
+  readonly #layout: FsLayout;
+  #worker: Worker | undefined;
+  #queue: Waiting[] = [];
+  #scheduled = false;
+  readonly #sent = new Map<number, Waiting[]>();
+  #nextId = 1;
+
+  constructor(cfg: PutFileConfig) {
+    this.#cfg = cfg;
+    this.#layout = new FsLayout(cfg.root);
+  }
+
+  /** Reads `file` whole and stores it as one blob: see BlobService.putFile. */
+  put(file: Uint8Array): Promise<PutFileResult> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ file, resolve, reject });
+      if (this.#scheduled) return;
+      this.#scheduled = true;
+      setImmediate(() => this.#round());
+    });
+  }
+
+  #round(): void {
+    const batch = this.#queue.splice(0, ROUND);
+    if (this.#queue.length > 0) setImmediate(() => this.#round());
+    else this.#scheduled = false;
+    // A lone file is not worth a message each way.
+    const toWorker = batch.length < 2 ? 0 : Math.round(batch.length * WORKER_SHARE);
+    if (toWorker > 0) this.#send(batch.slice(0, toWorker));
+    for (const w of batch.slice(toWorker)) settle(w, putFileSync(this.#layout, this.#cfg, w.file));
+  }
+
+  #send(batch: Waiting[]): void {
+    const id = this.#nextId++;
+    this.#sent.set(id, batch);
+    const worker = this.#start();
+    worker.ref();
+    worker.postMessage({ id, cfg: this.#cfg, files: batch.map((w) => w.file) } satisfies PutFilesRequest);
+  }
+
+  #start(): Worker {
+    if (this.#worker) return this.#worker;
+    const w = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    w.on('message', (reply: PutFilesReply) => {
+      const batch = this.#sent.get(reply.id);
+      this.#sent.delete(reply.id);
+      if (this.#sent.size === 0) w.unref();
+      batch?.forEach((waiting, i) => settle(waiting, reply.outcomes[i]!));
+    });
+    // A worker that dies takes its batches with it: they fail, and the next round starts a new one.
+    const lost = (err: Error): void => {
+      if (this.#worker === w) this.#worker = undefined;
+      for (const batch of this.#sent.values()) for (const waiting of batch) waiting.reject(err);
+      this.#sent.clear();
+    };
+    w.on('error', lost);
+    w.on('exit', (code) => lost(new Error(`the file-put worker exited (code ${code})`)));
+    this.#worker = w;
+    return w;
+  }
+}
+
+function settle(w: Waiting, outcome: PutFileOutcome): void {
+  if ('digest' in outcome) w.resolve({ ...outcome, digest: asDigest(outcome.digest) });
+  else if ('unreadable' in outcome) w.resolve({ unreadable: errnoError(outcome.unreadable) });
+  else if ('failed' in outcome) w.reject(fsError(errnoError(outcome.failed), outcome.path, 'writing'));
+  else w.resolve(outcome);
+}
