@@ -17,29 +17,44 @@ const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
 /** BENCH_TREE=0 skips the small-files rows (for quick runs while working on the large-file path). */
 const TREE = process.env['BENCH_TREE'] !== '0';
 
+interface Contender {
+  readonly label: string;
+  /** One run writing into the fresh path `dest` (which it may ignore). */
+  readonly run: (dest: string) => { seconds: number; maxRssKiB?: number };
+}
+
+interface Outcome {
+  readonly seconds: number;
+  readonly rssMiB: number;
+  /** The destination of the last run, left in place for reads afterwards. */
+  readonly last: string;
+  readonly runs: number[];
+}
+
 /**
- * Median seconds of `runs` runs of `f`, each given a fresh destination. The destinations are
- * removed only after the last run: on ext4 without a journal (this machine kind's root) the
- * inode allocator skips inodes freed in the last 60 to 300 s, scanning past each of them, so
- * creating 16,000 files right after deleting 16,000 costs about four times as much (2.0 s
- * against 7.8 s measured with a plain create loop), which would charge one run for the
- * cleanup of the one before.
+ * RUNS rounds of every contender in turn (cp, castor, cp, castor, …), each into a fresh
+ * destination, nothing removed until the whole bench is over; medians per contender. On
+ * ext4 without a journal (this machine kind's root) the inode allocator skips inodes freed
+ * in the last few minutes, so creating 20,000 files soon after deleting 20,000 costs two to
+ * four times as much (a plain create loop: 2.0 s against 7.8 s). Deleting between runs, or
+ * running one contender's rounds all before the other's, would charge one contender for
+ * that state and not the other; interleaved, both meet the file system in the same state.
  */
-function medianRuns(dir: string, label: string, f: (dest: string) => { seconds: number; maxRssKiB?: number }): { seconds: number; rssMiB: number; last: string; runs: number[] } {
-  const secs: number[] = [];
-  let rss = 0;
-  const dests: string[] = [];
+function interleaved(dir: string, contenders: readonly Contender[]): Outcome[] {
+  const secs = contenders.map((): number[] => []);
+  const rss = contenders.map(() => 0);
+  const last = contenders.map(() => '');
   for (let i = 0; i < RUNS; i++) {
-    const dest = path.join(dir, `${label}-${i}`);
-    dests.push(dest);
-    timed('sync', []);
-    const r = f(dest);
-    secs.push(r.seconds);
-    rss = Math.max(rss, (r.maxRssKiB ?? 0) / 1024);
+    contenders.forEach((c, k) => {
+      const dest = path.join(dir, `${c.label}-${i}`);
+      timed('sync', []);
+      const r = c.run(dest);
+      secs[k]!.push(r.seconds);
+      rss[k] = Math.max(rss[k]!, (r.maxRssKiB ?? 0) / 1024);
+      last[k] = dest;
+    });
   }
-  const last = dests.pop()!;
-  for (const d of dests) removeDir(d);
-  return { seconds: median(secs), rssMiB: rss, last, runs: secs };
+  return contenders.map((_, k) => ({ seconds: median(secs[k]!), rssMiB: rss[k]!, last: last[k]!, runs: secs[k]! }));
 }
 
 function makeTree(root: string): number {
@@ -75,27 +90,34 @@ async function main(): Promise<void> {
     const rows: string[][] = [];
     const mb = (bytes: number, s: number): string => (bytes / s / 1e6).toFixed(0);
 
-    const cp = medianRuns(dir, 'cp', (dest) => timed('cp', [big, dest]));
-    const tar = medianRuns(dir, 'tar', () => timed('sh', ['-c', `tar -cf - -C ${dir} big | cat >/dev/null`]));
-    const add = medianRuns(dir, 'add-big', (dest) => castor(['add', '--data-dir', dest, big]));
+    const [cp, tar, add] = interleaved(dir, [
+      { label: 'cp', run: (dest) => timed('cp', [big, dest]) },
+      { label: 'tar', run: () => timed('sh', ['-c', `tar -cf - -C ${dir} big | cat >/dev/null`]) },
+      { label: 'add-big', run: (dest) => castor(['add', '--data-dir', dest, big]) },
+    ]) as [Outcome, Outcome, Outcome];
     rows.push([`cp (1 GiB file)`, `${mb(BIG, cp.seconds)} MB/s`, '', '1.00']);
     rows.push([`tar -c \\| cat (1 GiB file)`, `${mb(BIG, tar.seconds)} MB/s`, '', (cp.seconds / tar.seconds).toFixed(2)]);
     rows.push([`castor add (1 GiB file)`, `${mb(BIG, add.seconds)} MB/s`, `${add.rssMiB.toFixed(0)} MiB`, (cp.seconds / add.seconds).toFixed(2)]);
 
+    const perRun = (a: Outcome, b: Outcome): string => a.runs.map((x, i) => (b.runs[i]! / x).toFixed(2)).join(', ');
+    let treeRuns = '';
     if (TREE) {
-      const cpr = medianRuns(dir, 'cpr', (dest) => timed('cp', ['-r', tree, dest]));
-      const tarr = medianRuns(dir, 'tarr', () => timed('sh', ['-c', `tar -cf - -C ${dir} tree | cat >/dev/null`]));
-      const addr = medianRuns(dir, 'add-tree', (dest) => castor(['add', '--data-dir', dest, tree]));
+      const [cpr, tarr, addr] = interleaved(dir, [
+        { label: 'cpr', run: (dest) => timed('cp', ['-r', tree, dest]) },
+        { label: 'tarr', run: () => timed('sh', ['-c', `tar -cf - -C ${dir} tree | cat >/dev/null`]) },
+        { label: 'add-tree', run: (dest) => castor(['add', '--data-dir', dest, tree]) },
+      ]) as [Outcome, Outcome, Outcome];
       const fps = (s: number): string => `${(FILES / s).toFixed(0)} files/s (${mb(treeBytes, s)} MB/s)`;
       rows.push([`cp -r (${FILES} files)`, fps(cpr.seconds), '', '1.00']);
       rows.push([`tar -c \\| cat (${FILES} files)`, fps(tarr.seconds), '', (cpr.seconds / tarr.seconds).toFixed(2)]);
       rows.push([`castor add (${FILES} files)`, fps(addr.seconds), `${addr.rssMiB.toFixed(0)} MiB`, (cpr.seconds / addr.seconds).toFixed(2)]);
+      treeRuns = `; ${FILES} files: cp -r ${cpr.runs.map((x) => (FILES / x).toFixed(0)).join(', ')} files/s, castor add ${addr.runs.map((x) => (FILES / x).toFixed(0)).join(', ')} (ratio per round ${perRun(addr, cpr)})`;
     }
 
     // A 1 MiB range from the middle of the 1 GiB blob, in process (so module loading is
     // not counted in the bytes read) and through the CLI.
     const runsOf = (r: { runs: number[] }): string => r.runs.map((x) => mb(BIG, x)).join(', ');
-    console.log(`1 GiB runs (MB/s): cp ${runsOf(cp)}; castor add ${runsOf(add)}`);
+    console.log(`Rounds, in order: ${BIG >> 20} MiB file: cp ${runsOf(cp)} MB/s, castor add ${runsOf(add)} (ratio per round ${perRun(add, cp)})${treeRuns}`);
     const bigDigest = castor(['hash', '--no-names', big]).stdout.trim();
     const data = await openDataDir(add.last);
     const mid = Math.floor(BIG / 2);
@@ -119,7 +141,7 @@ async function main(): Promise<void> {
       `${(readBytes / 1024).toFixed(0)} KiB read from the store's files (record head, chunk table and outboard path included); ` +
       `\`castor cat --range\` process ${(catRun * 1000).toFixed(0)} ms (bare node start ${(node * 1000).toFixed(0)} ms).`);
     console.log(`Load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (${availableParallelism()} cores).`);
-    console.log(`Targets: 1 GiB add >= 0.5 of cp; ${FILES} files >= 0.5 of cp -r files/s; RSS < 200 MiB. Medians of ${RUNS} runs.`);
+    console.log(`Targets: 1 GiB add >= 0.5 of cp; ${FILES} files >= 0.5 of cp -r files/s; RSS < 200 MiB. Medians of ${RUNS} interleaved rounds.`);
   } finally {
     removeDir(dir);
   }
