@@ -47,6 +47,27 @@ test('streaming in uneven pieces equals one-shot, for random sizes, against @nob
   }
 });
 
+test('outboard hashing takes any split of the input: small pieces gathered, large ones hashed in place, same hash and nodes', () => {
+  for (const groupLog of [0, 2, 4, 8]) {
+    const unit = 1024 << groupLog;
+    for (const size of [0, 1, unit - 1, unit, unit + 1, 2 * unit, (1 << 20) + unit, 3 * (1 << 20) + 12_345]) {
+      const data = randomBytes(size);
+      const whole = new Hasher({ groupLog }).update(data).finalize();
+      assert.equal(toHex(whole.hash), toHex(nobleBlake3(data)), `G=${groupLog} ${size} whole`);
+      // Pieces from one byte to a few units, so both the gathering and the in-place path run, from every offset in a unit.
+      const h = new Hasher({ groupLog });
+      for (let pos = 0; pos < size;) {
+        const n = Math.min(size - pos, Math.random() < 0.5 ? 1 + Math.floor(Math.random() * 2000) : 1 + Math.floor(Math.random() * 4 * unit));
+        h.update(data.subarray(pos, pos + n));
+        pos += n;
+      }
+      const streamed = h.finalize();
+      assert.equal(toHex(streamed.hash), toHex(whole.hash), `G=${groupLog} ${size} streamed`);
+      assert.ok(Buffer.from(streamed.nodes!).equals(Buffer.from(whole.nodes!)), `G=${groupLog} ${size} nodes`);
+    }
+  }
+});
+
 test('subtree chaining values compose into the root', () => {
   const data = randomBytes(8 * 1024 + 100);
   const left = subtreeChainingValue(data.subarray(0, 8192), 0);
