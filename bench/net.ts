@@ -2,7 +2,8 @@
 // (verified, written to the store) beside the same bytes over a bare libp2p stream of
 // the same tcp+noise+yamux stack (no verification, no store), alternating, median of
 // BENCH_RUNS each; time to first verified byte; the latency of a 1 MiB range from the
-// middle of a 1 GiB blob on a warm connection; peak RSS of server and clients.
+// middle of a 1 GiB blob on a warm connection; peak RSS of server and clients, and the
+// clients' CPU time (which load from elsewhere disturbs less than their MB/s).
 // BENCH_SIZE_MIB, BENCH_BIG_MIB and BENCH_RUNS change the sizes and repeat count.
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -26,6 +27,8 @@ interface Result {
   firstByteMs?: number | null;
   ms?: number[];
   maxRssKiB: number;
+  /** The process's CPU time, all threads, user + system, from its start. */
+  cpuSeconds: number;
 }
 
 interface Server {
@@ -88,7 +91,7 @@ async function main(): Promise<void> {
       rawRuns.push(peer(['raw', rawServer.address]));
       const c = castorRuns[i]!;
       const r = rawRuns[i]!;
-      console.log(`run ${i + 1}/${RUNS}: castor ${mb(SIZE, c.seconds!).toFixed(0)} MB/s, bare stream ${mb(SIZE, r.seconds!).toFixed(0)} MB/s`);
+      console.log(`run ${i + 1}/${RUNS}: castor ${mb(SIZE, c.seconds!).toFixed(0)} MB/s (client CPU ${c.cpuSeconds.toFixed(2)} s), bare stream ${mb(SIZE, r.seconds!).toFixed(0)} MB/s (client CPU ${r.cpuSeconds.toFixed(2)} s)`);
     }
     const range = peer(['range', address, bigDigest, String(BIG), String(RANGE_RUNS), path.join(dir, 'range-client')]);
     const serverRss = await server.stop();
@@ -98,6 +101,8 @@ async function main(): Promise<void> {
     const rawMBs = median(rawRuns.map((r) => mb(SIZE, r.seconds!)));
     const firstByte = median(castorRuns.map((r) => r.firstByteMs ?? Number.NaN));
     const rangeMs = median(range.ms!);
+    const castorCpu = median(castorRuns.map((r) => r.cpuSeconds));
+    const rawCpu = median(rawRuns.map((r) => r.cpuSeconds));
     console.log(`\n${SIZE >> 20} MiB blob, loopback, two processes, median of ${RUNS} (castor and the bare stream alternating):\n`);
     console.log(table(['what', 'MB/s', 'reference (same run)', 'ratio', 'target'], [
       [`castor fetch (verified, into the store)`, castorMBs.toFixed(0), `bare libp2p stream: ${rawMBs.toFixed(0)} MB/s`, (castorMBs / rawMBs).toFixed(2), '>= 0.85'],
@@ -105,6 +110,7 @@ async function main(): Promise<void> {
     console.log('\n' + table(['what', 'figure', 'target'], [
       ['time to first verified byte (256 MiB fetch, from the request)', `${firstByte.toFixed(1)} ms`, ''],
       [`1 MiB range from the middle of a ${BIG >> 20} MiB blob, warm connection (median of ${RANGE_RUNS})`, `${rangeMs.toFixed(1)} ms`, '< 20 ms'],
+      ['client CPU time, all threads, user + system, process start to exit (castor / bare stream): less disturbed by load than MB/s', `${castorCpu.toFixed(2)} s / ${rawCpu.toFixed(2)} s`, ''],
       ['peak RSS, castor client', `${mib(Math.max(...castorRuns.map((r) => r.maxRssKiB)))} MiB`, '< 200 MiB'],
       ['peak RSS, bare-stream client', `${mib(Math.max(...rawRuns.map((r) => r.maxRssKiB)))} MiB`, ''],
       ['peak RSS, range client', `${mib(range.maxRssKiB)} MiB`, ''],
