@@ -12,6 +12,7 @@ import { closeSync, fsyncSync, openSync, rmSync, statSync, utimesSync, writeSync
 import { parentPort } from 'node:worker_threads';
 import { moveIntoSync } from './atomic-write.js';
 import { handleTreeHash, isTreeHashMessage, type TreeHashMessage } from '../verify/blake3/tree-hash-worker.js';
+import { errnoInfo, type ErrnoInfo } from './errno-info.js';
 
 export interface StageRequest {
   readonly file: string;
@@ -31,13 +32,7 @@ export interface StageBatch {
 }
 
 /** What a failed system call said, enough to rebuild a Node errno error on the other side. */
-export interface StageErrorInfo {
-  readonly message: string;
-  readonly code?: string;
-  readonly errno?: number;
-  readonly syscall?: string;
-  readonly path?: string;
-}
+export type StageErrorInfo = ErrnoInfo;
 
 /** Per job: 'staged' (file written), 'stored' (chunks/ already had it), or what failed. */
 export type StageResult = 'staged' | 'stored' | StageErrorInfo;
@@ -62,11 +57,6 @@ export interface PublishReply {
   readonly dirs?: string[];
   /** What failed, on the path the store error names. */
   readonly error?: StageErrorInfo;
-}
-
-function infoOf(err: unknown): StageErrorInfo {
-  const e = err as NodeJS.ErrnoException;
-  return { message: e?.message ?? String(err), code: e?.code, errno: e?.errno, syscall: e?.syscall, path: e?.path };
 }
 
 function isNotFound(err: unknown): boolean {
@@ -99,7 +89,7 @@ function stage(job: StageRequest, data: Uint8Array): StageResult {
   try {
     if (alreadyStored(job.chunkFile, job.length)) return 'stored';
   } catch (err: unknown) {
-    return { ...infoOf(err), path: job.chunkFile };
+    return { ...errnoInfo(err), path: job.chunkFile };
   }
   let fd: number | undefined;
   try {
@@ -114,7 +104,7 @@ function stage(job: StageRequest, data: Uint8Array): StageResult {
     // Nothing half-written is left behind; if this cleanup fails too, cleanTemp has it.
     try { if (fd !== undefined) closeSync(fd); } catch { /* reported below */ }
     try { rmSync(job.file, { force: true }); } catch { /* reported below */ }
-    return { ...infoOf(err), path: job.file };
+    return { ...errnoInfo(err), path: job.file };
   }
 }
 
@@ -127,7 +117,7 @@ function publish(msg: PublishRequest): PublishReply {
       // moveIntoSync throws a store error: send its system error and path, from which
       // fsError on the other side makes the same store error again.
       const e = err as { cause?: unknown; path?: string };
-      return { op: 'published', id: msg.id, error: { ...infoOf(e.cause ?? err), path: e.path } };
+      return { op: 'published', id: msg.id, error: { ...errnoInfo(e.cause ?? err), path: e.path } };
     }
   }
   return { op: 'published', id: msg.id, dirs: [...dirs] };

@@ -22,8 +22,9 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { HashClient } from '../verify/blake3/remote-hasher.js';
 import { isTreeHashReply, type TreeHashReply } from '../verify/blake3/tree-hash-worker.js';
-import type { PublishReply, PublishRequest, StageBatch, StageErrorInfo, StageReply, StageRequest } from './chunk-stage-worker.js';
+import type { PublishReply, PublishRequest, StageBatch, StageReply, StageRequest } from './chunk-stage-worker.js';
 import { fsError } from './fs-errors.js';
+import { errnoError } from './errno-info.js';
 
 const WORKER_URL = new URL('./chunk-stage-worker.js', import.meta.url);
 /** Bytes of one batch buffer: a few dozen average chunks, one message each way. */
@@ -50,11 +51,6 @@ export interface StageJob {
 interface Pending {
   readonly resolve: (outcome: StageOutcome) => void;
   readonly reject: (err: Error) => void;
-}
-
-/** A Node errno error as the worker's system call threw it, so fsError classifies it as usual. */
-function errorOf(info: StageErrorInfo): Error {
-  return Object.assign(new Error(info.message), { code: info.code, errno: info.errno, syscall: info.syscall, path: info.path });
 }
 
 export class ChunkStager {
@@ -225,7 +221,7 @@ export class ChunkStager {
     pending.forEach((p, i) => {
       const r = reply.results[i]!;
       if (typeof r === 'string') p.resolve(r);
-      else p.reject(errorOf(r));
+      else p.reject(errnoError(r));
     });
     this.#hold();
   }
@@ -234,7 +230,7 @@ export class ChunkStager {
     const p = this.#publishes.get(reply.id);
     if (!p) return;
     this.#publishes.delete(reply.id);
-    if (reply.error) p.reject(fsError(errorOf(reply.error), reply.error.path ?? '', reply.error.syscall === 'mkdir' ? 'creating' : 'publishing'));
+    if (reply.error) p.reject(fsError(errnoError(reply.error), reply.error.path ?? '', reply.error.syscall === 'mkdir' ? 'creating' : 'publishing'));
     else p.resolve(reply.dirs ?? []);
     this.#hold();
   }
