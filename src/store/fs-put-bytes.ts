@@ -28,8 +28,13 @@ export interface PutResult {
   readonly newBytes: number;
 }
 
-/** Stores `bytes` as one blob; see the file comment. `durable` fsyncs every file and directory touched. */
-export function putBytesSync(layout: FsLayout, chunker: ChunkerOptions, bytes: Uint8Array, durable: boolean): PutResult {
+/**
+ * Stores `bytes` as one blob; see the file comment. `durable` fsyncs every file and
+ * directory touched. Temp files go in `staging` (a dir in tmp/, made if missing) when
+ * given, else in tmp/ itself.
+ */
+export function putBytesSync(layout: FsLayout, chunker: ChunkerOptions, bytes: Uint8Array, durable: boolean, staging?: string): PutResult {
+  const tmp = staging ?? layout.tmp;
   const size = bytes.length;
   let digest: Digest;
   let outboard: Uint8Array;
@@ -48,7 +53,7 @@ export function putBytesSync(layout: FsLayout, chunker: ChunkerOptions, bytes: U
     const file = layout.chunkPath(digest);
     if (refresh(file, size)) return { digest, newBytes: 0 };
     const dirty = new Set<string>();
-    publish(layout, file, bytes, durable, dirty);
+    publish(tmp, file, bytes, durable, dirty);
     if (durable) for (const d of dirty) syncDirSync(d);
     return { digest, newBytes: size };
   }
@@ -64,12 +69,12 @@ export function putBytesSync(layout: FsLayout, chunker: ChunkerOptions, bytes: U
     chunks.push({ digest: d, size: c.length });
     const file = layout.chunkPath(d);
     if (refresh(file, c.length)) continue;
-    publish(layout, file, c.data, durable, dirty);
+    publish(tmp, file, c.data, durable, dirty);
     newBytes += c.length;
   }
   if (durable) for (const d of dirty) syncDirSync(d);
   dirty.clear();
-  publish(layout, record, encodeRecord(size, chunks, outboard), durable, dirty);
+  publish(tmp, record, encodeRecord(size, chunks, outboard), durable, dirty);
   if (durable) for (const d of dirty) syncDirSync(d);
   return { digest, newBytes };
 }
@@ -110,12 +115,16 @@ function refresh(file: string, size: number): boolean {
 const TAG = `s-${process.pid}-${randomBytes(6).toString('hex')}-`;
 let counter = 0;
 
-/** Writes `bytes` to a fresh temp file and renames it to `file`, creating the shard dir if needed. */
-function publish(layout: FsLayout, file: string, bytes: Uint8Array, durable: boolean, dirty: Set<string>): void {
-  const temp = path.join(layout.tmp, TAG + (counter++).toString(36));
+/**
+ * Writes `bytes` to a fresh temp file in `tmp` and renames it to `file`, creating the shard
+ * dir if needed (and `tmp`, when it is a staging dir that is not there yet or was cleaned
+ * away as idle).
+ */
+function publish(tmp: string, file: string, bytes: Uint8Array, durable: boolean, dirty: Set<string>): void {
+  const temp = path.join(tmp, TAG + (counter++).toString(36));
   let fd: number | undefined;
   try {
-    fd = openSync(temp, 'wx');
+    fd = openTemp(temp);
     for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at, at);
     if (durable) fsyncSync(fd);
     closeSync(fd);
@@ -139,6 +148,21 @@ function publish(layout: FsLayout, file: string, bytes: Uint8Array, durable: boo
     try { unlinkSync(temp); } catch { /* gone already, or left for cleanTemp */ }
     throw fsError(err, file, 'writing');
   }
+}
+
+function openTemp(temp: string): number {
+  try {
+    return openSync(temp, 'wx');
+  } catch (err: unknown) {
+    if (errnoOf(err) !== 'ENOENT') throw err;
+  }
+  // Its dir is missing: a staging dir not made yet. tmp/ itself missing fails again below.
+  try {
+    mkdirSync(path.dirname(temp));
+  } catch (err: unknown) {
+    if (errnoOf(err) !== 'EEXIST' && errnoOf(err) !== 'ENOENT') throw err;
+  }
+  return openSync(temp, 'wx');
 }
 
 function syncDirSync(dir: string): void {

@@ -9,6 +9,8 @@ export interface PutFilesRequest {
   readonly id: number;
   readonly cfg: PutFileConfig;
   readonly files: readonly Uint8Array[];
+  /** The worker's own dir in tmp/ for temp files. */
+  readonly staging: string;
 }
 
 export interface PutFilesReply {
@@ -21,7 +23,7 @@ if (port) {
   let layout: FsLayout | undefined;
   port.on('message', (msg: PutFilesRequest) => {
     if (layout?.root !== msg.cfg.root) layout = new FsLayout(msg.cfg.root);
-    const outcomes = msg.files.map((f) => putFileSync(layout!, msg.cfg, f));
+    const outcomes = msg.files.map((f) => putFileSync(layout!, msg.cfg, f, msg.staging));
     port.postMessage({ id: msg.id, outcomes } satisfies PutFilesReply);
   });
 }

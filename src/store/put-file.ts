@@ -34,7 +34,8 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 /** Files up to this size are read whole and put in one step; larger ones are streamed. */
 export const PUT_FILE_LIMIT = 1 << 20;
 
-export function putFileSync(layout: FsLayout, cfg: PutFileConfig, file: Uint8Array): PutFileOutcome {
+/** `staging`: this thread's dir in tmp/ for temp files (see put-file-pool.ts). */
+export function putFileSync(layout: FsLayout, cfg: PutFileConfig, file: Uint8Array, staging: string): PutFileOutcome {
   let fd: number;
   try {
     fd = openSync(file as Buffer, OPEN_FLAGS);
@@ -56,7 +57,7 @@ export function putFileSync(layout: FsLayout, cfg: PutFileConfig, file: Uint8Arr
     closeSync(fd);
   }
   try {
-    const { digest, newBytes } = putBytesSync(layout, cfg.chunker, bytes, cfg.durable);
+    const { digest, newBytes } = putBytesSync(layout, cfg.chunker, bytes, cfg.durable, staging);
     return { digest, newBytes, size: bytes.length, mode };
   } catch (err: unknown) {
     const path = err instanceof CastorError && typeof err.value === 'string' ? err.value : layout.root;

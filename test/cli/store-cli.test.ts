@@ -33,6 +33,7 @@ describe('castor add / get / ls / stat / cat', () => {
     assert.equal(info['files'], files);
     assert.equal(info['new_bytes'], info['bytes']);
     const digest = info['digest'] as string;
+    assert.deepEqual(await readdir(path.join(data, 'tmp')), [], 'add leaves nothing in tmp/, its staging dirs included');
 
     const out = path.join(tmp, 'out1');
     const get = castor(['get', '--data-dir', data, digest, out]);
