@@ -35,11 +35,8 @@ interface Waiting {
 export class FilePutter {
   readonly #cfg: PutFileConfig;
   readonly #layout: FsLayout;
-  #worker: Worker | undefined;
   #queue: Waiting[] = [];
   #scheduled = false;
-  readonly #sent = new Map<number, Waiting[]>();
-  #nextId = 1;
   /** Temp-file dirs in tmp/, one per thread, made by the first put that needs one. */
   readonly #staging: { main: string; worker: string };
 
@@ -47,10 +44,8 @@ export class FilePutter {
     this.#cfg = cfg;
     this.#layout = new FsLayout(cfg.root);
     this.#staging = { main: this.#layout.newTempPath('f-'), worker: this.#layout.newTempPath('f-') };
-    // Empty once every put has renamed its file out; one left non-empty is cleanTemp's.
-    process.once('exit', () => {
-      for (const dir of Object.values(this.#staging)) try { rmdirSync(dir); } catch { /* absent, or not empty */ }
-    });
+    removeAtExit(this.#staging.main);
+    removeAtExit(this.#staging.worker);
   }
 
   /** Reads `file` whole and stores it as one blob: see BlobService.putFile. */
@@ -69,16 +64,23 @@ export class FilePutter {
     else this.#scheduled = false;
     // A lone file is not worth a message each way.
     const toWorker = batch.length < 2 ? 0 : Math.round(batch.length * WORKER_SHARE);
-    if (toWorker > 0) this.#send(batch.slice(0, toWorker));
+    if (toWorker > 0) putWorker.send(this.#cfg, batch.slice(0, toWorker), this.#staging.worker);
     for (const w of batch.slice(toWorker)) settle(w, putFileSync(this.#layout, this.#cfg, w.file, this.#staging.main));
   }
+}
 
-  #send(batch: Waiting[]): void {
+/** The one worker thread of the process, shared by every store's FilePutter (requests carry their store). */
+class PutWorker {
+  #worker: Worker | undefined;
+  readonly #sent = new Map<number, Waiting[]>();
+  #nextId = 1;
+
+  send(cfg: PutFileConfig, batch: Waiting[], staging: string): void {
     const id = this.#nextId++;
     this.#sent.set(id, batch);
     const worker = this.#start();
     worker.ref();
-    worker.postMessage({ id, cfg: this.#cfg, files: batch.map((w) => w.file), staging: this.#staging.worker } satisfies PutFilesRequest);
+    worker.postMessage({ id, cfg, files: batch.map((w) => w.file), staging } satisfies PutFilesRequest);
   }
 
   #start(): Worker {
@@ -101,6 +103,20 @@ export class FilePutter {
     this.#worker = w;
     return w;
   }
+}
+
+const putWorker = new PutWorker();
+
+/** Staging dirs to remove when the process exits: empty once every put renamed its file out; one left non-empty is cleanTemp's. */
+const stagingDirs = new Set<string>();
+
+function removeAtExit(dir: string): void {
+  if (stagingDirs.size === 0) {
+    process.once('exit', () => {
+      for (const d of stagingDirs) try { rmdirSync(d); } catch { /* absent, or not empty */ }
+    });
+  }
+  stagingDirs.add(dir);
 }
 
 function settle(w: Waiting, outcome: PutFileOutcome): void {
