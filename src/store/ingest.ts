@@ -77,7 +77,7 @@ interface Totals {
  */
 export async function ingestPath(path: string, options: IngestOptions): Promise<IngestResult> {
   const totals: Totals = { files: 0, bytes: 0, newBytes: 0 };
-  const ctx: Ctx = { options, totals, limit: limit(options.concurrency ?? 8) };
+  const ctx: Ctx = { options, totals, limit: limit(options.concurrency ?? 8), spareRunners: { n: SPARE_DIR_RUNNERS } };
   const p = Buffer.from(path);
   const st = await lstatOf(p);
   const name = baseName(p);
@@ -95,7 +95,12 @@ interface Ctx {
   readonly options: IngestOptions;
   readonly totals: Totals;
   readonly limit: Limit;
+  /** Subdirectory runners beyond each directory's first still free in the whole tree. */
+  readonly spareRunners: { n: number };
 }
+
+/** Extra subdirectories ingested at once across the tree (see ingestDir). */
+const SPARE_DIR_RUNNERS = 4;
 
 async function ingestDir(ctx: Ctx, dir: Buffer, name: Uint8Array): Promise<Node> {
   let entries: Dirent[];
@@ -105,9 +110,8 @@ async function ingestDir(ctx: Ctx, dir: Buffer, name: Uint8Array): Promise<Node>
     throw new IngestReadError(show(dir), { cause: err });
   }
   const names = entries.map((e) => e.name as unknown as Buffer);
-  // Subdirectories one after another (depth-first keeps the number of open listings at the
-  // tree's depth); files of every level share the limiter, so a wide directory still has
-  // `concurrency` files in flight.
+  // Files of every level share the limiter, so a wide directory still has `concurrency`
+  // large files in flight (small ones go to the store's putFile, which batches them).
   const nodes = await Promise.all(entries.map(async (e, i): Promise<Node | undefined> => {
     const child = names[i]!;
     validateName(child);
@@ -120,10 +124,25 @@ async function ingestDir(ctx: Ctx, dir: Buffer, name: Uint8Array): Promise<Node>
     }
     return ingestEntry(ctx, p, child);
   }));
-  for (let i = 0; i < names.length; i++) {
-    if (nodes[i] !== undefined) continue;
-    nodes[i] = await ingestDir(ctx, Buffer.concat([dir, SLASH, names[i]!]), names[i]!);
+  // Subdirectories in order by one runner, and by more while the tree has spare runners:
+  // a directory of small files ends in a round whose last files the other thread may
+  // still be storing, and a sibling's files keep both threads busy meanwhile. Every
+  // directory gets its first runner without asking, so none waits on another for a slot,
+  // and at most SPARE_DIR_RUNNERS more run in the whole tree (depth + 4 listings held).
+  const subdirs = nodes.flatMap((n, i) => (n === undefined ? [i] : []));
+  let next = 0;
+  const run = async (): Promise<void> => {
+    while (next < subdirs.length) {
+      const i = subdirs[next++]!;
+      nodes[i] = await ingestDir(ctx, Buffer.concat([dir, SLASH, names[i]!]), names[i]!);
+    }
+  };
+  const runners = [run()];
+  while (runners.length < subdirs.length && ctx.spareRunners.n > 0) {
+    ctx.spareRunners.n--;
+    runners.push(run().finally(() => { ctx.spareRunners.n++; }));
   }
+  await Promise.all(runners);
   const directory = directoryFrom(nodes as Node[]);
   const digest = await ctx.options.directories.put(directory);
   return { directory: { name, digest, size: directorySize(directory) } };
