@@ -60,9 +60,11 @@ describe('ingest and export', () => {
       }
       await writeFile(path.join(src, `a${a}`, 'top'), `top of ${a}`);
     }
+    // Past the one-step put's limit: the store hands it back and it is streamed.
+    await writeFile(path.join(src, 'a3', 'b2', 'large'), randomBytes((1 << 20) + 12_345));
     const disk = await openDataDir(path.join(tmp, 'wide-data'), { create: true, durable: false });
     const r = await ingestPath(src, disk);
-    assert.equal(r.files, 12 * 5 * 3 + 12);
+    assert.equal(r.files, 12 * 5 * 3 + 12 + 1);
     // Rebuilt bottom-up here from what the store holds: each Directory lists its entries
     // sorted, whatever order the ingest finished them in.
     const check = async (digest: Uint8Array, dir: string): Promise<void> => {
