@@ -32,7 +32,7 @@ test('fsck on a consistent store: exit 0, a summary line, or a JSON summary', ()
   await putTree(s.data, { a: randomBytes(30_000, 1), sub: { b: randomBytes(100, 2) } });
   const r = run('fsck');
   assert.equal(r.status, 0, r.stderr);
-  assert.match(out(r), /^fsck: checked 2 blobs, \d+ chunks, 2 directories; no problems\n$/);
+  assert.match(out(r), /^fsck: checked 2 blob records, \d+ chunks, 2 directories; no problems\n$/);
   const j = run('fsck', '--json');
   assert.equal(j.status, 0, j.stderr);
   const summary = JSON.parse(out(j));
@@ -156,7 +156,7 @@ test('gc: removes what no pin keeps, keeps pinned trees whole; --dry-run and --j
   assert.equal(dry.status, 0, dry.stderr);
   assert.match(out(dry), new RegExp(`^would remove directory ${hex(gone.digest)} \\d+$`, 'm'));
   assert.match(out(dry), new RegExp(`^would remove blob ${hex(gone.files[0]!.digest)} \\d+$`, 'm'));
-  assert.match(out(dry), /^gc: would remove 1 blobs, 1 directories, \d+ chunks/m);
+  assert.match(out(dry), /^gc: would remove 1 blob records, 1 directories, \d+ chunks/m);
   assert.deepEqual(await filesUnder(s.root), before, 'dry run changed nothing');
 
   const r = run('gc', '--grace', '0', '--json');

@@ -10,7 +10,9 @@ import { DATA_DIR_HELP, DATA_DIR_OPTION, openStore } from '../store-options.js';
 export const HELP = `usage: castor fsck [--tmp-age DURATION] [--dry-run] [--json] [--data-dir DIR]
 
 Re-verifies the whole store: every blob record is decoded and its content read in
-full through the verifier, every chunk file hashed against its name (each once),
+full through the verifier, every chunk file hashed against its name (each once; a
+blob of at most 16 KiB is kept as its chunk alone, with no record, and counted with
+the chunks),
 every Directory hashed against its name, decoded, validated, and checked to name
 only child Directories that are present with the size it claims.
 
@@ -114,8 +116,8 @@ function summaryLine(s: FsckSummary): string {
   const c = s.checked;
   const b = s.bad;
   const bad = b.blobs + b.chunks + b.directories + b.stray;
-  const parts = [`checked ${c.blobs} blobs, ${c.chunks} chunks, ${c.directories} directories`];
-  parts.push(bad === 0 ? 'no problems' : `${bad} bad (${b.blobs} blobs, ${b.chunks} chunks, ${b.directories} directories, ${b.stray} stray), ${s.quarantined} quarantined`);
+  const parts = [`checked ${c.blobs} blob records, ${c.chunks} chunks, ${c.directories} directories`];
+  parts.push(bad === 0 ? 'no problems' : `${bad} bad (${b.blobs} blob records, ${b.chunks} chunks, ${b.directories} directories, ${b.stray} stray), ${s.quarantined} quarantined`);
   if (s.tmpRemoved > 0) parts.push(`${s.tmpRemoved} tmp leftovers removed`);
   if (s.readOnly) parts.push('read-only data dir: nothing moved');
   else if (s.dryRun) parts.push('dry run: nothing moved');

@@ -11,7 +11,8 @@ Removes what no root keeps. Roots are the pins (castor pin ls) and what the sign
 roots this store accepted name (their Index blobs and each entry's tree or file).
 A Directory root keeps every Directory below it and every blob its files name; a
 blob keeps its chunks. Everything else goes: blob records first, then chunks, so
-the store stays consistent even if gc is killed.
+the store stays consistent even if gc is killed. A blob of at most 16 KiB is kept as
+its chunk alone (no record) and counted with the chunks.
 
 Anything modified within the grace period is kept, with all it names: a writer
 publishes chunks before its record, and trees before the pin that will keep them.
@@ -80,8 +81,8 @@ function summaryLine(s: GcSummary): string {
   const r = s.removed;
   const k = s.kept;
   const verb = s.dryRun ? 'would remove' : 'removed';
-  return `gc: ${verb} ${r.blobs} blobs, ${r.dirs} directories, ${r.chunks} chunks (${formatBytes(s.bytesFreed)}); `
-    + `kept ${k.blobs} blobs, ${k.dirs} directories, ${k.chunks} chunks from ${s.roots} roots`
+  return `gc: ${verb} ${r.blobs} blob records, ${r.dirs} directories, ${r.chunks} chunks (${formatBytes(s.bytesFreed)}); `
+    + `kept ${k.blobs} blob records, ${k.dirs} directories, ${k.chunks} chunks from ${s.roots} roots`
     + (s.young.blobs + s.young.dirs + s.young.chunks > 0 ? ` (${s.young.blobs + s.young.dirs + s.young.chunks} unreachable but within the grace period)` : '');
 }
 
