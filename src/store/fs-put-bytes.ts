@@ -6,12 +6,13 @@
 // written with direct system calls, a few microseconds each on the page cache. Publication
 // is the same as the writer's: temp file in tmp/, then rename; chunks before the record.
 
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Hasher } from '../verify/blake3/index.js';
 import { encodeLength, groupBytes, withHeader } from '../verify/bao/index.js';
 import { BLOB_GROUP_LOG, type ChunkRef, type Digest } from './blob-service.js';
+import { moveIntoSync } from './atomic-write.js';
 import { asDigest } from './digest.js';
 import { chunkBuffer, type ChunkerOptions } from './fastcdc.js';
 import { errnoOf, fsError, isNotFound } from './fs-errors.js';
@@ -129,20 +130,7 @@ function publish(tmp: string, file: string, bytes: Uint8Array, durable: boolean,
     if (durable) fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
-    const dir = path.dirname(file);
-    try {
-      renameSync(temp, file);
-    } catch (err: unknown) {
-      if (errnoOf(err) !== 'ENOENT') throw err;
-      try {
-        mkdirSync(dir);
-        dirty.add(path.dirname(dir));
-      } catch (e: unknown) {
-        if (errnoOf(e) !== 'EEXIST') throw e;
-      }
-      renameSync(temp, file);
-    }
-    dirty.add(dir);
+    for (const d of moveIntoSync(temp, file)) dirty.add(d);
   } catch (err: unknown) {
     if (fd !== undefined) try { closeSync(fd); } catch { /* reporting the first failure */ }
     try { unlinkSync(temp); } catch { /* gone already, or left for cleanTemp */ }

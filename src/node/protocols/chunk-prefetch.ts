@@ -8,7 +8,7 @@
 // on the 2-core machine kind, where server and client share the cores).
 
 import fs from 'node:fs';
-import type { ByteRange, ByteReader } from '../../verify/bao/index.js';
+import { joinPieces, type ByteRange, type ByteReader } from '../../verify/bao/index.js';
 import { UnexpectedEofError } from '../../verify/errors.js';
 import type { ChunkRef } from '../../store/blob-service.js';
 import type { FsLayout } from '../../store/fs-layout.js';
@@ -126,14 +126,7 @@ export class PrefetchingChunkReader implements ByteReader {
       left -= take;
     }
     this.position = pos;
-    if (parts.length === 1) return parts[0]!;
-    const out = new Uint8Array(n);
-    let at = 0;
-    for (const part of parts) {
-      out.set(part, at);
-      at += part.length;
-    }
-    return out;
+    return joinPieces(parts, n);
   }
 
   async skip(n: number): Promise<void> {

@@ -17,7 +17,6 @@ export interface ByteReader {
   readNow?(n: number): Uint8Array | null;
 }
 
-/** Reads from any async iterable of byte chunks (a Node Readable, a socket, a generator). */
 /** `pieces` (of `n` bytes in all) as one array: the piece itself when there is one, else a copy. */
 export function joinPieces(pieces: readonly Uint8Array[], n: number): Uint8Array {
   if (pieces.length === 1) return pieces[0]!;
@@ -30,6 +29,7 @@ export function joinPieces(pieces: readonly Uint8Array[], n: number): Uint8Array
   return out;
 }
 
+/** Reads from any async iterable of byte chunks (a Node Readable, a socket, a generator). */
 export class StreamReader implements ByteReader {
   private readonly it: AsyncIterator<Uint8Array>;
   private chunks: Uint8Array[] = [];
