@@ -4,14 +4,12 @@
 // or five round trips a chunk, each waking a pool thread that then competed with the main
 // thread for the machine's two cores; here a batch of chunks is one message each way.
 // The bytes come in a buffer transferred with the batch, which goes back with the results.
-// The thread also hashes blob trees for the writers' RemoteHashers (messages by `op`), and
-// renames a closing writer's staged chunks into chunks/ (a thread-pool rename per chunk
-// kept the pool's threads and the main thread busy for the length of a close).
+// The thread also renames a closing writer's staged chunks into chunks/ (a thread-pool
+// rename per chunk kept the pool's threads and the main thread busy for the length of a close).
 
 import { closeSync, fsyncSync, openSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { moveIntoSync } from './atomic-write.js';
-import { handleTreeHash, isTreeHashMessage, type TreeHashMessage } from '../verify/blake3/tree-hash-worker.js';
 import { errnoInfo, type ErrnoInfo } from './errno-info.js';
 
 export interface StageRequest {
@@ -125,9 +123,7 @@ function publish(msg: PublishRequest): PublishReply {
 
 const port = parentPort;
 if (port) {
-  port.on('message', (msg: StageBatch | PublishRequest | TreeHashMessage) => {
-    // The same thread hashes blobs' trees for RemoteHasher (chunk-stager.ts): one worker's heap, not two.
-    if (isTreeHashMessage(msg)) return handleTreeHash(msg, port);
+  port.on('message', (msg: StageBatch | PublishRequest) => {
     if ('op' in msg) return port.postMessage(publish(msg));
     const results = msg.jobs.map((job) => stage(job, new Uint8Array(msg.buffer, job.at, job.length)));
     if (msg.pooled) port.postMessage({ id: msg.id, results, buffer: msg.buffer } satisfies StageReply, [msg.buffer]);

@@ -20,8 +20,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { HashClient } from '../verify/blake3/remote-hasher.js';
-import { isTreeHashReply, type TreeHashReply } from '../verify/blake3/tree-hash-worker.js';
 import type { PublishReply, PublishRequest, StageBatch, StageReply, StageRequest } from './chunk-stage-worker.js';
 import { fsError } from './fs-errors.js';
 import { errnoError } from './errno-info.js';
@@ -55,15 +53,6 @@ interface Pending {
 
 export class ChunkStager {
   #worker: Worker | undefined;
-  /** Tree hashing on the same worker, for FsBlobWriter's RemoteHasher. */
-  readonly hashes = new HashClient({
-    post: (msg, transfer) => this.#start().postMessage(msg, transfer),
-    busy: (busy) => {
-      this.#hashing = busy;
-      this.#hold();
-    },
-  });
-  #hashing = false;
   /** Pooled batch buffers not in use; made as needed up to BATCH_BUFFERS. */
   readonly #free: ArrayBuffer[] = [];
   #made = 0;
@@ -183,7 +172,7 @@ export class ChunkStager {
 
   /** Work in flight must keep the process alive, or it could exit with a blob half staged; none must not. */
   #hold(): void {
-    if (this.#batches.size > 0 || this.#publishes.size > 0 || this.#hashing) this.#worker?.ref();
+    if (this.#batches.size > 0 || this.#publishes.size > 0) this.#worker?.ref();
     else this.#worker?.unref();
   }
 
@@ -192,9 +181,8 @@ export class ChunkStager {
     // A small young generation: the thread allocates little but message objects, and each
     // MiB of semi-space is RSS (the fetch client runs close to its 200 MiB budget).
     const w = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-    w.on('message', (reply: StageReply | PublishReply | TreeHashReply) => {
-      if (isTreeHashReply(reply)) this.hashes.onReply(reply);
-      else if ('op' in reply) this.#published(reply);
+    w.on('message', (reply: StageReply | PublishReply) => {
+      if ('op' in reply) this.#published(reply);
       else this.#settle(reply);
     });
     const lose = (err: Error): void => {
@@ -202,7 +190,6 @@ export class ChunkStager {
       this.#worker = undefined;
       void w.terminate();
       this.#failAll(err);
-      this.hashes.onLost(err);
     };
     w.on('error', lose);
     w.on('messageerror', lose);

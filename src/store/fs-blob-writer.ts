@@ -4,9 +4,14 @@
 // and only then publishes the record, so a visible record never names a missing chunk
 // and a writer killed at any moment leaves only its staging dir behind.
 //
-// Chunking and chunk digests run on the main thread in call order, the blob's tree hash and
-// outboard alongside on the staging worker (RemoteHasher); staging chunks (dedup check,
-// create, write, close) runs on the chunk-staging worker (chunk-stager.ts), which gets a
+// Chunking, chunk digests and the blob's tree hash and outboard run on the caller's thread
+// in call order; staging chunks (dedup check, create, write, close) runs on the
+// chunk-staging worker (chunk-stager.ts). Writing the chunk files into the page cache is
+// the costlier half (perf: copying into new page-cache pages alone took 2.8 s of CPU per
+// GiB here), so the tree hash stays off that worker: with it there, the worker was the
+// bottleneck at 5.6 s of CPU per GiB against the main thread's 3.3 s; with it here a 1 GiB
+// add took 6.9 s against 8.1 s (medians of 6 interleaved runs, faster in 5 of the 6 pairs,
+// load 3-5). The worker gets a
 // copy of each new chunk in pooled batch buffers; close() has that worker rename them into
 // chunks/ and syncs with a bound. A write resolves once its chunks are copied (the caller may reuse its buffer); a chunk
 // that then fails to be staged fails the writer, and the next write or close reports it.
@@ -23,7 +28,7 @@
 
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { RemoteHasher, toHex } from '../verify/blake3/index.js';
+import { Hasher, toHex } from '../verify/blake3/index.js';
 import { withHeader } from '../verify/bao/index.js';
 import { verifyOutboard, type VerifiedOutboard } from '../verify/bao/verify-outboard.js';
 import { moveInto, syncDir, syncFile, writeSynced } from './atomic-write.js';
@@ -69,8 +74,8 @@ export class FsBlobWriter implements BlobWriter {
   #state: State = 'open';
   /** Orders writes issued without awaiting; each caller still gets its own write's result. */
   #queue: Promise<void> = Promise.resolve();
-  /** The blob's tree and outboard, hashed on a worker while this thread cuts and stages chunks (none when told them). */
-  #hasher: RemoteHasher | undefined;
+  /** The blob's tree and outboard, hashed on this thread as the bytes come (none when told them). */
+  #hasher: Hasher | undefined;
   /** The digest and outboard told up front, and the check of the content against them. */
   #known: { tree: VerifiedOutboard; check: GroupSampleCheck } | undefined;
   /** An outboard told up front that does not verify: every write and close fails with it. */
@@ -102,7 +107,7 @@ export class FsBlobWriter implements BlobWriter {
     this.#chunker = new FastCdcChunker(cfg.chunker);
     const v = options.verified;
     if (v === undefined) {
-      this.#hasher = new RemoteHasher(chunkStager().hashes, { groupLog: BLOB_GROUP_LOG });
+      this.#hasher = new Hasher({ groupLog: BLOB_GROUP_LOG });
       return;
     }
     try {
@@ -170,7 +175,7 @@ export class FsBlobWriter implements BlobWriter {
     try {
       if (this.#badOutboard !== undefined) throw this.#badOutboard;
       if (this.#known !== undefined) this.#known.check.push(bytes);
-      else await this.#hasher!.update(bytes);
+      else this.#hasher!.update(bytes);
       for (const c of this.#chunker!.push(bytes)) {
         await this.#storeChunk(c);
         if (!this.#accepting() || this.#stageFailure) break;
@@ -224,7 +229,7 @@ export class FsBlobWriter implements BlobWriter {
       known.check.finish();
       return { digest: asDigest(known.tree.hash.slice()), record: encodeRecord(known.tree.length, this.#chunks, known.tree.outboard) };
     }
-    const r = await this.#hasher!.finalize();
+    const r = this.#hasher!.finalize();
     this.#hasher = undefined;
     return { digest: asDigest(r.hash), record: encodeRecord(r.length, this.#chunks, withHeader(r.length, r.nodes!)) };
   }
@@ -323,7 +328,6 @@ export class FsBlobWriter implements BlobWriter {
     this.#stagedBytes = 0;
     this.#unsynced = [];
     this.#chunks = [];
-    this.#hasher?.dispose();
     this.#hasher = undefined;
     this.#known = undefined;
     this.#chunker = undefined;
