@@ -1,10 +1,9 @@
 // /castor/blob/1, serving side: a BlobRequest (digest, ranges, group log) answered with a
 // BlobResponse header and the bao slice of those ranges, verified as it is read from the
-// disk store and sent with backpressure, never holding more than a few pieces of the blob.
+// disk store and sent with backpressure, never holding more than a block of the blob.
 
 import type { Stream } from '@libp2p/interface';
-import { Uint8ArrayList } from 'uint8arraylist';
-import { encodeLength, normalizeRanges, walk, WHOLE, type ByteRange } from '../../verify/bao/index.js';
+import { encodeLength, normalizeRanges, verifiedSliceBlocks, walk, WHOLE, type ByteRange } from '../../verify/bao/index.js';
 import { BLOB_GROUP_LOG } from '../../store/blob-service.js';
 import { asDigest, type Digest } from '../../store/digest.js';
 import type { DataDir } from '../../store/data-dir.js';
@@ -17,8 +16,7 @@ import { BlobRequest, BlobResponse, Status } from './exchange-pb.js';
 import { BLOB_PROTOCOL } from './ids.js';
 import { BadRequestError, type ProtocolHandler, type Responder, type ServeSources } from './server.js';
 import { openStoredBlob } from './stored-blob.js';
-import { PrefetchingChunkReader } from './chunk-prefetch.js';
-import { groupRanges, verifiedSlice, type SliceItem } from './verified-slice.js';
+import { ChunkContent } from './chunk-content.js';
 import { servedBytes } from '../swarm/served-bytes.js';
 
 /**
@@ -27,7 +25,7 @@ import { servedBytes } from '../swarm/served-bytes.js';
  */
 export const MAX_CONCURRENT_BLOB_SERVES = 24;
 
-/** Pieces are gathered into sends of about this many bytes. */
+/** Content bytes verified and sent at a time: a send is one contiguous block of about this size. */
 const SEND_BYTES = 256 * 1024;
 
 export interface ParsedBlobRequest {
@@ -63,6 +61,15 @@ export function parseBlobRequest(bytes: Uint8Array): ParsedBlobRequest {
   return { digest, ranges: ranges.length === 0 ? WHOLE : ranges };
 }
 
+/** The ranges rounded out to whole groups: the content the slice's groups cover. */
+export function groupRanges(ranges: readonly ByteRange[], len: number): ByteRange[] {
+  const gb = 1024 << BLOB_GROUP_LOG;
+  return normalizeRanges(ranges, len).select.map((r) => ({
+    start: Math.floor(r.start / gb) * gb,
+    end: Math.min(len, Math.ceil(r.end / gb) * gb),
+  }));
+}
+
 /** Bytes of the slice of `ranges` over content of `len` bytes (header, parents, groups). */
 export function sliceLength(len: number, ranges: readonly ByteRange[]): number {
   let n = 8;
@@ -73,54 +80,59 @@ export function sliceLength(len: number, ranges: readonly ByteRange[]): number {
   return n;
 }
 
-/** Sends items gathered into larger pieces, with the TEST-ONLY tampering applied on the way. */
+/**
+ * Content offset `len / 2` (where TEST-ONLY `flip` damages the slice) as an offset in the
+ * slice of `ranges`: in the first group sent that ends past it, clamped into that group.
+ * undefined when no such group is sent.
+ */
+function flipOffset(len: number, ranges: readonly ByteRange[]): number | undefined {
+  const mid = Math.floor(len / 2);
+  let n = 8;
+  for (const step of walk(len, BLOB_GROUP_LOG, normalizeRanges(ranges, len).select)) {
+    if (step.kind === 'parent') n += 64;
+    else if (step.kind === 'group') {
+      if (step.start + step.len > mid && step.len > 0) return n + Math.max(0, Math.min(step.len - 1, mid - step.start));
+      n += step.len;
+    }
+  }
+  return undefined;
+}
+
+/** Sends the slice's blocks, with the TEST-ONLY tampering applied on the way. */
 class SliceSender {
   readonly #stream: Stream;
   readonly #tamper: TamperMode | undefined;
   readonly #len: number;
   readonly #stopAt: number;
-  #batch = new Uint8ArrayList();
+  readonly #flipAt: number | undefined;
   #sent = 0;
-  #flipped = false;
   stopped = false;
 
-  constructor(stream: Stream, tamper: TamperMode | undefined, len: number, total: number, private readonly count: (n: number) => void) {
+  constructor(stream: Stream, tamper: TamperMode | undefined, len: number, ranges: readonly ByteRange[], private readonly count: (n: number) => void) {
     this.#stream = stream;
     this.#tamper = tamper;
     this.#len = len;
-    this.#stopAt = tamper === 'truncate' ? Math.floor(total / 2) : Number.POSITIVE_INFINITY;
+    this.#stopAt = tamper === 'truncate' ? Math.floor(sliceLength(len, ranges) / 2) : Number.POSITIVE_INFINITY;
+    this.#flipAt = tamper === 'flip' ? flipOffset(len, ranges) : undefined;
   }
 
-  async put(items: readonly SliceItem[]): Promise<void> {
-    for (const item of items) {
-      let bytes = item.bytes;
-      if (this.#tamper === 'size' && item.start === undefined && this.#sent === 0 && this.#batch.byteLength === 0) {
-        bytes = encodeLength(this.#len + SIZE_LIE);
-      } else if (this.#tamper === 'flip' && !this.#flipped && item.end !== undefined && item.end > this.#len / 2 && bytes.length > 0) {
-        bytes = bytes.slice();
-        const at = Math.max(0, Math.min(bytes.length - 1, Math.floor(this.#len / 2) - item.start!));
-        bytes[at]! ^= 0x01;
-        this.#flipped = true;
-      }
-      const room = this.#stopAt - this.#sent - this.#batch.byteLength;
-      if (room < bytes.length) {
-        if (room > 0) this.#batch.append(bytes.subarray(0, room));
-        await this.flush();
-        this.stopped = true;
-        return;
-      }
-      this.#batch.append(bytes);
-      if (this.#batch.byteLength >= SEND_BYTES) await this.flush();
+  async put(block: Uint8Array): Promise<void> {
+    let bytes = block;
+    if (this.#tamper === 'size' && this.#sent === 0) {
+      bytes = bytes.slice();
+      bytes.set(encodeLength(this.#len + SIZE_LIE), 0);
+    } else if (this.#flipAt !== undefined && this.#flipAt >= this.#sent && this.#flipAt < this.#sent + bytes.length) {
+      bytes = bytes.slice();
+      bytes[this.#flipAt - this.#sent]! ^= 0x01;
     }
-  }
-
-  async flush(): Promise<void> {
-    if (this.#batch.byteLength === 0) return;
-    const batch = this.#batch;
-    this.#batch = new Uint8ArrayList();
-    this.#sent += batch.byteLength;
-    await send(this.#stream, batch);
-    this.count(batch.byteLength);
+    const room = this.#stopAt - this.#sent;
+    if (room < bytes.length) {
+      bytes = bytes.subarray(0, Math.max(0, room));
+      this.stopped = true;
+    }
+    this.#sent += bytes.length;
+    await send(this.#stream, bytes);
+    this.count(bytes.length);
   }
 }
 
@@ -132,19 +144,21 @@ async function serveBlob(request: Uint8Array, out: Responder, { data }: ServeSou
     if (!(await servePartial(digest, ranges, out, data))) await out.header(BlobResponse.encode({ status: Status.NOT_FOUND, size: 0n, error: '' }));
     return;
   }
+  let content: ChunkContent | undefined;
   try {
     const len = blob.length;
     await out.header(BlobResponse.encode({ status: Status.OK, size: BigInt(len + (tamper === 'size' ? SIZE_LIE : 0)), error: '' }));
     const served = servedBytes(data);
-    const sender = new SliceSender(out.stream, tamper, len, tamper === 'truncate' ? sliceLength(len, ranges) : 0, (n) => served.add(out.peer, n));
-    const spans = groupRanges(ranges, len);
-    const content = new PrefetchingChunkReader(blob.layout, await blob.chunksUnder(spans), spans);
-    for await (const items of verifiedSlice(digest, len, blob.outboard, content, ranges)) {
-      await sender.put(items);
+    const sender = new SliceSender(out.stream, tamper, len, ranges, (n) => served.add(out.peer, n));
+    content = new ChunkContent(blob.layout, await blob.chunksUnder(groupRanges(ranges, len)));
+    // Every block is made of nodes checked against the digest: a damaged chunk on disk
+    // ends the slice with HASH_MISMATCH before any of its bytes go out.
+    for await (const block of verifiedSliceBlocks(blob.outboard, content, { hash: digest, groupLog: BLOB_GROUP_LOG, ranges, batchBytes: SEND_BYTES })) {
+      await sender.put(block);
       if (sender.stopped) return;
     }
-    await sender.flush();
   } finally {
+    content?.close();
     await blob.close();
   }
 }

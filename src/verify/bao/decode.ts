@@ -17,6 +17,8 @@ import { normalizeRanges, WHOLE, type ByteRange } from './ranges.js';
 import { checkGroupLog, decodeLength, DEFAULT_GROUP_LOG } from './shape.js';
 import type { TreeSource } from './sources.js';
 import { walk } from './traverse.js';
+import { CvStack } from './cv-stack.js';
+import { equalBytes, equalWords, loadWords } from './words.js';
 
 const BATCH = 1 << 20;
 
@@ -31,46 +33,6 @@ export interface DecodeOptions {
   onLength?: (len: number) => void;
 }
 
-/**
- * Expected chaining values, a stack in pre-order: popping gives the value the next
- * node must hash to. Flat words, no allocation per node.
- */
-class CvStack {
-  private words = new Uint32Array(8 * 128);
-  private depth = 0;
-  push(src: Uint32Array, off: number): void {
-    if ((this.depth + 1) * 8 > this.words.length) {
-      const next = new Uint32Array(this.words.length * 2);
-      next.set(this.words);
-      this.words = next;
-    }
-    this.words.set(src.subarray(off, off + 8), this.depth * 8);
-    this.depth++;
-  }
-  /** A copy of the top value (a batch may hold it until it is hashed). */
-  pop(): Uint32Array {
-    this.depth--;
-    return this.words.slice(this.depth * 8, this.depth * 8 + 8);
-  }
-  drop(): void {
-    this.depth--;
-  }
-  /** Compares the top value with cv[0..8] and pops it. */
-  popEquals(cv: Uint32Array): boolean {
-    this.depth--;
-    const b = this.depth * 8;
-    for (let i = 0; i < 8; i++) if (this.words[b + i] !== cv[i]) return false;
-    return true;
-  }
-}
-
-function loadWords(bytes: Uint8Array, out: Uint32Array): void {
-  for (let i = 0; i < out.length; i++) {
-    const j = 4 * i;
-    out[i] = bytes[j]! | (bytes[j + 1]! << 8) | (bytes[j + 2]! << 16) | (bytes[j + 3]! << 24);
-  }
-}
-
 interface Pending {
   start: number;
   len: number;
@@ -78,17 +40,6 @@ interface Pending {
   offset: number;
   /** The reader's view of the group's bytes (readers never overwrite what they handed out). */
   data: Uint8Array;
-}
-
-function equalWords(a: Uint32Array, b: Uint32Array): boolean {
-  for (let i = 0; i < 8; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** Yields verified content bytes of the requested ranges, in order. */

@@ -9,3 +9,4 @@ export { walk, type Step } from './traverse.js';
 export { decode, type DecodeOptions } from './decode.js';
 export { extractSlice, type Sink } from './slice.js';
 export { buildOutboard, outboardFile, outboardOf, writeCombined, encodeBytes, withHeader, type Outboard } from './encode.js';
+export { verifiedSliceBlocks, type ContentSource, type VerifiedSliceOptions } from './verified-slice-blocks.js';

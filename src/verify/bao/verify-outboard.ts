@@ -16,6 +16,7 @@ import type { ByteRange } from './ranges.js';
 import { WHOLE } from './ranges.js';
 import { checkGroupLog, decodeLength, groupBytes, groupCount, HEADER_LEN, leftLen, outboardSize, PARENT_LEN, subtreeNodeBytes } from './shape.js';
 import { walk } from './traverse.js';
+import { equalBytes, equalWords, loadWords } from './words.js';
 
 /** The outboard's length header names another content length than the one expected. */
 export class LengthMismatchError extends CastorError {
@@ -189,22 +190,4 @@ export function verifyOutboard(hash: Uint8Array, length: number, outboard: Uint8
     at += PARENT_LEN;
   }
   return new VerifiedOutboard(hash.slice(), length, g, outboard);
-}
-
-function loadWords(bytes: Uint8Array, out: Uint32Array): void {
-  for (let i = 0; i < out.length; i++) {
-    const j = 4 * i;
-    out[i] = bytes[j]! | (bytes[j + 1]! << 8) | (bytes[j + 2]! << 16) | (bytes[j + 3]! << 24);
-  }
-}
-
-function equalWords(a: Uint32Array, b: Uint32Array): boolean {
-  for (let i = 0; i < 8; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
