@@ -6,6 +6,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { UnexpectedEofError } from '../verify/errors.js';
 import { joinPieces, type ByteReader } from '../verify/bao/index.js';
 import type { ChunkRef } from './blob-service.js';
+import { ChunkTable } from './chunk-table.js';
 
 /** Opens chunk `index` of the list; the opener checks the file is there and of the right size. */
 export type ChunkOpener = (chunk: ChunkRef, index: number, contentOffset: number) => Promise<FileHandle>;
@@ -15,9 +16,7 @@ const READ_AHEAD = 256 * 1024;
 
 export class ChunkListReader implements ByteReader {
   position = 0;
-  readonly #chunks: readonly ChunkRef[];
-  /** starts[i] is chunk i's content offset; starts[n] is the total size. */
-  readonly #starts: number[];
+  readonly #table: ChunkTable;
   readonly #open: ChunkOpener;
   #current = -1;
   #file: FileHandle | undefined;
@@ -26,31 +25,22 @@ export class ChunkListReader implements ByteReader {
   #buf = new Uint8Array(0);
   #bufStart = 0;
 
-  constructor(chunks: readonly ChunkRef[], open: ChunkOpener) {
-    this.#chunks = chunks;
+  constructor(chunks: ChunkTable | readonly ChunkRef[], open: ChunkOpener) {
+    this.#table = chunks instanceof ChunkTable ? chunks : ChunkTable.of(chunks);
     this.#open = open;
-    this.#starts = [0];
-    for (const c of chunks) this.#starts.push(this.#starts[this.#starts.length - 1]! + c.size);
   }
 
   get size(): number {
-    return this.#starts[this.#chunks.length]!;
+    return this.#table.size;
   }
 
   /** Index of the chunk holding content byte `offset` (which must be below the size). */
   chunkAt(offset: number): number {
-    let lo = 0;
-    let hi = this.#chunks.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (this.#starts[mid]! <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+    return this.#table.chunkAt(offset);
   }
 
   chunkStart(index: number): number {
-    return this.#starts[index]!;
+    return this.#table.start(index);
   }
 
   readNow(n: number): Uint8Array | null {
@@ -95,11 +85,11 @@ export class ChunkListReader implements ByteReader {
     const index = this.chunkAt(pos);
     if (index !== this.#current) {
       await this.close();
-      this.#file = await this.#open(this.#chunks[index]!, index, this.#starts[index]!);
+      this.#file = await this.#open(this.#table.ref(index), index, this.#table.start(index));
       this.#current = index;
     }
-    const inChunk = pos - this.#starts[index]!;
-    const len = Math.min(this.#chunks[index]!.size - inChunk, Math.max(want, READ_AHEAD));
+    const inChunk = pos - this.#table.start(index);
+    const len = Math.min(this.#table.start(index + 1) - pos, Math.max(want, READ_AHEAD));
     const buf = new Uint8Array(len);
     for (let got = 0; got < len;) {
       const { bytesRead } = await this.#file!.read(buf, got, len - got, inChunk + got);

@@ -24,7 +24,7 @@ import type { PutFileResult } from './blob-service.js';
 import { DataDirMissingError, fsError, isNotFound, pathExists, ReadOnlyStoreError } from './fs-errors.js';
 import { FsLayout } from './fs-layout.js';
 import { checkOutboardHeader, chunkDigest, decodeHead, decodeTable } from './fs-record.js';
-import { loadRecord, readAt, type LoadedRecord } from './record-file.js';
+import { loadRecord, readAt, reopenRecord, type LoadedRecord } from './record-file.js';
 import { oneGroupBlobSize, oneGroupRecord } from './one-group-blob.js';
 import { verifiedRead } from './verified-read.js';
 
@@ -116,13 +116,13 @@ export class FsBlobService implements BlobService {
   async read(digest: Digest, range?: ReadRange): Promise<AsyncIterable<Uint8Array> | undefined> {
     checkDigest(digest);
     const r = checkReadRange(range);
-    // Loaded now so absence is `undefined` and a bad record an error here. A record read
-    // whole is handed to the stream; one kept open (a blob of a few hundred MiB or more) is
-    // closed and opened again by the stream, so a stream never iterated holds no file open.
+    // Loaded now so absence is `undefined` and a bad record an error here. One kept open (a
+    // blob of a few hundred MiB or more) is closed, and the stream opens its file again for
+    // the outboard, so a stream never iterated holds no file open.
     const rec = await loadRecord(this.layout, digest);
     if (!rec) return undefined;
     if (rec.open) await rec.close();
-    return this.#stream(digest, r, rec.open ? undefined : rec);
+    return this.#stream(digest, r, rec);
   }
 
   async putBytes(bytes: Uint8Array): Promise<PutResult> {
@@ -195,10 +195,10 @@ export class FsBlobService implements BlobService {
     return open(this.layout.chunkPath(chunk.digest), 'r');
   }
 
-  async *#stream(digest: Digest, range: ReadRange | undefined, loaded: LoadedRecord | undefined): AsyncGenerator<Uint8Array> {
-    const rec = loaded ?? await loadRecord(this.layout, digest);
+  async *#stream(digest: Digest, range: ReadRange | undefined, loaded: LoadedRecord): AsyncGenerator<Uint8Array> {
+    const rec = await reopenRecord(this.layout, digest, loaded);
     if (!rec) throw new CorruptRecordError(digest, 'record was removed while the blob was being read');
-    const data = new ChunkListReader(rec.chunks, (c, _i, offset) => this.#openChunk(digest, c, offset));
+    const data = new ChunkListReader(rec.table, (c, _i, offset) => this.#openChunk(digest, c, offset));
     yield* verifiedRead({
       digest,
       outboard: rec.outboard,
@@ -247,8 +247,9 @@ export class FsBlobService implements BlobService {
     const gb = groupBytes(BLOB_GROUP_LOG);
     const start = Math.min(Math.floor(offset / gb) * gb, Math.max(0, size - 1));
     const end = Math.min(start + gb, size);
-    for (let i = size === 0 ? rec.chunks.length : reader.chunkAt(start); i < rec.chunks.length && reader.chunkStart(i) < end; i++) {
-      const c = rec.chunks[i]!;
+    const count = rec.table.count;
+    for (let i = size === 0 ? count : reader.chunkAt(start); i < count && reader.chunkStart(i) < end; i++) {
+      const c = rec.table.ref(i);
       const at = reader.chunkStart(i);
       try {
         const fh = await this.#openChunk(blob, c, at);

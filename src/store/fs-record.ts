@@ -11,10 +11,10 @@ import { subtreeOutput } from '../verify/blake3/subtree.js';
 import { outboardSize } from '../verify/bao/index.js';
 import { BLOB_GROUP_LOG, CorruptRecordError, type ChunkRef, type Digest } from './blob-service.js';
 import { asDigest } from './digest.js';
+import { ChunkTable, TABLE_ENTRY_LEN } from './chunk-table.js';
 
 const MAGIC = new TextEncoder().encode('castorB1');
 export const RECORD_HEAD_LEN = 20;
-const ENTRY_LEN = 36;
 
 export interface RecordHead {
   readonly size: number;
@@ -28,7 +28,7 @@ export interface RecordHead {
 }
 
 export function encodeRecord(size: number, chunks: readonly ChunkRef[], outboard: Uint8Array): Uint8Array {
-  const out = new Uint8Array(RECORD_HEAD_LEN + ENTRY_LEN * chunks.length + outboard.length);
+  const out = new Uint8Array(RECORD_HEAD_LEN + TABLE_ENTRY_LEN * chunks.length + outboard.length);
   const view = new DataView(out.buffer);
   out.set(MAGIC, 0);
   view.setBigUint64(8, BigInt(size), true);
@@ -37,7 +37,7 @@ export function encodeRecord(size: number, chunks: readonly ChunkRef[], outboard
   for (const c of chunks) {
     out.set(c.digest, at);
     view.setUint32(at + 32, c.size, true);
-    at += ENTRY_LEN;
+    at += TABLE_ENTRY_LEN;
   }
   out.set(outboard, at);
   return out;
@@ -54,7 +54,7 @@ export function decodeHead(blob: Digest, head: Uint8Array, fileLength: number): 
   if (big > BigInt(Number.MAX_SAFE_INTEGER)) throw new CorruptRecordError(blob, `size ${big} is out of range`);
   const size = Number(big);
   const chunkCount = view.getUint32(16, true);
-  const tableLength = ENTRY_LEN * chunkCount;
+  const tableLength = TABLE_ENTRY_LEN * chunkCount;
   const outboardOffset = RECORD_HEAD_LEN + tableLength;
   const recordLength = outboardOffset + outboardSize(size, BLOB_GROUP_LOG);
   if (recordLength !== fileLength) {
@@ -66,18 +66,12 @@ export function decodeHead(blob: Digest, head: Uint8Array, fileLength: number): 
 
 /** The chunk list; its sizes must be positive and add up to the blob's size. */
 export function decodeTable(blob: Digest, head: RecordHead, table: Uint8Array): ChunkRef[] {
-  const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-  const chunks: ChunkRef[] = [];
-  let total = 0;
-  for (let at = 0; at < head.tableLength; at += ENTRY_LEN) {
-    const size = view.getUint32(at + 32, true);
-    if (size === 0) throw new CorruptRecordError(blob, `chunk ${chunks.length} has size 0`);
-    // Copied out of the table so a kept ChunkRef does not pin the whole record.
-    chunks.push({ digest: asDigest(table.slice(at, at + 32)), size });
-    total += size;
-  }
-  if (total !== head.size) throw new CorruptRecordError(blob, `chunk sizes add up to ${total}, not the size ${head.size}`);
-  return chunks;
+  return decodeChunkTable(blob, head, table).list();
+}
+
+/** The chunk table without an object per chunk (chunk-table.ts), checked as decodeTable does. */
+export function decodeChunkTable(blob: Digest, head: RecordHead, table: Uint8Array): ChunkTable {
+  return ChunkTable.decode(blob, head.size, head.chunkCount, table);
 }
 
 /** The outboard's own length header must agree with the record's size. */

@@ -2,18 +2,20 @@
 // table are read and checked, the outboard is left on disk for a streaming reader.
 
 import { open, type FileHandle } from 'node:fs/promises';
-import { BytesReader, FileReader, type ByteReader } from '../verify/bao/index.js';
+import { BytesReader, type ByteReader } from '../verify/bao/index.js';
 import { CastorError, UnexpectedEofError } from '../verify/errors.js';
 import { CorruptRecordError, type ChunkRef, type Digest } from './blob-service.js';
 import { fsError, isNotFound } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
-import { checkOutboardHeader, decodeHead, decodeTable, RECORD_HEAD_LEN, type RecordHead } from './fs-record.js';
+import { checkOutboardHeader, decodeChunkTable, decodeHead, RECORD_HEAD_LEN, type RecordHead } from './fs-record.js';
+import { ChunkTable } from './chunk-table.js';
+import { OutboardFileReader } from './outboard-file-reader.js';
 import { oneGroupBlobSize, oneGroupRecord } from './one-group-blob.js';
 
 export interface OpenedRecord {
   readonly fh: FileHandle;
   readonly head: RecordHead;
-  readonly chunks: ChunkRef[];
+  readonly table: ChunkTable;
 }
 
 /** `file` open for reading; undefined if it does not exist. */
@@ -37,9 +39,9 @@ export async function openRecordFile(layout: FsLayout, blob: Digest): Promise<Op
   try {
     const { size } = await fh.stat();
     const head = decodeHead(blob, await readAt(fh, 0, Math.min(RECORD_HEAD_LEN, size)), size);
-    const chunks = decodeTable(blob, head, await readAt(fh, head.tableOffset, head.tableLength));
+    const table = decodeChunkTable(blob, head, await readAt(fh, head.tableOffset, head.tableLength));
     checkOutboardHeader(blob, head, await readAt(fh, head.outboardOffset, 8));
-    return { fh, head, chunks };
+    return { fh, head, table };
   } catch (err: unknown) {
     await fh.close();
     // The head said how long the file is; running out of it means it shrank under us.
@@ -55,7 +57,10 @@ const FIRST_READ = 16 << 10;
 
 export interface LoadedRecord {
   head: RecordHead;
-  chunks: ChunkRef[];
+  /** The chunk list, without an object per chunk. */
+  table: ChunkTable;
+  /** The chunk list as ChunkRefs (made on first use). */
+  readonly chunks: ChunkRef[];
   /** The outboard, header first. */
   outboard: ByteReader;
   recordBytes: number;
@@ -86,14 +91,7 @@ export async function loadRecord(layout: FsLayout, blob: Digest): Promise<Loaded
         await fh.close();
         const rec = await openRecordFile(layout, blob);
         if (rec === undefined) return undefined;
-        return {
-          head: rec.head,
-          chunks: rec.chunks,
-          outboard: new FileReader(rec.fh, rec.head.outboardOffset),
-          recordBytes: rec.head.recordLength,
-          open: true,
-          close: () => rec.fh.close(),
-        };
+        return loaded(rec.head, rec.table, new OutboardFileReader(rec.fh, rec.head.outboardOffset, rec.head.recordLength), rec.head.recordLength, rec.fh);
       }
       if (size < FIRST_READ) throw new CorruptRecordError(blob, 'record was cut short while being read');
       const all = new Uint8Array(size);
@@ -104,10 +102,10 @@ export async function loadRecord(layout: FsLayout, blob: Digest): Promise<Loaded
     bytes = bytes.subarray(0, size);
     await fh.close();
     const head = decodeHead(blob, bytes.subarray(0, Math.min(RECORD_HEAD_LEN, size)), size);
-    const chunks = decodeTable(blob, head, bytes.subarray(head.tableOffset, head.tableOffset + head.tableLength));
+    const table = decodeChunkTable(blob, head, bytes.subarray(head.tableOffset, head.tableOffset + head.tableLength));
     const outboard = bytes.subarray(head.outboardOffset);
     checkOutboardHeader(blob, head, outboard);
-    return { head, chunks, outboard: new BytesReader(outboard), recordBytes: size, open: false, close: async () => {} };
+    return loaded(head, table, new BytesReader(outboard), size, undefined);
   } catch (err: unknown) {
     await fh.close().catch(() => undefined);
     throw fsError(err, file, 'reading');
@@ -118,7 +116,45 @@ async function loadOneGroupRecord(layout: FsLayout, blob: Digest): Promise<Loade
   const size = await oneGroupBlobSize(layout, blob);
   if (size === undefined) return undefined;
   const { head, chunks, outboard } = oneGroupRecord(blob, size);
-  return { head, chunks, outboard: new BytesReader(outboard), recordBytes: 0, open: false, close: async () => {} };
+  return loaded(head, ChunkTable.of(chunks), new BytesReader(outboard), 0, undefined);
+}
+
+/** A LoadedRecord; `fh` is the record's file when it stays open (a large record's outboard is read from it). */
+function loaded(head: RecordHead, table: ChunkTable, outboard: ByteReader, recordBytes: number, fh: FileHandle | undefined): LoadedRecord {
+  return {
+    head,
+    table,
+    get chunks() {
+      return table.list();
+    },
+    outboard,
+    recordBytes,
+    open: fh !== undefined,
+    close: async () => {
+      await fh?.close();
+    },
+  };
+}
+
+/**
+ * A large record loaded and closed (loadRecord, then close) opened again for its outboard,
+ * its head and chunk table kept rather than read and decoded again (13,500 entries for a
+ * 1 GiB blob). A record file is never changed once published, only removed (gc) or put
+ * back whole, so the same length is the same record; undefined if it is gone.
+ */
+export async function reopenRecord(layout: FsLayout, blob: Digest, rec: LoadedRecord): Promise<LoadedRecord | undefined> {
+  if (!rec.open) return rec;
+  const file = layout.blobPath(blob);
+  const fh = await openIfPresent(file);
+  if (fh === undefined) return undefined;
+  try {
+    const { size } = await fh.stat();
+    if (size !== rec.head.recordLength) throw new CorruptRecordError(blob, `record is ${size} bytes now, ${rec.head.recordLength} when it was opened`);
+  } catch (err: unknown) {
+    await fh.close();
+    throw fsError(err, file, 'reading');
+  }
+  return loaded(rec.head, rec.table, new OutboardFileReader(fh, rec.head.outboardOffset, rec.head.recordLength), rec.recordBytes, fh);
 }
 
 /** The chunk list of `blob`'s record (or of the blob kept as its chunk alone), or undefined if the store does not hold it. */
