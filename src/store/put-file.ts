@@ -67,16 +67,20 @@ export function putFileSync(layout: FsLayout, cfg: PutFileConfig, file: Uint8Arr
 
 /**
  * The file's content, expected to be `size` bytes: one byte more is asked for, so a file
- * read whole ends on a short read. One that grew past the limit since fstat is left for
- * the caller to stream (undefined).
+ * read whole ends on a short read that stops at the size fstat gave, with no read of 0
+ * bytes after it (a tenth of the system calls of a small file). Any other short read is
+ * read on from (a file system may return less than asked anywhere), as is a file that
+ * grew; one that grew past the limit since fstat is left for the caller to stream (undefined).
  */
 function readAll(fd: number, size: number): Buffer | undefined {
   let buf = Buffer.allocUnsafe(size + 1);
   let got = 0;
   for (;;) {
-    const n = readSync(fd, buf, got, buf.length - got, null);
+    const want = buf.length - got;
+    const n = readSync(fd, buf, got, want, null);
     if (n === 0) return buf.subarray(0, got);
     got += n;
+    if (n < want && got === size) return buf.subarray(0, got);
     if (got > PUT_FILE_LIMIT) return undefined;
     if (got === buf.length) {
       const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, PUT_FILE_LIMIT + 1));
