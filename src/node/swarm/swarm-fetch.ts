@@ -32,7 +32,7 @@ const WRITES_IN_FLIGHT = 2;
 export const DEFAULT_LANES = 1;
 export const DEFAULT_STALL_MS = 10_000;
 export const DEFAULT_RESTAT_MS = 1000;
-/** Largest unit when there is only one peer: 64 MiB (its stream's only cost is the request). */
+/** Largest unit when one peer alone is fetched from on several lanes: 64 MiB (its stream's only cost is the request). */
 const ALONE_UNIT_GROUPS = 4096;
 /** Failures in a row (streams reset, dials refused) before a peer is given up for this fetch. */
 const MAX_FAILURES = 3;
@@ -186,11 +186,15 @@ export class SwarmFetch {
     this.#options = options;
     this.#stallMs = options.stallMs ?? DEFAULT_STALL_MS;
     this.#restatMs = options.restatMs ?? DEFAULT_RESTAT_MS;
-    // One peer alone: large units, in order, as a plain fetch would be (nothing arriving
-    // ahead of the store writer).
-    const alone = sources.length === 1;
     this.#lanes = Math.max(1, options.lanesPerPeer ?? DEFAULT_LANES);
-    this.#sched = new RangeScheduler(partial.groupCount, (g) => partial.has(g), { maxUnitGroups: alone ? ALONE_UNIT_GROUPS : undefined });
+    // One peer alone: large units, in order, as a plain fetch would be (nothing arriving
+    // ahead of the store writer). On one lane, every missing run in one request each:
+    // units of 64 MiB halving towards the end made 10 requests of a 256 MiB blob, each
+    // a new stream, a round trip with the pipe empty, and new decoder state.
+    const alone = sources.length === 1;
+    const n = Math.max(1, partial.groupCount);
+    const units = !alone ? {} : this.#lanes === 1 ? { minUnitGroups: n, maxUnitGroups: n } : { maxUnitGroups: ALONE_UNIT_GROUPS };
+    this.#sched = new RangeScheduler(partial.groupCount, (g) => partial.has(g), units);
   }
 
   /** Runs until every group is held or no peer can give more (the caller checks the partial). */
