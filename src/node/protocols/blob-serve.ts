@@ -152,11 +152,18 @@ async function serveBlob(request: Uint8Array, out: Responder, { data }: ServeSou
     const sender = new SliceSender(out.stream, tamper, len, ranges, (n) => served.add(out.peer, n));
     content = new ChunkContent(blob.layout, await blob.chunksUnder(groupRanges(ranges, len)));
     // Every block is made of nodes checked against the digest: a damaged chunk on disk
-    // ends the slice with HASH_MISMATCH before any of its bytes go out.
+    // ends the slice with HASH_MISMATCH before any of its bytes go out. The next block is
+    // read and hashed while the stream drains the one before (one block ahead, no more):
+    // the work hides behind the wait for the peer's window, instead of following it.
+    let sending: Promise<void> = Promise.resolve();
     for await (const block of verifiedSliceBlocks(blob.outboard, content, { hash: digest, groupLog: BLOB_GROUP_LOG, ranges, batchBytes: SEND_BYTES })) {
-      await sender.put(block);
-      if (sender.stopped) return;
+      await sending;
+      sending = sender.put(block);
+      // Awaited at the next block or below; a failure meanwhile must not go unhandled.
+      sending.catch(() => undefined);
+      if (sender.stopped) break;
     }
+    await sending;
   } finally {
     content?.close();
     await blob.close();

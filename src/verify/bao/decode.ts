@@ -6,7 +6,7 @@
 
 import { CHUNK_LEN } from '../blake3/constants.js';
 import type { Blake3Kernel } from '../blake3/kernel.js';
-import { createKernel } from '../blake3/select-kernel.js';
+import { releaseKernel, takeKernel } from '../blake3/kernel-pool.js';
 import { compress } from '../blake3/compress.js';
 import { BLOCK_LEN, PARENT } from '../blake3/constants.js';
 import { HASH_MODE, wordsOf } from '../blake3/mode.js';
@@ -47,9 +47,18 @@ export async function* decode(source: TreeSource, options: DecodeOptions): Async
   const { hash } = options;
   if (!(hash instanceof Uint8Array) || hash.length !== 32) throw new InvalidInputError('hash must be 32 bytes', hash?.length);
   const g = checkGroupLog(options.groupLog ?? DEFAULT_GROUP_LOG);
-  // A kernel of its own: the batch is gathered in the kernel's memory, which must
-  // not be shared with other decodes interleaved at our awaits.
-  const kernel = options.kernel ?? createKernel();
+  // A kernel of its own while the decode runs: the batch is gathered in the kernel's
+  // memory, which must not be shared with other decodes interleaved at our awaits.
+  const kernel = options.kernel ?? takeKernel();
+  try {
+    yield* decodeWith(source, options, g, kernel);
+  } finally {
+    if (options.kernel === undefined) releaseKernel(kernel);
+  }
+}
+
+async function* decodeWith(source: TreeSource, options: DecodeOptions, g: number, kernel: Blake3Kernel): AsyncGenerator<Uint8Array> {
+  const { hash } = options;
   const mode = HASH_MODE;
   const unitBytes = CHUNK_LEN << g;
 

@@ -12,7 +12,7 @@ import { BLOCK_LEN, CHUNK_LEN, PARENT } from '../blake3/constants.js';
 import type { Blake3Kernel } from '../blake3/kernel.js';
 import { HASH_MODE, wordsOf } from '../blake3/mode.js';
 import { parentOutput } from '../blake3/output.js';
-import { createKernel } from '../blake3/select-kernel.js';
+import { releaseKernel, takeKernel } from '../blake3/kernel-pool.js';
 import { hashUnits, subtreeOutput } from '../blake3/subtree.js';
 import { HashMismatchError, InvalidInputError } from '../errors.js';
 import { CvStack } from './cv-stack.js';
@@ -66,10 +66,19 @@ export async function* verifiedSliceBlocks(outboard: ByteReader, content: Conten
   const { hash } = options;
   if (!(hash instanceof Uint8Array) || hash.length !== 32) throw new InvalidInputError('hash must be 32 bytes', hash?.length);
   const g = checkGroupLog(options.groupLog ?? DEFAULT_GROUP_LOG);
+  // A kernel of its own while the slice runs: the batch sits in its memory across our awaits.
+  const kernel = options.kernel ?? takeKernel();
+  try {
+    yield* slice(outboard, content, options, g, kernel);
+  } finally {
+    if (options.kernel === undefined) releaseKernel(kernel);
+  }
+}
+
+async function* slice(outboard: ByteReader, content: ContentSource, options: VerifiedSliceOptions, g: number, kernel: Blake3Kernel): AsyncGenerator<Uint8Array> {
+  const { hash } = options;
   const gb = groupBytes(g);
   const batchBytes = Math.max(gb, Math.floor((options.batchBytes ?? DEFAULT_BATCH) / gb) * gb);
-  // A kernel of its own: the batch sits in its memory across our awaits.
-  const kernel = options.kernel ?? createKernel();
   const mode = HASH_MODE;
 
   const header = (await outboard.read(HEADER_LEN)).slice();
