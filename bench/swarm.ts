@@ -144,7 +144,11 @@ async function runScenario(dir: string, hex: string, s: Scenario, run: number): 
   for (const r of results) if (r['bytes'] !== SIZE) throw new Error(`a fetch got ${String(r['bytes'])} bytes`);
   const fetcherEnds = await Promise.all(fetchers.map((c) => c.finish()));
   const seederEnds = await Promise.all(seeders.map((c) => c.finish()));
-  for (let i = 0; i < s.fetchers; i++) removeDir(path.join(dir, `client-${run}-${i}`));
+  // Fetchers' data dirs stay until the bench ends: on this machine kind's ext4 (no journal)
+  // files created within minutes of thousands being deleted cost several times as much
+  // (bench:net's client spent 5.4 s of a 256 MiB fetch creating chunk files right after an
+  // rm -rf, 1.2 s after none), so removing one scenario's dirs slowed the next scenario's
+  // fetcher, and with it every scenario after the first of a run.
   const rss = [...fetcherEnds, ...seederEnds].map((e) => Number(e['maxRssKiB']));
   return {
     seconds,
