@@ -122,7 +122,7 @@ let counter = 0;
  * away as idle).
  */
 function publish(tmp: string, file: string, bytes: Uint8Array, durable: boolean, dirty: Set<string>): void {
-  const temp = path.join(tmp, TAG + (counter++).toString(36));
+  const temp = `${tmp}${path.sep}${TAG}${(counter++).toString(36)}`;
   let fd: number | undefined;
   try {
     fd = openTemp(temp);

@@ -65,27 +65,29 @@ export function putFileSync(layout: FsLayout, cfg: PutFileConfig, file: Uint8Arr
   }
 }
 
+/** This thread's read buffer, reused for every file: see readAll. */
+let scratch: Buffer | undefined;
+
 /**
- * The file's content, expected to be `size` bytes: one byte more is asked for, so a file
- * read whole ends on a short read that stops at the size fstat gave, with no read of 0
- * bytes after it (a tenth of the system calls of a small file). Any other short read is
+ * The file's content, expected to be `size` bytes, as a view of this thread's read buffer,
+ * valid until the next call (putFileSync stores it before returning; a fresh buffer per
+ * file was an ArrayBuffer to make and sweep each time). One byte more is asked for, so a
+ * file read whole ends on a short read that stops at the size fstat gave, with no read of
+ * 0 bytes after it (a tenth of the system calls of a small file). Any other short read is
  * read on from (a file system may return less than asked anywhere), as is a file that
  * grew; one that grew past the limit since fstat is left for the caller to stream (undefined).
  */
 function readAll(fd: number, size: number): Buffer | undefined {
-  let buf = Buffer.allocUnsafe(size + 1);
+  const buf = (scratch ??= Buffer.allocUnsafeSlow(PUT_FILE_LIMIT + 1));
   let got = 0;
+  let end = size + 1;
   for (;;) {
-    const want = buf.length - got;
-    const n = readSync(fd, buf, got, want, null);
+    const ask = end - got;
+    const n = readSync(fd, buf, got, ask, null);
     if (n === 0) return buf.subarray(0, got);
     got += n;
-    if (n < want && got === size) return buf.subarray(0, got);
+    if (n < ask && got === size) return buf.subarray(0, got);
     if (got > PUT_FILE_LIMIT) return undefined;
-    if (got === buf.length) {
-      const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, PUT_FILE_LIMIT + 1));
-      buf.copy(bigger, 0, 0, got);
-      buf = bigger;
-    }
+    if (got === end) end = Math.min(end * 2, PUT_FILE_LIMIT + 1);
   }
 }
