@@ -89,6 +89,20 @@ test('a bad parent is named by its offset in the outboard', () => {
   assert.throws(() => verifyOutboard(ob.hash, 200_000, bad, 4), (e: unknown) => e instanceof HashMismatchError && e.offset === 8 + 64 * 3);
 });
 
+test('of two bad parents the first in pre-order is named, whichever is nearer the root', () => {
+  const len = 1 * MiB + 40 * KiB;
+  const ob = outboardOf(randomBytes(len), 4);
+  // Parents in pre-order: the root (0), then the left subtree over 1 MiB (64 groups: 63
+  // parents, 1..63), then the right child of the root (64) and its subtree.
+  const parents = (ob.outboard.length - 8) / 64;
+  for (const [deepLeft, right] of [[63, 64], [40, parents - 1], [1, 64]] as const) {
+    const bad = ob.outboard.slice();
+    bad[8 + 64 * right + 7]! ^= 1;
+    bad[8 + 64 * deepLeft + 40]! ^= 1;
+    assert.throws(() => verifyOutboard(ob.hash, len, bad, 4), (e: unknown) => e instanceof HashMismatchError && e.offset === 8 + 64 * deepLeft, `${deepLeft} before ${right}`);
+  }
+});
+
 test('wrong digest, wrong size, truncated and padded outboards are refused with typed errors', () => {
   const len = 300_000;
   const ob = outboardOf(randomBytes(len), 4);
