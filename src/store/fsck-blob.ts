@@ -12,6 +12,7 @@ import { Hasher, type Blake3Kernel } from '../verify/blake3/index.js';
 import { CastorError, UnexpectedEofError } from '../verify/errors.js';
 import { BLOB_GROUP_LOG, type ChunkRef, type Digest } from './blob-service.js';
 import { ChunkBook, WHOLE_CHUNK_MAX, type ChunkVerdict } from './chunk-check.js';
+import { ChunkTable } from './chunk-table.js';
 import { asDigest, formatDigest } from './digest.js';
 import { errnoOf, fsError, isNotFound } from './fs-errors.js';
 import { chunkDigest } from './fs-record.js';
@@ -63,8 +64,9 @@ export async function checkBlob(book: ChunkBook, blob: Digest, options: CheckBlo
     throw err;
   }
   if (rec === undefined) return { fault: undefined, absent: true, recordBytes: 0 };
-  const { head, chunks, outboard, recordBytes } = rec;
-  const data = new VerifyingChunkReader(book, chunks, options.onChunkVerified ?? (() => {}));
+  const { head, table, outboard, recordBytes } = rec;
+  const chunks = table.list();
+  const data = new VerifyingChunkReader(book, table, options.onChunkVerified ?? (() => {}));
   try {
     for (const [i, c] of chunks.entries()) {
       if (book.bad.has(c.digest)) {
@@ -121,7 +123,7 @@ class VerifyingChunkReader implements ByteReader {
   position = 0;
   readonly #book: ChunkBook;
   readonly #chunks: readonly ChunkRef[];
-  readonly #starts: number[];
+  readonly #table: ChunkTable;
   readonly #onVerified: (bytes: number) => void;
   #index = -1;
   #loaded = 0;
@@ -134,27 +136,19 @@ class VerifyingChunkReader implements ByteReader {
   /** The next chunk's read, started early. */
   #ahead: { index: number; read: Promise<WholeRead> } | undefined;
 
-  constructor(book: ChunkBook, chunks: readonly ChunkRef[], onVerified: (bytes: number) => void) {
+  constructor(book: ChunkBook, table: ChunkTable, onVerified: (bytes: number) => void) {
     this.#book = book;
-    this.#chunks = chunks;
+    this.#chunks = table.list();
+    this.#table = table;
     this.#onVerified = onVerified;
-    this.#starts = [0];
-    for (const c of chunks) this.#starts.push(this.#starts[this.#starts.length - 1]! + c.size);
   }
 
   chunkStart(i: number): number {
-    return this.#starts[i]!;
+    return this.#table.start(i);
   }
 
   chunkAt(offset: number): number {
-    let lo = 0;
-    let hi = this.#chunks.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (this.#starts[mid]! <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+    return this.#table.chunkAt(offset);
   }
 
   readNow(n: number): Uint8Array | null {
@@ -201,9 +195,9 @@ class VerifyingChunkReader implements ByteReader {
     if (this.#index < 0 || this.#loaded === this.#chunks[this.#index]!.size) {
       await this.close();
       this.#index++;
-      if (this.#index >= this.#chunks.length) throw new UnexpectedEofError(this.#starts[this.#chunks.length]!, wanted);
+      if (this.#index >= this.#chunks.length) throw new UnexpectedEofError(this.#table.size, wanted);
       const c = this.#chunks[this.#index]!;
-      const at = this.#starts[this.#index]!;
+      const at = this.#table.start(this.#index);
       this.#loaded = 0;
       if (c.size <= WHOLE_CHUNK_MAX) {
         const pending = this.#ahead?.index === this.#index ? this.#ahead.read : this.#readWhole(c);
@@ -217,7 +211,7 @@ class VerifyingChunkReader implements ByteReader {
       await this.#openLarge(c, at);
     }
     const c = this.#chunks[this.#index]!;
-    const at = this.#starts[this.#index]!;
+    const at = this.#table.start(this.#index);
     const len = Math.min(WHOLE_CHUNK_MAX, c.size - this.#loaded);
     let buf: Uint8Array;
     try {
