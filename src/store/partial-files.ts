@@ -68,22 +68,33 @@ export async function createPartial(layout: FsLayout, tree: VerifiedOutboard, du
     await rm(staging, { recursive: true, force: true });
     await mkdir(staging);
     const meta = JSON.stringify({ format: FORMAT, version: VERSION, size: tree.length, groupLog: tree.groupLog });
-    await writeSynced(path.join(staging, META_FILE), new TextEncoder().encode(meta), durable);
-    await writeSynced(path.join(staging, OUTBOARD_FILE), tree.outboard, durable);
-    await writeSynced(path.join(staging, BITFIELD_FILE), new Uint8Array(bitfieldBytes(tree.groupCount)), durable);
-    const fh = await open(path.join(staging, CONTENT_FILE), 'wx');
-    try {
-      await fh.truncate(tree.length);
-      if (durable) await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    // The four files at once: their fsyncs overlap (one wait instead of four, tens of ms
+    // each on a busy disk). The dir is renamed into place only once all of them are durable.
+    const written = await Promise.allSettled([
+      writeSynced(path.join(staging, META_FILE), new TextEncoder().encode(meta), durable),
+      writeSynced(path.join(staging, OUTBOARD_FILE), tree.outboard, durable),
+      writeSynced(path.join(staging, BITFIELD_FILE), new Uint8Array(bitfieldBytes(tree.groupCount)), durable),
+      createContent(path.join(staging, CONTENT_FILE), tree.length, durable),
+    ]);
+    const failed = written.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
     if (durable) await syncDir(staging);
     await rename(staging, dir);
     if (durable) await syncDir(layout.partial);
   } catch (err: unknown) {
     await rm(staging, { recursive: true, force: true }).catch(() => undefined);
     throw fsError(err, staging, 'creating');
+  }
+}
+
+/** The sparse content file of `size` bytes. */
+async function createContent(file: string, size: number, durable: boolean): Promise<void> {
+  const fh = await open(file, 'wx');
+  try {
+    await fh.truncate(size);
+    if (durable) await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 
