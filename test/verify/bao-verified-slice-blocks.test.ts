@@ -26,10 +26,12 @@ async function expectedSlice(data: Uint8Array, outboard: Uint8Array, ranges: Byt
   return Buffer.concat(parts);
 }
 
-async function blocks(data: Uint8Array, outboard: Uint8Array, hash: Uint8Array, ranges: ByteRange[], g: number, batchBytes: number): Promise<{ out: Buffer; error?: unknown; count: number }> {
+async function blocks(
+  data: Uint8Array, outboard: Uint8Array, hash: Uint8Array, ranges: ByteRange[], g: number, batchBytes: number, firstBatchBytes?: number,
+): Promise<{ out: Buffer; error?: unknown; count: number }> {
   const parts: Uint8Array[] = [];
   try {
-    for await (const b of verifiedSliceBlocks(new BytesReader(outboard), memoryContent(data), { hash, groupLog: g, ranges, batchBytes })) parts.push(b);
+    for await (const b of verifiedSliceBlocks(new BytesReader(outboard), memoryContent(data), { hash, groupLog: g, ranges, batchBytes, firstBatchBytes })) parts.push(b);
     return { out: Buffer.concat(parts), count: parts.length };
   } catch (error: unknown) {
     return { out: Buffer.concat(parts), error, count: parts.length };
@@ -45,10 +47,11 @@ test('blocks join to exactly the slice extractSlice makes, for random content, r
       fc.integer({ min: 0, max: 4 }),
       fc.array(rangeArb, { minLength: 0, maxLength: 3 }),
       fc.integer({ min: 1, max: 40_000 }),
-      async (data, g, ranges, batchBytes) => {
+      fc.option(fc.integer({ min: 1, max: 40_000 })),
+      async (data, g, ranges, batchBytes, firstBatchBytes) => {
         const { hash, outboard } = outboardOf(data, g);
         const want = await expectedSlice(data, outboard, ranges, g);
-        const got = await blocks(data, outboard, hash, ranges, g, batchBytes);
+        const got = await blocks(data, outboard, hash, ranges, g, batchBytes, firstBatchBytes ?? undefined);
         assert.equal(got.error, undefined);
         assert.ok(got.out.equals(want));
       },
@@ -79,7 +82,7 @@ test('a damaged content byte or parent ends the slice with HASH_MISMATCH, after 
           badData[seed % data.length]! ^= 1 << (seed % 8);
         }
         const bad = await expectedSlice(badData, badOutboard, ranges, g);
-        const got = await blocks(badData, badOutboard, hash, ranges, g, 1 << (10 + g + (seed % 3)));
+        const got = await blocks(badData, badOutboard, hash, ranges, g, 1 << (10 + g + (seed % 3)), 1 << (10 + g));
         if (bad.equals(want)) {
           // The damage is outside what the slice carries: nothing to notice.
           assert.equal(got.error, undefined);

@@ -25,8 +25,15 @@ import { servedBytes } from '../swarm/served-bytes.js';
  */
 export const MAX_CONCURRENT_BLOB_SERVES = 24;
 
-/** Content bytes verified and sent at a time: a send is one contiguous block of about this size. */
-const SEND_BYTES = 256 * 1024;
+/**
+ * Content bytes verified and sent at a time: a send is one contiguous block of about this
+ * size. Blocks start at FIRST_SEND_BYTES and double up to SEND_BYTES: a short range goes
+ * out in pieces that the peer takes in while the next is hashed, a long slice in large
+ * sends (1 MiB instead of 256 KiB cut the server's user CPU for a 256 MiB fetch from
+ * 2.8-3.0 s to 2.2-2.6 s, 3 interleaved pairs: fewer sends, frames and drain waits).
+ */
+const SEND_BYTES = 1024 * 1024;
+const FIRST_SEND_BYTES = 256 * 1024;
 
 export interface ParsedBlobRequest {
   readonly digest: Digest;
@@ -156,7 +163,7 @@ async function serveBlob(request: Uint8Array, out: Responder, { data }: ServeSou
     // read and hashed while the stream drains the one before (one block ahead, no more):
     // the work hides behind the wait for the peer's window, instead of following it.
     let sending: Promise<void> = Promise.resolve();
-    for await (const block of verifiedSliceBlocks(blob.outboard, content, { hash: digest, groupLog: BLOB_GROUP_LOG, ranges, batchBytes: SEND_BYTES })) {
+    for await (const block of verifiedSliceBlocks(blob.outboard, content, { hash: digest, groupLog: BLOB_GROUP_LOG, ranges, batchBytes: SEND_BYTES, firstBatchBytes: FIRST_SEND_BYTES })) {
       await sending;
       sending = sender.put(block);
       // Awaited at the next block or below; a failure meanwhile must not go unhandled.

@@ -36,6 +36,8 @@ export interface VerifiedSliceOptions {
   ranges?: readonly ByteRange[];
   /** Content bytes read and hashed at a time, so about the size of a block. @default 256 KiB */
   batchBytes?: number;
+  /** The first batch's size; each next one doubles, up to batchBytes. @default batchBytes */
+  firstBatchBytes?: number;
   kernel?: Blake3Kernel;
 }
 
@@ -79,6 +81,7 @@ async function* slice(outboard: ByteReader, content: ContentSource, options: Ver
   const { hash } = options;
   const gb = groupBytes(g);
   const batchBytes = Math.max(gb, Math.floor((options.batchBytes ?? DEFAULT_BATCH) / gb) * gb);
+  let limit = Math.min(batchBytes, Math.max(gb, Math.floor((options.firstBatchBytes ?? batchBytes) / gb) * gb));
   const mode = HASH_MODE;
 
   const header = (await outboard.read(HEADER_LEN)).slice();
@@ -146,6 +149,7 @@ async function* slice(outboard: ByteReader, content: ContentSource, options: Ver
     items = [];
     groups = 0;
     fill = 0;
+    limit = Math.min(batchBytes, limit * 2);
     return { block: out, error };
   };
 
@@ -191,7 +195,7 @@ async function* slice(outboard: ByteReader, content: ContentSource, options: Ver
       if (out !== undefined) yield out;
       if (!ok) throw new HashMismatchError(`final group of content bytes ${step.start}..${step.start + step.len}`, step.start, step.start);
     } else {
-      if (groups > 0 && (batchStart + fill !== step.start || fill + step.len > batchBytes)) {
+      if (groups > 0 && (batchStart + fill !== step.start || fill + step.len > limit)) {
         const { block: out, error } = await flush();
         if (out !== undefined) yield out;
         if (error !== undefined) throw error;
