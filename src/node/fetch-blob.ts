@@ -15,6 +15,7 @@ import type { Libp2p, PeerId } from '@libp2p/interface';
 import { CastorError } from '../verify/errors.js';
 import type { DataDir } from '../store/data-dir.js';
 import { digestEquals, formatDigest, type Digest } from '../store/digest.js';
+import { cacheOutboard } from '../store/outboard-cache.js';
 import { PartialBlob } from '../store/partial-blob.js';
 import { NotFoundOnPeersError, PeerMisbehavedError } from './errors.js';
 import { decodeAnswer, requestBlob, type BlobAnswer } from './protocols/blob-request.js';
@@ -81,6 +82,8 @@ export async function fetchBlob(ctx: FetchContext, digest: Digest, peers: readon
   if (st === undefined) return attempts.fail(digest, peers);
   if (st.size <= DIRECT_FETCH_LIMIT) return fetchDirect(ctx, digest, peers, attempts, options);
   options.onSize?.(st.size);
+  // Verified by the stat already: the partial takes it from the cache instead of hashing it again.
+  cacheOutboard(st.tree);
   const partial = await PartialBlob.begin(ctx.data, digest, st.size, st.outboard);
   return fetchIntoPartial(ctx, partial, peers, sources, attempts, options);
 }

@@ -39,7 +39,7 @@ import type { DataDir } from './data-dir.js';
 import {
   createPartial, ensurePartialDir, listPartials, lockPath, openPartial, partialExists, removePartial, type PartialFiles,
 } from './partial-files.js';
-import { cacheOutboard } from './outboard-cache.js';
+import { cachedOutboard, cacheOutboard } from './outboard-cache.js';
 import { HeldPersister } from './partial-persist.js';
 import { FileLock, LockHeldError } from './partial-lock.js';
 import {
@@ -117,8 +117,11 @@ export class PartialBlob implements HeldContent {
    */
   static async begin(data: DataDir, digest: Digest, size: number, outboard: Uint8Array, options: PartialBlobOptions = {}): Promise<PartialBlob> {
     checkDigest(digest);
-    // On a copy of its own, so that it may be cached once it is the partial's (below).
-    const tree = verifyOutboard(digest, size, outboard.slice(), BLOB_GROUP_LOG);
+    // The same bytes verified already in this process (a fetch's stat caches its outboard)
+    // are not hashed again; others are verified on a copy of their own, so that they may
+    // be cached once they are the partial's (below).
+    const known = cachedOutboard(digest, size);
+    const tree = known !== undefined && equalBytes(known.outboard, outboard) ? known : verifyOutboard(digest, size, outboard.slice(), BLOB_GROUP_LOG);
     if (data.readOnly) throw data.readOnly;
     const durable = options.durable ?? true;
     await ensurePartialDir(data.layout);
@@ -489,4 +492,10 @@ async function takeLock(data: DataDir, digest: Digest, options: PartialBlobOptio
 async function closeFiles(files: PartialFiles): Promise<void> {
   await files.content.close().catch(() => undefined);
   await files.bitfieldFile?.close().catch(() => undefined);
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
