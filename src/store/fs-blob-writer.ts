@@ -56,8 +56,12 @@ export interface FsWriterConfig {
 type State = 'open' | 'closing' | 'closed' | 'aborted' | 'failed';
 
 const RECORD_FILE = 'record';
-/** Bytes in the staging batch that make a write send it on. */
-const FLUSH_AFTER_WRITE = 256 * 1024;
+/**
+ * Bytes in the staging batch that make a write send it on: a batch buffer's worth (1 MiB).
+ * At 256 KiB a 256 MiB fetch posted four times the messages and used 4.77 s of client CPU
+ * against 4.51 s (medians of 8 interleaved fetches, lower in 6 of 8 pairs, load 3-4.5).
+ */
+const FLUSH_AFTER_WRITE = 1 << 20;
 /** Renames and fsyncs in flight at once during close(). */
 const PUBLISH_CONCURRENCY = 32;
 /**
@@ -185,8 +189,8 @@ export class FsBlobWriter implements BlobWriter {
     }
     // Every chunk cut from `bytes` is copied by now, so the caller may reuse it. The batch
     // holding them goes to the worker once full, when this writer drains (close, abort),
-    // or here once it holds a few chunks: small writes (a fetch's 16 KiB groups) then cost
-    // a message per few chunks, not one each, and staged files still follow the data closely.
+    // or here once it holds a batch's worth: small writes (a fetch's 16 KiB groups) then
+    // cost a message per dozen or so chunks, not one each.
     chunkStager().flushIfAtLeast(FLUSH_AFTER_WRITE);
     if (this.#stageFailure && this.#accepting()) return this.#fail(this.#stageFailure.error);
   }
