@@ -1,6 +1,12 @@
 // The chaining values a pre-order walk still expects, shared by the decoder and the
 // verifying slicer.
 
+import { compress } from '../blake3/compress.js';
+import { BLOCK_LEN, PARENT } from '../blake3/constants.js';
+import type { Mode } from '../blake3/mode.js';
+import { parentOutput } from '../blake3/output.js';
+import { equalBytes } from './words.js';
+
 /**
  * Expected chaining values, a stack in pre-order: popping gives the value the next
  * node must hash to. Flat words, no allocation per node.
@@ -32,4 +38,26 @@ export class CvStack {
     for (let i = 0; i < 8; i++) if (this.words[b + i] !== cv[i]) return false;
     return true;
   }
+}
+
+/**
+ * Checks a parent node, its 64 bytes loaded into `block`, against what the walk expects:
+ * the root hash for the root, else the chaining value its own parent named (popped from
+ * `expect`). When it matches, its children's chaining values are pushed, left on top.
+ * `cv` is scratch.
+ */
+export function checkParent(expect: CvStack, block: Uint32Array, root: boolean, hash: Uint8Array, mode: Mode, cv: Uint32Array): boolean {
+  let ok: boolean;
+  if (root) {
+    expect.drop();
+    ok = equalBytes(parentOutput(block.subarray(0, 8), block.subarray(8, 16), mode).rootBytes(32), hash);
+  } else {
+    compress(mode.key, 0, block, 0, 0, BLOCK_LEN, mode.flags | PARENT, cv, 0);
+    ok = expect.popEquals(cv);
+  }
+  if (ok) {
+    expect.push(block, 8);
+    expect.push(block, 0);
+  }
+  return ok;
 }

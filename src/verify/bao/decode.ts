@@ -7,17 +7,14 @@
 import { CHUNK_LEN } from '../blake3/constants.js';
 import type { Blake3Kernel } from '../blake3/kernel.js';
 import { releaseKernel, takeKernel } from '../blake3/kernel-pool.js';
-import { compress } from '../blake3/compress.js';
-import { BLOCK_LEN, PARENT } from '../blake3/constants.js';
 import { HASH_MODE, wordsOf } from '../blake3/mode.js';
-import { parentOutput } from '../blake3/output.js';
 import { hashUnits, subtreeOutput } from '../blake3/subtree.js';
 import { HashMismatchError, InvalidInputError } from '../errors.js';
 import { normalizeRanges, WHOLE, type ByteRange } from './ranges.js';
 import { checkGroupLog, decodeLength, DEFAULT_GROUP_LOG } from './shape.js';
 import type { TreeSource } from './sources.js';
 import { walk } from './traverse.js';
-import { CvStack } from './cv-stack.js';
+import { checkParent, CvStack } from './cv-stack.js';
 import { equalBytes, equalWords, loadWords } from './words.js';
 
 const BATCH = 1 << 20;
@@ -129,20 +126,10 @@ async function* decodeWith(source: TreeSource, options: DecodeOptions, g: number
       const offset = source.parentOffset();
       const node = source.parentNow() ?? (await source.parent());
       loadWords(node, block);
-      let ok: boolean;
-      if (step.root) {
-        expect.drop();
-        ok = equalBytes(parentOutput(block.subarray(0, 8), block.subarray(8, 16), mode).rootBytes(32), hash);
-      } else {
-        compress(mode.key, 0, block, 0, 0, BLOCK_LEN, mode.flags | PARENT, cv, 0);
-        ok = expect.popEquals(cv);
-      }
-      if (!ok) {
+      if (!checkParent(expect, block, step.root, hash, mode, cv)) {
         yield* flush();
         throw new HashMismatchError(`parent node over content bytes ${step.start}..${step.start + step.len}`, offset, step.start);
       }
-      expect.push(block, 8);
-      expect.push(block, 0);
     } else {
       const want = expect.pop();
       const offset = source.groupOffset();

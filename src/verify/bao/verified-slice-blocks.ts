@@ -7,15 +7,13 @@
 // transport one cipher call each) made only of nodes that verified, and the content is
 // hashed once, copied once, and never allocated per piece.
 
-import { compress } from '../blake3/compress.js';
-import { BLOCK_LEN, CHUNK_LEN, PARENT } from '../blake3/constants.js';
+import { CHUNK_LEN } from '../blake3/constants.js';
 import type { Blake3Kernel } from '../blake3/kernel.js';
 import { HASH_MODE, wordsOf } from '../blake3/mode.js';
-import { parentOutput } from '../blake3/output.js';
 import { releaseKernel, takeKernel } from '../blake3/kernel-pool.js';
 import { hashUnits, subtreeOutput } from '../blake3/subtree.js';
 import { HashMismatchError, InvalidInputError } from '../errors.js';
-import { CvStack } from './cv-stack.js';
+import { checkParent, CvStack } from './cv-stack.js';
 import { normalizeRanges, WHOLE, type ByteRange } from './ranges.js';
 import type { ByteReader } from './readers.js';
 import { checkGroupLog, decodeLength, DEFAULT_GROUP_LOG, groupBytes, HEADER_LEN, PARENT_LEN } from './shape.js';
@@ -161,21 +159,11 @@ async function* slice(outboard: ByteReader, content: ContentSource, options: Ver
       const offset = outboard.position;
       const node = outboard.readNow?.(PARENT_LEN) ?? (await outboard.read(PARENT_LEN));
       loadWords(node, block);
-      let ok: boolean;
-      if (step.root) {
-        expect.drop();
-        ok = equalBytes(parentOutput(block.subarray(0, 8), block.subarray(8, 16), mode).rootBytes(32), hash);
-      } else {
-        compress(mode.key, 0, block, 0, 0, BLOCK_LEN, mode.flags | PARENT, cv, 0);
-        ok = expect.popEquals(cv);
-      }
-      if (!ok) {
+      if (!checkParent(expect, block, step.root, hash, mode, cv)) {
         const { block: out, error } = await flush();
         if (out !== undefined) yield out;
         throw error ?? new HashMismatchError(`parent node over content bytes ${step.start}..${step.start + step.len}`, offset, step.start);
       }
-      expect.push(block, 8);
-      expect.push(block, 0);
       items.push(node);
     } else if (step.final || step.root || step.len !== gb) {
       // The final group may be short and may be the root: checked on its own.
