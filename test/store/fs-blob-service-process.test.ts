@@ -85,9 +85,13 @@ async function checkDataDir(dir: string): Promise<{ chunks: number; blobs: numbe
 test('a writer killed with SIGKILL mid-write leaves no record or chunk visible', TIMEOUT, async () => {
   const dir = await tempDir();
   try {
-    const size = 8 << 20;
+    const size = 16 << 20;
     const c = child(['slow', dir, String(size), '51']);
-    await c.line((l) => l === 'wrote 2097152');
+    await c.line((l) => l === 'wrote 4194304');
+    // Killed once chunks are staged (the staging worker gets them a batch of about 1 MiB at
+    // a time, and starts with the first), while the blob is still being written.
+    const tmp = path.join(dir, 'tmp');
+    for (let i = 0; i < 600 && (await files(tmp)).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
     c.proc.kill('SIGKILL');
     assert.equal(await c.exit, null);
     const s = await FsBlobService.open(dir);
