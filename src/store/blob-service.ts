@@ -64,6 +64,11 @@ export interface BlobWriterOptions {
    * ignore it.
    */
   readonly verified?: VerifiedOutboard;
+  /**
+   * How many bytes the caller expects to write (a file's size). A store may then spread
+   * the work of a large blob over more threads; the blob is whatever is written.
+   */
+  readonly sizeHint?: number;
 }
 
 /**

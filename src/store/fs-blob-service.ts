@@ -134,7 +134,7 @@ export class FsBlobService implements BlobService {
       // which of its chunks were new).
       const known = asDigest(blake3(bytes));
       if (await this.has(known)) return { digest: known, newBytes: 0 };
-      const w = this.openWriter();
+      const w = this.openWriter({ sizeHint: bytes.length });
       try {
         await w.write(bytes);
       } catch (err: unknown) {

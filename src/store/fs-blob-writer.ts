@@ -4,14 +4,10 @@
 // and only then publishes the record, so a visible record never names a missing chunk
 // and a writer killed at any moment leaves only its staging dir behind.
 //
-// Chunking, chunk digests and the blob's tree hash and outboard run on the caller's thread
-// in call order; staging chunks (dedup check, create, write, close) runs on the
-// chunk-staging worker (chunk-stager.ts). Writing the chunk files into the page cache is
-// the costlier half (perf: copying into new page-cache pages alone took 2.8 s of CPU per
-// GiB here), so the tree hash stays off that worker: with it there, the worker was the
-// bottleneck at 5.6 s of CPU per GiB against the main thread's 3.3 s; with it here a 1 GiB
-// add took 6.9 s against 8.1 s (medians of 6 interleaved runs, faster in 5 of the 6 pairs,
-// load 3-5). The worker gets a
+// Chunking and chunk digests run on the caller's thread in call order; the blob's tree hash
+// and outboard run there too for a small blob, and on the tree-hashing thread
+// (tree-hash-thread.ts) for one said to be large (sizeHint); staging chunks (dedup check,
+// create, write, close) runs on the chunk-staging worker (chunk-stager.ts). The worker gets a
 // copy of each new chunk in pooled batch buffers; close() has that worker rename them into
 // chunks/ and syncs with a bound. A write resolves once its chunks are copied (the caller may reuse its buffer); a chunk
 // that then fails to be staged fails the writer, and the next write or close reports it.
@@ -28,7 +24,7 @@
 
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Hasher, toHex } from '../verify/blake3/index.js';
+import { Hasher, RemoteHasher, toHex } from '../verify/blake3/index.js';
 import { withHeader } from '../verify/bao/index.js';
 import { verifyOutboard, type VerifiedOutboard } from '../verify/bao/verify-outboard.js';
 import { moveInto, syncDir, syncFile, writeSynced } from './atomic-write.js';
@@ -44,6 +40,7 @@ import { DataDirMissingError, errnoOf, fsError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import { chunkDigest, encodeRecord } from './fs-record.js';
 import { syncFileSystem } from './sync-fs.js';
+import { treeHashes } from './tree-hash-thread.js';
 
 export interface FsWriterConfig {
   layout: FsLayout;
@@ -72,6 +69,12 @@ const PUBLISH_CONCURRENCY = 32;
  * one syncfs once the chunks are renamed.
  */
 const SYNC_EACH_LIMIT = 32;
+/**
+ * Blobs said to be at least this large (BlobWriterOptions.sizeHint) have their tree hashed
+ * on the tree-hashing thread (tree-hash-thread.ts); smaller ones here, where a thread hop
+ * would cost more than it spreads.
+ */
+const REMOTE_TREE_HASH_MIN = 8 << 20;
 
 export class FsBlobWriter implements BlobWriter {
   readonly #cfg: FsWriterConfig;
@@ -80,6 +83,8 @@ export class FsBlobWriter implements BlobWriter {
   #queue: Promise<void> = Promise.resolve();
   /** The blob's tree and outboard, hashed on this thread as the bytes come (none when told them). */
   #hasher: Hasher | undefined;
+  /** The tree hashed on the tree-hashing thread instead, for a blob said to be large. */
+  #remote: RemoteHasher | undefined;
   /** The digest and outboard told up front, and the check of the content against them. */
   #known: { tree: VerifiedOutboard; check: GroupSampleCheck } | undefined;
   /** An outboard told up front that does not verify: every write and close fails with it. */
@@ -111,7 +116,8 @@ export class FsBlobWriter implements BlobWriter {
     this.#chunker = new FastCdcChunker(cfg.chunker);
     const v = options.verified;
     if (v === undefined) {
-      this.#hasher = new Hasher({ groupLog: BLOB_GROUP_LOG });
+      if ((options.sizeHint ?? 0) >= REMOTE_TREE_HASH_MIN) this.#remote = new RemoteHasher(treeHashes(), { groupLog: BLOB_GROUP_LOG });
+      else this.#hasher = new Hasher({ groupLog: BLOB_GROUP_LOG });
       return;
     }
     try {
@@ -179,6 +185,7 @@ export class FsBlobWriter implements BlobWriter {
     try {
       if (this.#badOutboard !== undefined) throw this.#badOutboard;
       if (this.#known !== undefined) this.#known.check.push(bytes);
+      else if (this.#remote !== undefined) await this.#remote.update(bytes);
       else this.#hasher!.update(bytes);
       for (const c of this.#chunker!.push(bytes)) {
         await this.#storeChunk(c);
@@ -233,8 +240,9 @@ export class FsBlobWriter implements BlobWriter {
       known.check.finish();
       return { digest: asDigest(known.tree.hash.slice()), record: encodeRecord(known.tree.length, this.#chunks, known.tree.outboard) };
     }
-    const r = this.#hasher!.finalize();
+    const r = this.#remote !== undefined ? await this.#remote.finalize() : this.#hasher!.finalize();
     this.#hasher = undefined;
+    this.#remote = undefined;
     return { digest: asDigest(r.hash), record: encodeRecord(r.length, this.#chunks, withHeader(r.length, r.nodes!)) };
   }
 
@@ -333,6 +341,8 @@ export class FsBlobWriter implements BlobWriter {
     this.#unsynced = [];
     this.#chunks = [];
     this.#hasher = undefined;
+    this.#remote?.dispose();
+    this.#remote = undefined;
     this.#known = undefined;
     this.#chunker = undefined;
     if (dir === undefined) return;

@@ -207,7 +207,7 @@ function streamFile(ctx: Ctx, file: Buffer, name: Uint8Array, st: FileInfo): Pro
     } catch (err: unknown) {
       throw new IngestReadError(show(file), { cause: err });
     }
-    const writer = blobs.openWriter();
+    const writer = blobs.openWriter({ sizeHint: st.size });
     let size = 0;
     try {
       // READ_BUFFERS buffers in turn: while the writer takes one piece, the next ones are

@@ -172,3 +172,27 @@ test('told a verified outboard, a byte changed in a group that is not sampled is
   // The chunks hash to their names; it is the record's outboard that is not theirs.
   assert.equal(code, 'CORRUPT_RECORD', 'the read refuses the group instead of yielding it');
 }));
+
+test('a writer told of a large blob hashes its tree on the tree-hashing thread, to the same digest and outboard', async () => {
+  await withStore({ durable: false }, async (s) => {
+    const data = randomBytes((9 << 20) + 12345, 77);
+    const results: { digest: string; outboard: string }[] = [];
+    for (const sizeHint of [undefined, data.length]) {
+      const w = s.openWriter({ sizeHint });
+      // Pieces scribbled over once written: the remote hasher must have taken its copy.
+      const scratch = new Uint8Array(300_000);
+      for (let pos = 0; pos < data.length; pos += scratch.length) {
+        const n = Math.min(scratch.length, data.length - pos);
+        scratch.set(data.subarray(pos, pos + n));
+        await w.write(scratch.subarray(0, n));
+        scratch.fill(0x5a);
+      }
+      const digest = await w.close();
+      const st = (await s.stat(digest))!;
+      results.push({ digest: toHex(digest), outboard: toHex(blake3(st.outboard)) });
+    }
+    assert.equal(results[0]!.digest, toHex(blake3(data)));
+    assert.deepEqual(results[1], results[0]);
+    assert.equal(results[0]!.outboard, toHex(blake3(outboardOf(data, 4).outboard)));
+  });
+});
