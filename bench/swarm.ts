@@ -135,13 +135,19 @@ async function runScenario(dir: string, hex: string, s: Scenario, run: number): 
     seeders.push(child([SELF, 'seed', d]));
   }
   const seedAddrs = await Promise.all(seeders.map(async (c) => String((await c.next())['address'])));
-  const fetchers = Array.from({ length: s.fetchers }, (_, i) => child([SELF, 'fetch', hex, path.join(dir, `client-${run}-${i}`)]));
+  // A data dir of its own for every fetcher of every scenario and run: one that held the
+  // blob already would answer from its store and time nothing.
+  const fetchers = Array.from({ length: s.fetchers }, (_, i) => child([SELF, 'fetch', hex, path.join(dir, `client-${run}-${s.seeders}x${s.fetchers}-${i}`)]));
   const fetchAddrs = await Promise.all(fetchers.map(async (c) => String((await c.next())['address'])));
   const t0 = performance.now();
   fetchers.forEach((c, i) => c.send(JSON.stringify({ peers: [...seedAddrs, ...fetchAddrs.filter((_, j) => j !== i)] })));
   const results = await Promise.all(fetchers.map((c) => c.next()));
   const seconds = (performance.now() - t0) / 1000;
-  for (const r of results) if (r['bytes'] !== SIZE) throw new Error(`a fetch got ${String(r['bytes'])} bytes`);
+  for (const r of results) {
+    if (r['bytes'] !== SIZE) throw new Error(`a fetch got ${String(r['bytes'])} bytes`);
+    const fetched = Object.values(r['fromPeers'] as Record<string, number>).reduce((a, b) => a + b, 0);
+    if (fetched < SIZE) throw new Error(`a fetch took ${fetched} bytes from peers, less than the blob's ${SIZE}`);
+  }
   const fetcherEnds = await Promise.all(fetchers.map((c) => c.finish()));
   const seederEnds = await Promise.all(seeders.map((c) => c.finish()));
   // Fetchers' data dirs stay until the bench ends: on this machine kind's ext4 (no journal)
