@@ -2,14 +2,13 @@
 // table are read and checked, the outboard is left on disk for a streaming reader.
 
 import { open, type FileHandle } from 'node:fs/promises';
-import { BytesReader, type ByteReader } from '../verify/bao/index.js';
+import { BytesReader, FileReader, type ByteReader } from '../verify/bao/index.js';
 import { CastorError, UnexpectedEofError } from '../verify/errors.js';
 import { CorruptRecordError, type ChunkRef, type Digest } from './blob-service.js';
 import { fsError, isNotFound } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import { checkOutboardHeader, decodeChunkTable, decodeHead, RECORD_HEAD_LEN, type RecordHead } from './fs-record.js';
 import { ChunkTable } from './chunk-table.js';
-import { OutboardFileReader } from './outboard-file-reader.js';
 import { oneGroupBlobSize, oneGroupRecord } from './one-group-blob.js';
 
 export interface OpenedRecord {
@@ -91,7 +90,7 @@ export async function loadRecord(layout: FsLayout, blob: Digest): Promise<Loaded
         await fh.close();
         const rec = await openRecordFile(layout, blob);
         if (rec === undefined) return undefined;
-        return loaded(rec.head, rec.table, new OutboardFileReader(rec.fh, rec.head.outboardOffset, rec.head.recordLength), rec.head.recordLength, rec.fh);
+        return loaded(rec.head, rec.table, new FileReader(rec.fh, rec.head.outboardOffset, rec.head.recordLength), rec.head.recordLength, rec.fh);
       }
       if (size < FIRST_READ) throw new CorruptRecordError(blob, 'record was cut short while being read');
       const all = new Uint8Array(size);
@@ -154,7 +153,7 @@ export async function reopenRecord(layout: FsLayout, blob: Digest, rec: LoadedRe
     await fh.close();
     throw fsError(err, file, 'reading');
   }
-  return loaded(rec.head, rec.table, new OutboardFileReader(fh, rec.head.outboardOffset, rec.head.recordLength), rec.recordBytes, fh);
+  return loaded(rec.head, rec.table, new FileReader(fh, rec.head.outboardOffset, rec.head.recordLength), rec.recordBytes, fh);
 }
 
 /** The chunk list of `blob`'s record (or of the blob kept as its chunk alone), or undefined if the store does not hold it. */

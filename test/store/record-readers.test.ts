@@ -1,4 +1,4 @@
-// What a stored record is read through. The outboard reader gives exactly the file's bytes
+// What a stored record is read through. The file reader (the outboard's) gives exactly the file's bytes
 // for any mix of reads and skips, and a walk down one path of a large outboard (what a
 // range read does) reads a few pages of it, not the whole. The chunk table made without an
 // object per chunk agrees with the list it stands for, and refuses the same bad tables.
@@ -9,7 +9,7 @@ import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { OutboardFileReader } from '../../src/store/outboard-file-reader.js';
+import { FileReader } from '../../src/verify/bao/index.js';
 import { ChunkTable, TABLE_ENTRY_LEN } from '../../src/store/chunk-table.js';
 import { asDigest } from '../../src/store/digest.js';
 import { randomBytes as seeded } from './blob-data.js';
@@ -29,13 +29,13 @@ async function withFile(f: (file: string, bytes: Uint8Array) => Promise<void>): 
   }
 }
 
-test('the outboard reader returns the file from its base for any reads and skips, and fails past the end', async () => {
+test('the file reader returns the file from its base for any reads and skips, and fails past the end', async () => {
   await withFile(async (file, bytes) => {
     const fh = await open(file, 'r');
     try {
       const op = fc.tuple(fc.boolean(), fc.nat(300_000));
       await fc.assert(fc.asyncProperty(fc.array(op, { maxLength: 40 }), async (ops) => {
-        const r = new OutboardFileReader(fh, BASE, BASE + OUTBOARD);
+        const r = new FileReader(fh, BASE, BASE + OUTBOARD);
         for (const [isRead, n] of ops) {
           const at = r.position;
           if (!isRead) {
@@ -75,7 +75,7 @@ test('a walk down one path of a 4 MiB outboard reads a few pages; a whole read r
     });
     try {
       // A path like a range read's: a parent, then a skip of half of what is left, down 16 levels.
-      const r = new OutboardFileReader(counting, BASE, BASE + OUTBOARD);
+      const r = new FileReader(counting, BASE, BASE + OUTBOARD);
       for (let level = 0; level < 16; level++) {
         await r.read(64);
         await r.skip(Math.floor((OUTBOARD - r.position) / 2));
@@ -83,7 +83,7 @@ test('a walk down one path of a 4 MiB outboard reads a few pages; a whole read r
       assert.ok(readBytes <= 16 * 4096, `path read ${readBytes} bytes`);
 
       readBytes = 0;
-      const whole = new OutboardFileReader(counting, BASE, BASE + OUTBOARD);
+      const whole = new FileReader(counting, BASE, BASE + OUTBOARD);
       for (let at = 0; at < OUTBOARD; at += 64) await whole.read(Math.min(64, OUTBOARD - at));
       // The read-ahead window past the last read stops at the record's end.
       assert.equal(readBytes, OUTBOARD);
