@@ -19,10 +19,11 @@
 
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { PublishReply, PublishRequest, StageBatch, StageReply, StageRequest } from './chunk-stage-worker.js';
 import { fsError } from './fs-errors.js';
 import { errnoError } from './errno-info.js';
+import { startStoreWorker } from './store-worker.js';
 
 const WORKER_URL = new URL('./chunk-stage-worker.js', import.meta.url);
 /** Bytes of one batch buffer: a few dozen average chunks, one message each way. */
@@ -178,22 +179,13 @@ export class ChunkStager {
 
   #start(): Worker {
     if (this.#worker) return this.#worker;
-    // A small young generation: the thread allocates little but message objects, and each
-    // MiB of semi-space is RSS (the fetch client runs close to its 200 MiB budget).
-    const w = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-    w.on('message', (reply: StageReply | PublishReply) => {
+    const w = startStoreWorker<StageReply | PublishReply>(WORKER_URL, 'chunk staging worker', (reply) => {
       if ('op' in reply) this.#published(reply);
       else this.#settle(reply);
-    });
-    const lose = (err: Error): void => {
-      if (this.#worker !== w) return;
+    }, (err) => {
       this.#worker = undefined;
-      void w.terminate();
       this.#failAll(err);
-    };
-    w.on('error', lose);
-    w.on('messageerror', lose);
-    w.on('exit', (code) => lose(new Error(`chunk staging worker exited with code ${code}`)));
+    });
     this.#worker = w;
     // Held only while it has work (a lone 'drop' to it must not keep the process alive).
     this.#hold();

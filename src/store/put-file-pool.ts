@@ -14,13 +14,14 @@
 // crash. The worker holds the process open only while it has work.
 
 import { rmdirSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { PutFileResult } from './blob-service.js';
 import { asDigest } from './digest.js';
 import { errnoError } from './errno-info.js';
 import { fsError } from './fs-errors.js';
 import { FsLayout } from './fs-layout.js';
 import { putFileSync, type PutFileConfig, type PutFileOutcome } from './put-file.js';
+import { startStoreWorker } from './store-worker.js';
 import type { PutFilesReply, PutFilesRequest } from './put-file-worker.js';
 
 const WORKER_URL = new URL('./put-file-worker.js', import.meta.url);
@@ -106,22 +107,18 @@ class PutWorker {
 
   #start(): Worker {
     if (this.#worker) return this.#worker;
-    const w = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-    w.on('message', (reply: PutFilesReply) => {
+    // A worker that dies takes its batches with it: they fail, and the next round starts a new one.
+    const w = startStoreWorker<PutFilesReply>(WORKER_URL, 'file-put worker', (reply) => {
       const sent = this.#sent.get(reply.id);
       this.#sent.delete(reply.id);
       if (this.#sent.size === 0) w.unref();
       sent?.batch.forEach((waiting, i) => settle(waiting, reply.outcomes[i]!));
       sent?.then();
-    });
-    // A worker that dies takes its batches with it: they fail, and the next round starts a new one.
-    const lost = (err: Error): void => {
-      if (this.#worker === w) this.#worker = undefined;
+    }, (err) => {
+      this.#worker = undefined;
       for (const { batch } of this.#sent.values()) for (const waiting of batch) waiting.reject(err);
       this.#sent.clear();
-    };
-    w.on('error', lost);
-    w.on('exit', (code) => lost(new Error(`the file-put worker exited (code ${code})`)));
+    });
     this.#worker = w;
     return w;
   }

@@ -7,8 +7,9 @@
 // was slow (5.6 s of CPU against 3.3 s, after mass deletes). One thread per process, made on
 // first use, holding the process open only while it has work.
 
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { HashClient, type TreeHashReply } from '../verify/blake3/index.js';
+import { startStoreWorker } from './store-worker.js';
 
 const WORKER_URL = new URL('./tree-hash-thread-worker.js', import.meta.url);
 
@@ -18,19 +19,10 @@ let busy = false;
 
 function start(): Worker {
   if (worker) return worker;
-  // A small young generation: the thread allocates little but messages and each MiB of
-  // semi-space is RSS.
-  const w = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-  w.on('message', (reply: TreeHashReply) => client!.onReply(reply));
-  const lose = (err: Error): void => {
-    if (worker !== w) return;
+  const w = startStoreWorker<TreeHashReply>(WORKER_URL, 'tree hashing worker', (reply) => client!.onReply(reply), (err) => {
     worker = undefined;
-    void w.terminate();
     client!.onLost(err);
-  };
-  w.on('error', lose);
-  w.on('messageerror', lose);
-  w.on('exit', (code) => lose(new Error(`tree hashing worker exited with code ${code}`)));
+  });
   worker = w;
   if (!busy) w.unref();
   return w;
