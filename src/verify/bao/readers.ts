@@ -163,7 +163,7 @@ export class FileReader implements ByteReader {
       filled += take;
       this.position += take;
     }
-    return out!;
+    return out ?? new Uint8Array(0);
   }
 
   async skip(n: number): Promise<void> {
