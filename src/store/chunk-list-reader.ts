@@ -2,14 +2,14 @@
 // through cumulative sizes, and a chunk's file is opened only when a read lands in it, so
 // a decoder that skips to a range touches only the chunks under that range.
 
-import type { FileHandle } from 'node:fs/promises';
 import { UnexpectedEofError } from '../verify/errors.js';
 import { joinPieces, type ByteReader } from '../verify/bao/index.js';
 import type { ChunkRef } from './blob-service.js';
 import { ChunkTable } from './chunk-table.js';
+import type { ChunkHandle } from './packed-chunk.js';
 
 /** Opens chunk `index` of the list; the opener checks the file is there and of the right size. */
-export type ChunkOpener = (chunk: ChunkRef, index: number, contentOffset: number) => Promise<FileHandle>;
+export type ChunkOpener = (chunk: ChunkRef, index: number, contentOffset: number) => Promise<ChunkHandle>;
 
 /** Read-ahead within one chunk: a default-sized chunk in one read, a 16 MiB one in pieces. */
 const READ_AHEAD = 256 * 1024;
@@ -19,7 +19,7 @@ export class ChunkListReader implements ByteReader {
   readonly #table: ChunkTable;
   readonly #open: ChunkOpener;
   #current = -1;
-  #file: FileHandle | undefined;
+  #file: ChunkHandle | undefined;
   // Holds content bytes [bufStart, bufStart + buf.length) of the current chunk. Replaced,
   // never refilled in place, so views handed out stay valid.
   #buf = new Uint8Array(0);

@@ -4,7 +4,7 @@
 // verifying decoder; writes are staged in tmp/ and published by atomic renames, so
 // several processes may share one data dir and a crash never exposes a partial file.
 
-import { lstat, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { groupBytes } from '../verify/bao/index.js';
 import { blake3 } from '../verify/blake3/index.js';
@@ -27,6 +27,7 @@ import { checkOutboardHeader, chunkDigest, decodeHead, decodeTable } from './fs-
 import { loadRecord, readAt, reopenRecord, type LoadedRecord } from './record-file.js';
 import { oneGroupBlobSize, oneGroupRecord } from './one-group-blob.js';
 import { verifiedRead } from './verified-read.js';
+import { openPackedChunk, type ChunkHandle } from './packed-chunk.js';
 
 export interface FsBlobServiceOptions {
   /** FastCDC sizes for blobs written from now on (stored records say their own chunks). @default DEFAULT_CHUNKER (16/64/256 KiB) */
@@ -190,9 +191,19 @@ export class FsBlobService implements BlobService {
     return removed;
   }
 
-  /** Opens a chunk's file. A seam for instrumentation; the caller checks size and content. */
-  protected openChunkFile(chunk: ChunkRef): Promise<FileHandle> {
-    return open(this.layout.chunkPath(chunk.digest), 'r');
+  /**
+   * Opens a chunk's file, or the packed blob it is when there is none (packed-chunk.ts). A
+   * seam for instrumentation; the caller checks size and content.
+   */
+  protected async openChunkFile(chunk: ChunkRef): Promise<ChunkHandle> {
+    try {
+      return await open(this.layout.chunkPath(chunk.digest), 'r');
+    } catch (err: unknown) {
+      if (!isNotFound(err)) throw err;
+      const packed = await openPackedChunk(this.layout, chunk.digest);
+      if (packed === undefined) throw err;
+      return packed;
+    }
   }
 
   async *#stream(digest: Digest, range: ReadRange | undefined, loaded: LoadedRecord): AsyncGenerator<Uint8Array> {
@@ -213,8 +224,8 @@ export class FsBlobService implements BlobService {
   }
 
   /** Opens chunk `c` (at content offset `offset` of blob `blob`) after checking it is there whole. */
-  async #openChunk(blob: Digest, c: ChunkRef, offset: number): Promise<FileHandle> {
-    let fh: FileHandle;
+  async #openChunk(blob: Digest, c: ChunkRef, offset: number): Promise<ChunkHandle> {
+    let fh: ChunkHandle;
     try {
       fh = await this.openChunkFile(c);
     } catch (err: unknown) {

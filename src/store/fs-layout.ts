@@ -1,6 +1,6 @@
 // Where the disk store keeps things in its data dir: chunks, blob records and Directories
 // sharded by the first byte of their digest (git's objects/ab/cdef…), tmp/ for anything
-// unfinished, and the small state other layers keep beside them (pins, trust, config).
+// unfinished, packs/ of small blobs, and the small state other layers keep beside them (pins, trust, config).
 
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +15,8 @@ export const QUARANTINE_DIR = 'quarantine';
 export const TRUST_DIR = 'trust';
 /** Blobs being downloaded: one dir per digest (see partial-blob.ts). */
 export const PARTIAL_DIR = 'partial';
+/** Small blobs appended to pack files, one writer each (see pack-format.ts). */
+export const PACKS_DIR = 'packs';
 export const CONFIG_FILE = 'config.json';
 /** Staging dirs of live writers start with this; anything else in tmp/ is not ours to judge. */
 export const STAGING_PREFIX = 'w-';
@@ -29,6 +31,7 @@ export class FsLayout {
   readonly quarantine: string;
   readonly trust: string;
   readonly partial: string;
+  readonly packs: string;
   readonly config: string;
 
   constructor(root: string) {
@@ -41,6 +44,7 @@ export class FsLayout {
     this.quarantine = path.join(this.root, QUARANTINE_DIR);
     this.trust = path.join(this.root, TRUST_DIR);
     this.partial = path.join(this.root, PARTIAL_DIR);
+    this.packs = path.join(this.root, PACKS_DIR);
     this.config = path.join(this.root, CONFIG_FILE);
   }
 

@@ -9,7 +9,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { Hasher } from '../verify/blake3/index.js';
+import { Hasher, toHex } from '../verify/blake3/index.js';
 import { encodeLength, groupBytes, withHeader } from '../verify/bao/index.js';
 import { BLOB_GROUP_LOG, type ChunkRef, type Digest } from './blob-service.js';
 import { moveIntoSync } from './atomic-write.js';
@@ -19,6 +19,9 @@ import { errnoOf, fsError, isNotFound } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import { chunkDigest, encodeRecord } from './fs-record.js';
 import { isOneGroupBlob } from './one-group-blob.js';
+import type { PackEntry } from './pack-format.js';
+import { packIndex } from './pack-index.js';
+import { packWriter } from './pack-writer.js';
 
 /** Content up to this size may be put in one step; larger blobs go through the streaming writer. */
 export const PUT_BYTES_LIMIT = 4 << 20;
@@ -27,6 +30,8 @@ export interface PutResult {
   readonly digest: Digest;
   /** Bytes of chunks this put added (0 when the blob or all its chunks were there). */
   readonly newBytes: number;
+  /** Where a blob small enough to be packed is (new or found). */
+  readonly packed?: PackEntry;
 }
 
 /**
@@ -50,13 +55,14 @@ export function putBytesSync(layout: FsLayout, chunker: ChunkerOptions, bytes: U
   }
   const pieces = size === 0 ? [] : chunkBuffer(bytes, chunker);
   if (isOneGroupBlob(size, pieces.length)) {
-    // Its own chunk, kept with no record (one-group-blob.ts): one file to create, not two.
-    const file = layout.chunkPath(digest);
-    if (refresh(file, size)) return { digest, newBytes: 0 };
-    const dirty = new Set<string>();
-    publish(tmp, file, bytes, durable, dirty);
-    if (durable) for (const d of dirty) syncDirSync(d);
-    return { digest, newBytes: size };
+    // Its own chunk, kept with no record (one-group-blob.ts), appended to this thread's
+    // pack (pack-format.ts): no file to create at all.
+    const hex = toHex(digest);
+    const index = packIndex(layout);
+    const known = index.peek(hex);
+    if (known !== undefined && refreshPack(known.pack)) return { digest, newBytes: 0, packed: known };
+    const packed = packWriter(layout).append(digest, hex, bytes, durable);
+    return { digest, newBytes: size, packed };
   }
   const record = layout.blobPath(digest);
   // Refreshed, not only checked: a gc running now spares recent records (see refresh).
@@ -78,6 +84,22 @@ export function putBytesSync(layout: FsLayout, chunker: ChunkerOptions, bytes: U
   publish(tmp, record, encodeRecord(size, chunks, outboard), durable, dirty);
   if (durable) for (const d of dirty) syncDirSync(d);
   return { digest, newBytes };
+}
+
+/**
+ * Dedup against a packed blob: its pack's mtime is set to now, as refresh() does for a chunk
+ * file, so a gc about to rewrite that pack sees it young and keeps it whole; false if the
+ * pack is gone (gc rewrote it), and the blob is then appended again.
+ */
+function refreshPack(pack: string): boolean {
+  try {
+    const now = new Date();
+    utimesSync(pack, now, now);
+    return true;
+  } catch (err: unknown) {
+    if (isNotFound(err)) return false;
+    throw fsError(err, pack, 'touching');
+  }
 }
 
 /** Sets the mtime of `file` to now; false if there is no such file. */

@@ -1,18 +1,20 @@
 // A blob of at most one group (16 KiB) that FastCDC leaves whole is its own chunk: BLAKE3
 // of the content is both digests, its chunk table names only itself and its outboard is the
 // length header alone. So the disk store keeps such a blob as the chunk file with no record
-// (fs-put-bytes.ts): a tree of small files then creates one file per file instead of two,
-// which is most of what adding one costs. Every reader that finds no record asks here.
+// (fs-put-bytes.ts packs it: pack-format.ts): a tree of small files then creates no file
+// per file at all. Every reader that finds no record asks here.
 //
 // Any chunk file of at most one group is a blob under its own name, whichever blob it was
 // cut from: its bytes hash to that name, which every read checks.
 
 import { stat } from 'node:fs/promises';
 import { encodeLength, groupBytes } from '../verify/bao/index.js';
+import { toHex } from '../verify/blake3/index.js';
 import { BLOB_GROUP_LOG, type ChunkRef, type Digest } from './blob-service.js';
 import { fsError, isNotFound } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import type { RecordHead } from './fs-record.js';
+import { packIndex } from './pack-index.js';
 
 /** The largest blob kept without a record: one group of the store's outboard. */
 export const ONE_GROUP_MAX = groupBytes(BLOB_GROUP_LOG);
@@ -23,10 +25,13 @@ export function isOneGroupBlob(size: number, chunkCount: number): boolean {
 }
 
 /**
- * The size of blob `digest` kept as a chunk alone: undefined when chunks/ has no file of
- * that name, or one larger than a group (a chunk of a larger blob, not a blob by itself here).
+ * The size of blob `digest` kept as a chunk alone, packed (pack-format.ts) or as a chunk
+ * file: undefined when neither is there, or the chunk file is larger than a group (a chunk
+ * of a larger blob, not a blob by itself here).
  */
 export async function oneGroupBlobSize(layout: FsLayout, digest: Digest): Promise<number | undefined> {
+  const packed = packIndex(layout).lookup(toHex(digest));
+  if (packed !== undefined) return packed.size;
   const file = layout.chunkPath(digest);
   try {
     const st = await stat(file);

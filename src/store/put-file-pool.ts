@@ -20,6 +20,8 @@ import { asDigest } from './digest.js';
 import { errnoError } from './errno-info.js';
 import { fsError } from './fs-errors.js';
 import { FsLayout } from './fs-layout.js';
+import { packIndex } from './pack-index.js';
+import { toHex } from '../verify/blake3/index.js';
 import { putFileSync, type PutFileConfig, type PutFileOutcome } from './put-file.js';
 import { startStoreWorker } from './store-worker.js';
 import type { PutFilesReply, PutFilesRequest } from './put-file-worker.js';
@@ -80,7 +82,7 @@ export class FilePutter {
   /** Batches to the worker from the queue while it has room; called again as it replies. */
   #feed(): void {
     while (this.#queue.length > 0 && putWorker.room() > 0) {
-      putWorker.send(this.#cfg, this.#queue.splice(0, WORKER_BATCH), this.#staging.worker, () => this.#feed());
+      putWorker.send(this.#cfg, this.#layout, this.#queue.splice(0, WORKER_BATCH), this.#staging.worker, () => this.#feed());
     }
   }
 }
@@ -88,7 +90,7 @@ export class FilePutter {
 /** The one worker thread of the process, shared by every store's FilePutter (requests carry their store). */
 class PutWorker {
   #worker: Worker | undefined;
-  readonly #sent = new Map<number, { batch: Waiting[]; then: () => void }>();
+  readonly #sent = new Map<number, { batch: Waiting[]; layout: FsLayout; then: () => void }>();
   #nextId = 1;
 
   /** Batches it can take now. */
@@ -97,9 +99,9 @@ class PutWorker {
   }
 
   /** `then` runs once the batch is settled, to send the next. */
-  send(cfg: PutFileConfig, batch: Waiting[], staging: string, then: () => void): void {
+  send(cfg: PutFileConfig, layout: FsLayout, batch: Waiting[], staging: string, then: () => void): void {
     const id = this.#nextId++;
-    this.#sent.set(id, { batch, then });
+    this.#sent.set(id, { batch, layout, then });
     const worker = this.#start();
     worker.ref();
     worker.postMessage({ id, cfg, files: batch.map((w) => w.file), staging } satisfies PutFilesRequest);
@@ -112,7 +114,12 @@ class PutWorker {
       const sent = this.#sent.get(reply.id);
       this.#sent.delete(reply.id);
       if (this.#sent.size === 0) w.unref();
-      sent?.batch.forEach((waiting, i) => settle(waiting, reply.outcomes[i]!));
+      sent?.batch.forEach((waiting, i) => {
+        const outcome = reply.outcomes[i]!;
+        // What the worker packed, this thread's index learns here rather than by reading the worker's pack.
+        if ('packed' in outcome && outcome.packed) packIndex(sent.layout).add(toHex(outcome.digest), outcome.packed);
+        settle(waiting, outcome);
+      });
       sent?.then();
     }, (err) => {
       this.#worker = undefined;

@@ -10,6 +10,7 @@ import type { FsLayout } from './fs-layout.js';
 import { checkOutboardHeader, decodeChunkTable, decodeHead, RECORD_HEAD_LEN, type RecordHead } from './fs-record.js';
 import { ChunkTable } from './chunk-table.js';
 import { oneGroupBlobSize, oneGroupRecord } from './one-group-blob.js';
+import type { ChunkHandle } from './packed-chunk.js';
 
 export interface OpenedRecord {
   readonly fh: FileHandle;
@@ -176,7 +177,7 @@ export async function readSome(fh: FileHandle, buf: Uint8Array, at: number): Pro
 }
 
 /** Exactly `n` bytes at `position`, or UNEXPECTED_EOF. */
-export async function readAt(fh: FileHandle, position: number, n: number): Promise<Uint8Array> {
+export async function readAt(fh: Pick<ChunkHandle, 'read'>, position: number, n: number): Promise<Uint8Array> {
   const buf = new Uint8Array(n);
   for (let got = 0; got < n;) {
     const { bytesRead } = await fh.read(buf, got, n - got, position + got);

@@ -14,6 +14,7 @@ import type { ChunkRef, Digest } from '../../src/store/blob-service.js';
 import { FsBlobService, type FsBlobServiceOptions } from '../../src/store/fs-blob-service.js';
 import { blobServiceSuite, put, readAll } from './blob-service-suite.js';
 import { randomBytes, SMALL_CHUNKS } from './blob-data.js';
+import type { ChunkHandle } from '../../src/store/packed-chunk.js';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'castor-fs-blob-'));
@@ -128,7 +129,7 @@ test('truncated and missing chunks, a damaged outboard and a bad record are type
 /** Counts chunk files opened. */
 class CountingFsBlobService extends FsBlobService {
   opened: string[] = [];
-  protected override openChunkFile(chunk: ChunkRef): Promise<FileHandle> {
+  protected override openChunkFile(chunk: ChunkRef): Promise<ChunkHandle> {
     this.opened.push(toHex(chunk.digest));
     return super.openChunkFile(chunk);
   }

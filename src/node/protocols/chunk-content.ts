@@ -13,6 +13,7 @@ import type { ContentSource } from '../../verify/bao/index.js';
 import { UnexpectedEofError } from '../../verify/errors.js';
 import type { ChunkRef } from '../../store/blob-service.js';
 import type { FsLayout } from '../../store/fs-layout.js';
+import { openPackedChunkSync } from '../../store/packed-chunk.js';
 
 /** A chunk of a blob and the content offset where it starts. */
 export interface ChunkSpan {
@@ -27,6 +28,7 @@ export class ChunkContent implements ContentSource {
   #at = 0;
   #fd: number | undefined;
   #fdChunk = -1;
+  #base = 0;
 
   /** `chunks`: the chunks under the content that will be read, with their offsets, in order. */
   constructor(layout: FsLayout, chunks: readonly ChunkSpan[]) {
@@ -46,7 +48,7 @@ export class ChunkContent implements ContentSource {
       for (let done = 0; done < n;) {
         // A chunk file shorter than its record says is UNEXPECTED_EOF; one with other
         // bytes fails verification before anything of it is sent.
-        const r = fs.readSync(fd, dst, got + done, n - done, off + done);
+        const r = fs.readSync(fd, dst, got + done, n - done, this.#base + off + done);
         if (r === 0) throw new UnexpectedEofError(at + done, n - done);
         done += r;
       }
@@ -71,10 +73,25 @@ export class ChunkContent implements ContentSource {
     return c !== undefined && c.start <= pos ? this.#at : -1;
   }
 
+  /** The fd chunk `i` is read from, and where the chunk begins in that file (a packed blob's place in its pack). */
   #open(i: number): number {
     if (this.#fdChunk === i && this.#fd !== undefined) return this.#fd;
     this.close();
-    this.#fd = fs.openSync(this.#layout.chunkPath(this.#chunks[i]!.chunk.digest), 'r');
+    const { digest, size } = this.#chunks[i]!.chunk;
+    try {
+      this.#fd = fs.openSync(this.#layout.chunkPath(digest), 'r');
+      this.#base = 0;
+    } catch (err: unknown) {
+      const packed = (err as NodeJS.ErrnoException).code === 'ENOENT' ? openPackedChunkSync(this.#layout, digest) : undefined;
+      if (packed === undefined) throw err;
+      this.#fd = packed.fd;
+      this.#base = packed.entry.offset;
+      // A packed entry of another size is not this chunk: read it as missing bytes, not as others' bytes.
+      if (packed.entry.size !== size) {
+        this.close();
+        throw new UnexpectedEofError(0, size);
+      }
+    }
     this.#fdChunk = i;
     return this.#fd;
   }

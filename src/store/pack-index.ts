@@ -1,0 +1,175 @@
+// Where in packs/ each packed small blob is (pack-format.ts), as one map per data dir and
+// thread, loaded on first use and refreshed when a lookup misses: the packs written since by
+// other threads and processes are found by the packs dir changing (new packs) or a pack
+// still being written growing. Entries this thread writes, or hears of from the put-file
+// worker, are added as they are made.
+//
+// Synchronous on purpose: it is asked from the small-file put path and the server's
+// synchronous chunk reads, where a thread-pool round trip costs more than the work.
+
+import { fstatSync, openSync, closeSync, readdirSync, statSync } from 'node:fs';
+import { errnoOf, fsError } from './fs-errors.js';
+import type { FsLayout } from './fs-layout.js';
+import { readIndex, scanPack, type PackEntry } from './pack-format.js';
+
+export const PACK_SUFFIX = '.pack';
+export const INDEX_SUFFIX = '.idx';
+
+interface PackState {
+  /** Bytes of the pack accounted for (entries found up to here). */
+  scanned: number;
+  /** The pack's size when last looked at. */
+  size: number;
+  /** Its index covers all of it: its writer was done with it, so it will not grow. */
+  sealed: boolean;
+}
+
+export class PackIndex {
+  readonly #dir: string;
+  readonly #entries = new Map<string, PackEntry>();
+  readonly #packs = new Map<string, PackState>();
+  #dirStamp = -1n;
+  #loaded = false;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  /** The entry for blob `hex` known now, without looking at the disk (for dedup). */
+  peek(hex: string): PackEntry | undefined {
+    if (!this.#loaded) this.refresh();
+    return this.#entries.get(hex);
+  }
+
+  /** The entry for blob `hex`, looking at packs/ again if it is not known yet. */
+  lookup(hex: string): PackEntry | undefined {
+    const known = this.peek(hex);
+    if (known !== undefined) return known;
+    return this.refresh() ? this.#entries.get(hex) : undefined;
+  }
+
+  /** Records an entry just written (by this thread, or the put-file worker). */
+  add(hex: string, entry: PackEntry): void {
+    if (!this.#entries.has(hex)) this.#entries.set(hex, entry);
+  }
+
+  /** Forgets everything: a pack known here was removed or rewritten (gc, fsck). The next lookup loads again. */
+  reset(): void {
+    this.#entries.clear();
+    this.#packs.clear();
+    this.#dirStamp = -1n;
+    this.#loaded = false;
+  }
+
+  /** Every entry known, for fsck and gc (after a refresh). */
+  all(): ReadonlyMap<string, PackEntry> {
+    this.refresh();
+    return this.#entries;
+  }
+
+  /** Looks for new packs and growth of known ones; true if anything new was found. */
+  refresh(): boolean {
+    this.#loaded = true;
+    let grew = false;
+    const stamp = dirStamp(this.#dir);
+    if (stamp !== this.#dirStamp) {
+      this.#dirStamp = stamp;
+      const names = stamp === 0n ? [] : listPacks(this.#dir);
+      const present = new Set(names);
+      if ([...this.#packs.keys()].some((p) => !present.has(p))) {
+        // A pack went away (gc or fsck rewrote it): start over rather than unpick which entries it held.
+        this.#entries.clear();
+        this.#packs.clear();
+      }
+      for (const pack of names) {
+        if (this.#packs.has(pack)) continue;
+        this.#packs.set(pack, { scanned: 0, size: 0, sealed: false });
+        grew = this.#catchUp(pack, true) || grew;
+      }
+    }
+    for (const [pack, st] of this.#packs) {
+      if (st.sealed) continue;
+      const size = sizeOf(pack);
+      if (size === undefined || size === st.size) continue;
+      grew = this.#catchUp(pack, false) || grew;
+    }
+    return grew;
+  }
+
+  /** Takes the entries of `pack` not taken yet: from its index the first time, then by scanning. */
+  #catchUp(pack: string, first: boolean): boolean {
+    const st = this.#packs.get(pack)!;
+    let fd: number;
+    try {
+      fd = openSync(pack, 'r');
+    } catch (err: unknown) {
+      if (errnoOf(err) === 'ENOENT') return false;
+      throw fsError(err, pack, 'reading');
+    }
+    try {
+      st.size = fstatSync(fd).size;
+      let found = false;
+      if (first) {
+        const idx = readIndex(pack.slice(0, -PACK_SUFFIX.length) + INDEX_SUFFIX, st.size);
+        if (idx !== undefined) {
+          for (const e of idx.entries) this.add(e.hex, { pack, offset: e.offset, size: e.size });
+          st.scanned = idx.covered;
+          st.sealed = idx.covered === st.size;
+          found = idx.entries.length > 0;
+        }
+      }
+      if (st.scanned < st.size) {
+        const { entries, stop } = scanPack(fd, st.scanned, st.size);
+        for (const e of entries) this.add(e.hex, { pack, offset: e.offset, size: e.size });
+        st.scanned = stop;
+        found = found || entries.length > 0;
+      }
+      // A torn tail (a writer killed mid-append) stays unscanned; the size records that we saw it.
+      return found;
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+const indexes = new Map<string, PackIndex>();
+
+/** This thread's index of the packs of the data dir laid out by `layout`. */
+export function packIndex(layout: FsLayout): PackIndex {
+  let idx = indexes.get(layout.packs);
+  if (idx === undefined) {
+    idx = new PackIndex(layout.packs);
+    indexes.set(layout.packs, idx);
+  }
+  return idx;
+}
+
+/** The packs in `dir`, as paths. */
+export function listPacks(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err: unknown) {
+    if (errnoOf(err) === 'ENOENT') return [];
+    throw fsError(err, dir, 'listing');
+  }
+  return names.filter((n) => n.endsWith(PACK_SUFFIX)).sort().map((n) => `${dir}/${n}`);
+}
+
+function dirStamp(dir: string): bigint {
+  try {
+    return statSync(dir, { bigint: true }).mtimeNs;
+  } catch (err: unknown) {
+    if (errnoOf(err) === 'ENOENT') return 0n;
+    throw fsError(err, dir, 'checking');
+  }
+}
+
+function sizeOf(file: string): number | undefined {
+  try {
+    return statSync(file).size;
+  } catch (err: unknown) {
+    if (errnoOf(err) === 'ENOENT') return undefined;
+    throw fsError(err, file, 'checking');
+  }
+}

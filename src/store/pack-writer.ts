@@ -1,0 +1,135 @@
+// Appends small blobs to this thread's pack in packs/ (pack-format.ts). One writer per
+// thread and data dir, each with a pack of its own, so appends never interleave. An entry
+// is one positional write of its header and bytes; a write cut short (disk full) is cut
+// off again, so the pack never holds a torn entry while its writer lives. A pack is sealed
+// (its index written) when it reaches PACK_ROTATE_BYTES, when gc asks (sealPacks), and at
+// exit; a writer never appends to a pack once it is sealed, which is what lets gc rewrite
+// sealed packs.
+
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { threadId } from 'node:worker_threads';
+import { errnoOf, fsError } from './fs-errors.js';
+import type { FsLayout } from './fs-layout.js';
+import { encodeEntryHead, encodeIndex, ENTRY_HEAD, PACK_MAGIC, type PackEntry } from './pack-format.js';
+import { INDEX_SUFFIX, PACK_SUFFIX, packIndex } from './pack-index.js';
+
+/** A pack is sealed and a new one begun past this size, so gc can reclaim space in bounded pieces. */
+export const PACK_ROTATE_BYTES = 64 << 20;
+
+class PackWriter {
+  readonly #layout: FsLayout;
+  #fd: number | undefined;
+  #path = '';
+  #end = 0;
+  #written: { digest: Uint8Array; offset: number; size: number }[] = [];
+
+  constructor(layout: FsLayout) {
+    this.#layout = layout;
+  }
+
+  /** Appends blob `digest` (hex `hex`) holding `bytes`; fsyncs the pack first when `durable`. */
+  append(digest: Uint8Array, hex: string, bytes: Uint8Array, durable: boolean): PackEntry {
+    if (this.#fd === undefined || this.#end >= PACK_ROTATE_BYTES) this.#begin(durable);
+    const fd = this.#fd!;
+    const at = this.#end;
+    const total = ENTRY_HEAD + bytes.length;
+    try {
+      let n = writevSync(fd, [encodeEntryHead(digest, bytes.length), bytes], at);
+      // A short write: the rest of it, in the rare case the kernel stopped part way.
+      while (n < total) {
+        const head = n < ENTRY_HEAD ? encodeEntryHead(digest, bytes.length).subarray(n) : undefined;
+        const w = head ? writeSync(fd, head, 0, head.length, at + n) : writeSync(fd, bytes, n - ENTRY_HEAD, total - n, at + n);
+        if (w === 0) throw Object.assign(new Error('no progress writing the pack'), { code: 'EIO' });
+        n += w;
+      }
+      if (durable) fsyncSync(fd);
+    } catch (err: unknown) {
+      try { ftruncateSync(fd, at); } catch { /* a torn tail is not counted by any reader */ }
+      throw fsError(err, this.#path, 'writing');
+    }
+    this.#end = at + total;
+    const entry = { pack: this.#path, offset: at + ENTRY_HEAD, size: bytes.length };
+    this.#written.push({ digest: digest.slice(), offset: entry.offset, size: entry.size });
+    packIndex(this.#layout).add(hex, entry);
+    return entry;
+  }
+
+  /** Writes the index of the current pack and closes it; the next append begins a new pack. */
+  seal(): void {
+    const fd = this.#fd;
+    if (fd === undefined) return;
+    this.#fd = undefined;
+    try {
+      const idx = this.#path.slice(0, -PACK_SUFFIX.length) + INDEX_SUFFIX;
+      const temp = this.#layout.newTempPath('i-');
+      const ifd = openSync(temp, 'wx');
+      try {
+        const bytes = encodeIndex(this.#end, this.#written);
+        for (let at = 0; at < bytes.length;) at += writeSync(ifd, bytes, at, bytes.length - at, at);
+      } finally {
+        closeSync(ifd);
+      }
+      try {
+        renameSync(temp, idx);
+      } catch (err: unknown) {
+        try { unlinkSync(temp); } catch { /* left for cleanTemp */ }
+        throw err;
+      }
+    } catch {
+      // Without its index the pack is scanned by whoever reads it: slower, not wrong.
+    } finally {
+      closeSync(fd);
+      this.#written = [];
+    }
+  }
+
+  #begin(durable: boolean): void {
+    this.seal();
+    try {
+      mkdirSync(this.#layout.packs, { recursive: true });
+    } catch (err: unknown) {
+      if (errnoOf(err) !== 'EEXIST') throw fsError(err, this.#layout.packs, 'creating');
+    }
+    const name = `${this.#layout.packs}/${process.pid}-${threadId}-${randomBytes(6).toString('hex')}${PACK_SUFFIX}`;
+    let fd: number;
+    try {
+      fd = openSync(name, 'wx');
+      writeSync(fd, PACK_MAGIC, 0, PACK_MAGIC.length, 0);
+      if (durable) {
+        fsyncSync(fd);
+        syncDir(this.#layout.packs);
+      }
+    } catch (err: unknown) {
+      throw fsError(err, name, 'creating');
+    }
+    this.#fd = fd;
+    this.#path = name;
+    this.#end = PACK_MAGIC.length;
+  }
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try { fsyncSync(fd); } finally { closeSync(fd); }
+}
+
+const writers = new Map<string, PackWriter>();
+
+/** This thread's writer for the data dir laid out by `layout`. */
+export function packWriter(layout: FsLayout): PackWriter {
+  let w = writers.get(layout.packs);
+  if (w === undefined) {
+    if (writers.size === 0) process.once('exit', sealPacks);
+    w = new PackWriter(layout);
+    writers.set(layout.packs, w);
+  }
+  return w;
+}
+
+/** Seals this thread's packs (see the file comment): at exit, and before gc looks at packs. */
+export function sealPacks(): void {
+  for (const w of writers.values()) w.seal();
+}
+
+export type { PackWriter };
