@@ -39,7 +39,9 @@ export interface PackEntry {
 
 export function packCheck(digest: Uint8Array, size: number): number {
   const d = new DataView(digest.buffer, digest.byteOffset, 32);
-  return (d.getUint32(0, true) ^ d.getUint32(28, true) ^ size ^ CHECK_SALT) >>> 0;
+  let h = (size ^ CHECK_SALT) >>> 0;
+  for (let i = 0; i < 32; i += 4) h = Math.imul(h ^ d.getUint32(i, true), 0x01000193) >>> 0;
+  return h;
 }
 
 export function encodeEntryHead(digest: Uint8Array, size: number): Uint8Array {

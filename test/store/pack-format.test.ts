@@ -1,0 +1,196 @@
+// Packs of small blobs (src/store/pack-*.ts): what a scan counts and what it must not, the
+// index taken only when it is sane, and packs written by another process found by a store
+// that had already loaded its index.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { blake3, toHex } from '../../src/verify/blake3/index.js';
+import { FsBlobService } from '../../src/store/fs-blob-service.js';
+import { FsLayout } from '../../src/store/fs-layout.js';
+import { encodeEntryHead, encodeIndex, ENTRY_HEAD, PACK_MAGIC, readIndex, scanPack } from '../../src/store/pack-format.js';
+import { listPacks, PackIndex } from '../../src/store/pack-index.js';
+import { sealPacks } from '../../src/store/pack-writer.js';
+import { asDigest } from '../../src/store/digest.js';
+import { collect, randomBytes } from './blob-data.js';
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), 'castor-pack-'));
+}
+
+/** A pack file of `blobs`, as a writer lays it out; resolves to the data offset of each. */
+function writePack(file: string, blobs: Uint8Array[]): number[] {
+  const parts: Uint8Array[] = [PACK_MAGIC];
+  const offsets: number[] = [];
+  let at = PACK_MAGIC.length;
+  for (const b of blobs) {
+    parts.push(encodeEntryHead(blake3(b), b.length), b);
+    offsets.push(at + ENTRY_HEAD);
+    at += ENTRY_HEAD + b.length;
+  }
+  writeFileSync(file, Buffer.concat(parts));
+  return offsets;
+}
+
+function scan(file: string): ReturnType<typeof scanPack> {
+  const fd = openSync(file, 'r');
+  try {
+    return scanPack(fd, 0, statSync(file).size);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const blobs = [randomBytes(1, 1), randomBytes(5000, 2), randomBytes(16384, 3), randomBytes(700, 4)];
+
+test('a scan finds every whole entry and stops before a torn or garbled one', async () => {
+  const dir = await tempDir();
+  try {
+    const file = path.join(dir, 'a.pack');
+    const offsets = writePack(file, blobs);
+    const whole = scan(file);
+    assert.deepEqual(whole.entries.map((e) => [e.hex, e.offset, e.size]), blobs.map((b, i) => [toHex(blake3(b)), offsets[i], b.length]));
+    assert.equal(whole.stop, statSync(file).size);
+
+    // A writer killed mid-append: the last entry's bytes run past the end of the file.
+    for (const cut of [1, ENTRY_HEAD - 1, ENTRY_HEAD + 10, ENTRY_HEAD + 699]) {
+      const full = readFileSync(file);
+      const torn = path.join(dir, `torn-${cut}.pack`);
+      writeFileSync(torn, full.subarray(0, offsets[3]! - ENTRY_HEAD + cut));
+      const r = scan(torn);
+      assert.equal(r.entries.length, 3, `cut ${cut}`);
+      assert.equal(r.stop, offsets[3]! - ENTRY_HEAD);
+    }
+
+    // A header whose check does not match is not an entry, nor is anything after it.
+    const garbled = readFileSync(file);
+    garbled[offsets[1]! - ENTRY_HEAD + 10]! ^= 1;
+    writeFileSync(file, garbled);
+    assert.equal(scan(file).entries.length, 1);
+
+    // Not a pack at all.
+    writeFileSync(file, 'not a pack, just text that is long enough to hold a header or two........');
+    assert.deepEqual(scan(file), { entries: [], stop: 0 });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an index is taken only when it is whole and fits its pack', async () => {
+  const dir = await tempDir();
+  try {
+    const file = path.join(dir, 'a.pack');
+    const offsets = writePack(file, blobs);
+    const size = statSync(file).size;
+    const entries = blobs.map((b, i) => ({ digest: blake3(b), offset: offsets[i]!, size: b.length }));
+    const idx = path.join(dir, 'a.idx');
+    writeFileSync(idx, encodeIndex(size, entries));
+    const r = readIndex(idx, size);
+    assert.equal(r?.covered, size);
+    assert.deepEqual(r?.entries.map((e) => e.hex), blobs.map((b) => toHex(blake3(b))));
+
+    assert.equal(readIndex(idx, size - 1), undefined, 'covers more than the pack holds');
+    writeFileSync(idx, encodeIndex(size, [entries[1]!, entries[0]!]));
+    assert.equal(readIndex(idx, size), undefined, 'entries out of order');
+    writeFileSync(idx, encodeIndex(size, entries).subarray(0, 16 + 44 * 2 + 7));
+    assert.equal(readIndex(idx, size), undefined, 'cut short');
+    const bad = encodeIndex(size, entries);
+    bad[0] ^= 1;
+    writeFileSync(idx, bad);
+    assert.equal(readIndex(idx, size), undefined, 'bad magic');
+    assert.equal(readIndex(path.join(dir, 'none.idx'), size), undefined, 'absent');
+
+    // An index covering a prefix: the rest is found by scanning.
+    writeFileSync(idx, encodeIndex(offsets[2]! - ENTRY_HEAD, entries.slice(0, 2)));
+    const packs = path.join(dir, 'packs');
+    execFileSync('mkdir', [packs]);
+    execFileSync('mv', [file, idx, packs]);
+    const index = new PackIndex(packs);
+    for (const b of blobs) assert.equal(index.lookup(toHex(blake3(b)))?.size, b.length);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('small blobs are packed (no chunk file each), read back whole, and deduplicated', async () => {
+  const dir = await tempDir();
+  try {
+    const s = await FsBlobService.open(dir, { durable: false });
+    const results = [];
+    for (const b of blobs) results.push(await s.putBytes(b));
+    assert.deepEqual(results.map((r) => r.newBytes), blobs.map((b) => b.length));
+    for (const [i, b] of blobs.entries()) {
+      assert.equal(toHex(results[i]!.digest), toHex(blake3(b)));
+      assert.deepEqual(await collect((await s.read(results[i]!.digest))!), b);
+      assert.equal((await s.stat(results[i]!.digest))?.size, b.length);
+    }
+    assert.deepEqual(readdirSync(path.join(dir, 'chunks')), [], 'no chunk file for a packed blob');
+    assert.equal((await s.putBytes(blobs[1]!)).newBytes, 0, 'stored once');
+    // A range inside one.
+    assert.deepEqual(await collect((await s.read(results[1]!.digest, { start: 100, end: 2100 }))!), blobs[1]!.subarray(100, 2100));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('blobs packed by another process are found by a store whose index was already loaded', async () => {
+  const dir = await tempDir();
+  try {
+    const s = await FsBlobService.open(dir, { durable: false });
+    const mine = await s.putBytes(randomBytes(3000, 77));
+    assert.ok(await s.has(mine.digest));
+    const theirs = [randomBytes(4000, 78), randomBytes(9000, 79)];
+    const script = `
+      import { FsBlobService } from ${JSON.stringify(new URL('../../src/store/fs-blob-service.js', import.meta.url).href)};
+      const s = await FsBlobService.open(${JSON.stringify(dir)}, { durable: false });
+      const n = ${JSON.stringify(theirs.map((b) => Buffer.from(b).toString('base64')))};
+      for (const b of n) await s.putBytes(new Uint8Array(Buffer.from(b, 'base64')));
+    `;
+    execFileSync(process.execPath, ['--input-type=module', '-e', script]);
+    for (const b of theirs) {
+      const d = asDigest(blake3(b));
+      assert.ok(await s.has(d));
+      assert.deepEqual(await collect((await s.read(d))!), b);
+    }
+    // Its pack was sealed at exit: an index beside it.
+    const packs = listPacks(new FsLayout(dir).packs);
+    sealPacks();
+    assert.ok(packs.length >= 2);
+    for (const p of listPacks(new FsLayout(dir).packs)) assert.ok(statSync(p.replace(/\.pack$/, '.idx')).size > 16, `${p} has an index`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a pack whose entry was cut off by a killed writer still serves its whole entries', async () => {
+  const dir = await tempDir();
+  try {
+    const script = `
+      import { FsBlobService } from ${JSON.stringify(new URL('../../src/store/fs-blob-service.js', import.meta.url).href)};
+      const s = await FsBlobService.open(${JSON.stringify(dir)}, { durable: false });
+      for (let i = 1; i <= 5; i++) await s.putBytes(new Uint8Array(1000 * i).fill(i));
+      process.kill(process.pid, 'SIGKILL');
+    `;
+    try { execFileSync(process.execPath, ['--input-type=module', '-e', script]); } catch { /* killed, as meant */ }
+    const [pack] = listPacks(new FsLayout(dir).packs);
+    assert.ok(pack !== undefined);
+    assert.throws(() => statSync(pack.replace(/\.pack$/, '.idx')), { code: 'ENOENT' }, 'killed before sealing');
+    truncateSync(pack, statSync(pack).size - 10);
+    const s = await FsBlobService.open(dir, { durable: false });
+    for (let i = 1; i <= 4; i++) {
+      const b = new Uint8Array(1000 * i).fill(i);
+      assert.deepEqual(await collect((await s.read(asDigest(blake3(b))))!), b);
+    }
+    assert.equal(await s.has(asDigest(blake3(new Uint8Array(5000).fill(5)))), false, 'the torn entry is not a blob');
+    // Stored again, it is whole.
+    const again = await s.putBytes(new Uint8Array(5000).fill(5));
+    assert.equal(again.newBytes, 5000);
+    assert.deepEqual(await collect((await s.read(again.digest))!), new Uint8Array(5000).fill(5));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
