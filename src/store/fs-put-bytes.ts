@@ -2,9 +2,10 @@
 // bound by per-file overhead, not bytes: the streaming writer's staging dir, chunker,
 // hasher and a dozen thread-pool round trips cost about 1 ms a file. Here content
 // already in memory is hashed once (a blob of one chunk is its own chunk, so one
-// digest serves both, and one of a single group needs no record at all), and each file is
-// written with direct system calls, a few microseconds each on the page cache. Publication
-// is the same as the writer's: temp file in tmp/, then rename; chunks before the record.
+// digest serves both). A blob of a single group needs no record and is appended to this
+// thread's pack (pack-format.ts): one write, no file created. Anything larger is written
+// with direct system calls, published as the writer does: temp file in tmp/, then rename;
+// chunks before the record.
 
 import { closeSync, fsyncSync, mkdirSync, openSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
