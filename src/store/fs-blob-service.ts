@@ -27,7 +27,7 @@ import { checkOutboardHeader, chunkDigest, decodeHead, decodeTable } from './fs-
 import { loadRecord, readAt, reopenRecord, type LoadedRecord } from './record-file.js';
 import { oneGroupBlobSize, oneGroupRecord } from './one-group-blob.js';
 import { verifiedRead } from './verified-read.js';
-import { openPackedChunk, type ChunkHandle } from './packed-chunk.js';
+import { openChunk, type ChunkHandle } from './packed-chunk.js';
 
 export interface FsBlobServiceOptions {
   /** FastCDC sizes for blobs written from now on (stored records say their own chunks). @default DEFAULT_CHUNKER (16/64/256 KiB) */
@@ -195,15 +195,8 @@ export class FsBlobService implements BlobService {
    * Opens a chunk's file, or the packed blob it is when there is none (packed-chunk.ts). A
    * seam for instrumentation; the caller checks size and content.
    */
-  protected async openChunkFile(chunk: ChunkRef): Promise<ChunkHandle> {
-    try {
-      return await open(this.layout.chunkPath(chunk.digest), 'r');
-    } catch (err: unknown) {
-      if (!isNotFound(err)) throw err;
-      const packed = await openPackedChunk(this.layout, chunk.digest);
-      if (packed === undefined) throw err;
-      return packed;
-    }
+  protected openChunkFile(chunk: ChunkRef): Promise<ChunkHandle> {
+    return openChunk(this.layout, chunk);
   }
 
   async *#stream(digest: Digest, range: ReadRange | undefined, loaded: LoadedRecord): AsyncGenerator<Uint8Array> {

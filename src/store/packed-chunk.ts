@@ -9,6 +9,8 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { toHex } from '../verify/blake3/index.js';
 import { errnoOf, fsError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
+import type { ChunkRef } from './blob-service.js';
+import { ONE_GROUP_MAX } from './one-group-blob.js';
 import type { PackEntry } from './pack-format.js';
 import { packIndex } from './pack-index.js';
 
@@ -43,6 +45,34 @@ class PackedChunkHandle implements ChunkHandle {
   }
 }
 
+/**
+ * Opens chunk `chunk` wherever it is kept: a chunk of one group that this thread knows to be
+ * packed is opened in its pack first (a small file's blob, which has no chunk file: trying
+ * the file first cost a failed open and an error object per blob), anything else as its
+ * chunk file, and a chunk with no file is looked for in the packs.
+ */
+export async function openChunk(layout: FsLayout, chunk: ChunkRef): Promise<ChunkHandle> {
+  if (chunk.size <= ONE_GROUP_MAX) {
+    const entry = packIndex(layout).peek(toHex(chunk.digest));
+    if (entry !== undefined) {
+      try {
+        return new PackedChunkHandle(await open(entry.pack, 'r'), entry);
+      } catch (err: unknown) {
+        if (errnoOf(err) !== 'ENOENT') throw fsError(err, entry.pack, 'opening');
+        packIndex(layout).reset();
+      }
+    }
+  }
+  try {
+    return await open(layout.chunkPath(chunk.digest), 'r');
+  } catch (err: unknown) {
+    if (errnoOf(err) !== 'ENOENT') throw err;
+    const packed = await openPackedChunk(layout, chunk.digest);
+    if (packed === undefined) throw err;
+    return packed;
+  }
+}
+
 /** Opens packed blob `digest`, or resolves to undefined when no pack holds it. */
 export async function openPackedChunk(layout: FsLayout, digest: Uint8Array): Promise<ChunkHandle | undefined> {
   const hex = toHex(digest);
@@ -59,7 +89,35 @@ export async function openPackedChunk(layout: FsLayout, digest: Uint8Array): Pro
   return undefined;
 }
 
-/** The synchronous form for the server's chunk reads: an fd on the pack and where the entry is in it. */
+/**
+ * openChunk with synchronous calls, for the server's chunk reads: an fd and where the
+ * chunk's bytes begin in that file (0 for a chunk file). A packed entry of another size
+ * than the chunk's is not that chunk: it throws ENOENT as a missing chunk file would.
+ */
+export function openChunkSync(layout: FsLayout, chunk: ChunkRef): { fd: number; base: number } {
+  const hex = toHex(chunk.digest);
+  if (chunk.size <= ONE_GROUP_MAX) {
+    const entry = packIndex(layout).peek(hex);
+    if (entry !== undefined && entry.size === chunk.size) {
+      try {
+        return { fd: openSync(entry.pack, 'r'), base: entry.offset };
+      } catch (err: unknown) {
+        if (errnoOf(err) !== 'ENOENT') throw fsError(err, entry.pack, 'opening');
+        packIndex(layout).reset();
+      }
+    }
+  }
+  try {
+    return { fd: openSync(layout.chunkPath(hex), 'r'), base: 0 };
+  } catch (err: unknown) {
+    if (errnoOf(err) !== 'ENOENT') throw err;
+    const packed = openPackedChunkSync(layout, chunk.digest);
+    if (packed === undefined || packed.entry.size !== chunk.size) throw err;
+    return { fd: packed.fd, base: packed.entry.offset };
+  }
+}
+
+/** The synchronous form of openPackedChunk: an fd on the pack and where the entry is in it. */
 export function openPackedChunkSync(layout: FsLayout, digest: Uint8Array): { fd: number; entry: PackEntry } | undefined {
   const hex = toHex(digest);
   for (let attempt = 0; attempt < 2; attempt++) {

@@ -13,7 +13,7 @@ import type { ContentSource } from '../../verify/bao/index.js';
 import { UnexpectedEofError } from '../../verify/errors.js';
 import type { ChunkRef } from '../../store/blob-service.js';
 import type { FsLayout } from '../../store/fs-layout.js';
-import { openPackedChunkSync } from '../../store/packed-chunk.js';
+import { openChunkSync } from '../../store/packed-chunk.js';
 
 /** A chunk of a blob and the content offset where it starts. */
 export interface ChunkSpan {
@@ -73,26 +73,14 @@ export class ChunkContent implements ContentSource {
     return c !== undefined && c.start <= pos ? this.#at : -1;
   }
 
-  /** The fd chunk `i` is read from, and where the chunk begins in that file (a packed blob's place in its pack). */
+  /** The fd chunk `i` is read from; #base is where the chunk begins in that file (a packed blob's place in its pack). */
   #open(i: number): number {
     if (this.#fdChunk === i && this.#fd !== undefined) return this.#fd;
     this.close();
-    const { digest, size } = this.#chunks[i]!.chunk;
-    try {
-      this.#fd = fs.openSync(this.#layout.chunkPath(digest), 'r');
-      this.#base = 0;
-    } catch (err: unknown) {
-      const packed = (err as NodeJS.ErrnoException).code === 'ENOENT' ? openPackedChunkSync(this.#layout, digest) : undefined;
-      if (packed === undefined) throw err;
-      this.#fd = packed.fd;
-      this.#base = packed.entry.offset;
-      // A packed entry of another size is not this chunk: read it as missing bytes, not as others' bytes.
-      if (packed.entry.size !== size) {
-        this.close();
-        throw new UnexpectedEofError(0, size);
-      }
-    }
+    const { fd, base } = openChunkSync(this.#layout, this.#chunks[i]!.chunk);
+    this.#fd = fd;
+    this.#base = base;
     this.#fdChunk = i;
-    return this.#fd;
+    return fd;
   }
 }
