@@ -3,11 +3,18 @@
 // under references) and nothing is deleted; then cleans what killed writers left in tmp/.
 //
 // Order: blob records first (each read in full through the verifier, which hashes every
-// chunk it loads against the chunk's name), then the chunk files no record read, then
-// Directories and their closure. A record is quarantined before the chunk that sank it, so
-// a crash in between leaves at worst an orphan bad chunk, which the next run finds.
+// chunk it loads against the chunk's name), then the chunk files no record read, then the
+// entries of packs (small blobs kept with no record, pack-format.ts), then Directories and
+// their closure. A record is quarantined before the chunk that sank it, so a crash in
+// between leaves at worst an orphan bad chunk, which the next run finds.
+//
+// A bad pack entry is reported as a bad chunk; its bytes are copied into quarantine/ (where
+// a chunk file of that name would go) and, when no writer will append to the pack again,
+// the pack is rewritten without it (pack-rewrite.ts) and the old one removed. A pack a live
+// writer may still append to is only reported. A torn tail (a writer killed mid-append) is
+// no entry to any reader, so it is not reported either.
 
-import { lstat, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CastorError, InvalidInputError } from '../verify/errors.js';
 import { ChunkBook } from './chunk-check.js';
@@ -15,7 +22,7 @@ import type { DataDir } from './data-dir.js';
 import { showName } from './castore/index.js';
 import { formatDigest, parseDigest, type Digest } from './digest.js';
 import { DigestSet } from './digest-set.js';
-import { fsError, isNotFound, pathExists } from './fs-errors.js';
+import { errnoOf, fsError, isNotFound, pathExists } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import { checkBlob, type BlobFault } from './fsck-blob.js';
 import { forEachConcurrent, WALK_CONCURRENCY } from './concurrent.js';
@@ -25,6 +32,10 @@ import { checkDirectories, type DirFault } from './fsck-dirs.js';
 import { oneGroupBlobSize } from './one-group-blob.js';
 import { listPins } from './pins.js';
 import { quarantine } from './quarantine.js';
+import type { ScannedEntry } from './pack-format.js';
+import { listPacks, packIndex } from './pack-index.js';
+import { packRewritable, readPackView, removeIndexOf, rewritePack, verifyPackEntries, type PackView } from './pack-rewrite.js';
+import { sealPacks } from './pack-writer.js';
 import { shardEntries, type ShardEntry } from './shard-walk.js';
 
 export const DEFAULT_TMP_AGE_MS = 60 * 60 * 1000;
@@ -131,6 +142,7 @@ class FsckRun {
       await this.#cleanTmp(tmpAgeMs);
       await this.#blobs();
       await this.#chunks();
+      await this.#packs();
       await this.#directories();
       await this.#pins();
     } finally {
@@ -169,6 +181,14 @@ class FsckRun {
           if (!isNotFound(err)) throw fsError(err, e.path, 'checking');
         }
       });
+    }
+    for (const pack of listPacks(this.#layout.packs)) {
+      try {
+        const { size } = await lstat(pack);
+        total += size;
+      } catch (err: unknown) {
+        if (!isNotFound(err)) throw fsError(err, pack, 'checking');
+      }
     }
     return total;
   }
@@ -314,6 +334,89 @@ class FsckRun {
         await this.#problem({ kind: 'chunk', digest: e.hex, code: 'CORRUPT_CHUNK', detail: `corrupt: ${v.detail}` }, e.path);
       }
     });
+  }
+
+  /** Verifies every pack's entries; see the file comment. This thread's packs are sealed first so they can be repaired. */
+  async #packs(): Promise<void> {
+    if (!this.#dry) sealPacks();
+    let changed = false;
+    try {
+      for (const pack of listPacks(this.#layout.packs)) changed = (await this.#pack(pack)) || changed;
+    } finally {
+      if (changed) packIndex(this.#layout).reset();
+    }
+  }
+
+  /** Checks one pack; true if it was rewritten. */
+  async #pack(pack: string): Promise<boolean> {
+    // What its index lists and what a scan finds, both: a garbled entry head stops a scan
+    // (the index still knows the entries past it), and an index that is wrong points at
+    // bytes that do not hash to the digest it gives (a scan still finds the entry).
+    const indexed = readPackView(pack);
+    const scanned = readPackView(pack, true);
+    if (indexed === undefined || scanned === undefined) return false;
+    const merged = new Map<string, ScannedEntry>();
+    for (const e of [...indexed.entries, ...scanned.entries]) merged.set(`${e.offset}:${e.size}:${e.hex}`, e);
+    const view: PackView = { ...indexed, entries: [...merged.values()].sort((x, y) => x.offset - y.offset) };
+    const checks = await verifyPackEntries(view, (n) => this.#advance(n));
+    const good = new Set<number>();
+    const goodHex = new Set<string>();
+    for (const c of checks) {
+      if (c.actual !== undefined) continue;
+      good.add(c.entry.offset);
+      goodHex.add(c.entry.hex);
+    }
+    // An entry only the index gets wrong, with its bytes found good elsewhere in the pack, is no damage.
+    const bad = checks.filter((c) => c.actual !== undefined && !goodHex.has(c.entry.hex));
+    this.checked.chunks += good.size + bad.length;
+    // A pack a live writer may still append to is not rewritten: its bad entries are only reported.
+    const repair = good.size < checks.length && !this.#dry && packRewritable(indexed);
+    for (const { entry, bytes, actual } of bad) {
+      if (this.#reportedChunks.add(parseDigest(entry.hex))) this.bad.chunks++;
+      const moved = repair ? await this.#quarantineCopy(entry.hex, bytes) : undefined;
+      this.#report({ kind: 'chunk', digest: entry.hex, code: 'CORRUPT_CHUNK', detail: `corrupt: its bytes hash to ${formatDigest(actual!)} (packed at offset ${entry.offset})` }, pack, moved);
+    }
+    if (!repair || this.#dry) return false;
+    try {
+      await rewritePack(this.#layout, view, (_hex, e) => good.has(e.offset));
+      await this.#removePack(pack);
+    } catch (err: unknown) {
+      if (!this.#notWritable(err)) throw err;
+    }
+    return true;
+  }
+
+  /** Copies a bad entry's bytes to where its chunk file would be quarantined, unless this is a dry run. */
+  async #quarantineCopy(hex: string, bytes: Uint8Array): Promise<string | undefined> {
+    if (this.#dry) return undefined;
+    const base = path.join(this.#layout.quarantine, path.relative(this.#layout.root, this.#layout.chunkPath(hex)));
+    try {
+      await mkdir(path.dirname(base), { recursive: true });
+      for (let n = 0; ; n++) {
+        const dest = n === 0 ? base : `${base}.${n}`;
+        try {
+          await writeFile(dest, bytes, { flag: 'wx' });
+        } catch (err: unknown) {
+          if (errnoOf(err) === 'EEXIST') continue;
+          throw err;
+        }
+        this.quarantined++;
+        return path.relative(this.#layout.root, dest);
+      }
+    } catch (err: unknown) {
+      if (!this.#notWritable(fsError(err, base, 'quarantining'))) throw fsError(err, base, 'quarantining');
+      return undefined;
+    }
+  }
+
+  /** Removes a pack (its good entries copied out already) and its index. */
+  async #removePack(pack: string): Promise<void> {
+    try {
+      await unlink(pack);
+    } catch (err: unknown) {
+      if (!isNotFound(err)) throw fsError(err, pack, 'removing');
+    }
+    await removeIndexOf(pack);
   }
 
   async #directories(): Promise<void> {

@@ -98,6 +98,8 @@ export class Marker {
       return false;
     }
     this.blobs.add(digest);
+    // A blob kept with no record (one-group-blob.ts), packed or a chunk file, is its own one
+    // chunk: its digest marked here is what keeps its pack entry (gc.ts).
     for (const c of chunks) this.chunks.add(c.digest);
     return true;
   }

@@ -5,19 +5,27 @@
 //
 // Sweep order keeps the store consistent at every instant, crash included: Directories
 // (each trashed one restored if a kept Directory turns out to name it), then records
-// (their removal made durable), then chunks, so no visible record ever names a removed
-// chunk and kept Directories stay closed under references. An entry is first moved into a
-// private trash dir under tmp/, then its mtime is looked at again: a writer that refreshed
-// it just before the move (dedup) gets it put back; one that tries just after finds it gone
-// and writes its own copy.
+// (their removal made durable), then chunks and packs, so no visible record ever names a
+// removed chunk and kept Directories stay closed under references. An entry is first moved
+// into a private trash dir under tmp/, then its mtime is looked at again: a writer that
+// refreshed it just before the move (dedup) gets it put back; one that tries just after
+// finds it gone and writes its own copy.
+//
+// Packs (pack-format.ts) hold small blobs kept with no record, each its own chunk: an entry
+// is live when its digest is a marked chunk. A pack with dead entries is rewritten with
+// the live ones (pack-rewrite.ts), and the old one goes through the trash like a chunk
+// file: a writer deduping against any entry refreshes the whole pack's mtime, so the old
+// pack is put back (beside its rewritten copy: a blob in two packs is harmless). Only packs
+// no writer appends to any more are touched, and young ones are kept whole.
 
 import type { Stats } from 'node:fs';
 import { lstat, mkdir, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { InvalidInputError } from '../verify/errors.js';
 import { syncDir } from './atomic-write.js';
 import type { DataDir } from './data-dir.js';
-import { asDigest, formatDigest, type Digest } from './digest.js';
+import { asDigest, formatDigest, parseDigest, type Digest } from './digest.js';
 import { DigestSet } from './digest-set.js';
 import { fsError, isNotFound } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
@@ -25,6 +33,9 @@ import { Marker } from './gc-mark.js';
 import { forEachConcurrent, WALK_CONCURRENCY } from './concurrent.js';
 import { listPins } from './pins.js';
 import { storedEntries, type StoredEntry } from './shard-walk.js';
+import { listPacks, packIndex } from './pack-index.js';
+import { packRewritable, readPackView, removeIndexOf, rewritePack, type PackView } from './pack-rewrite.js';
+import { sealPacks } from './pack-writer.js';
 import { trustRoots } from './trust/gc-roots.js';
 
 export { GcAbortedError } from './gc-mark.js';
@@ -117,6 +128,7 @@ class GcRun {
       await this.#sweepDirs();
       await this.#sweepRecords();
       await this.#sweepChunks();
+      await this.#sweepPacks();
       if (!this.#dry) tmpRemoved = await this.#data.blobs.cleanTemp(GC_TMP_AGE_MS);
     } finally {
       if (this.#trash !== undefined) await rm(this.#trash, { recursive: true, force: true });
@@ -273,6 +285,70 @@ class GcRun {
     });
   }
 
+  /**
+   * Packs with dead entries are rewritten (see the file comment). This thread's packs are
+   * sealed first so they can be; a dry run counts them as if they were.
+   */
+  async #sweepPacks(): Promise<void> {
+    if (!this.#dry) sealPacks();
+    const ownPrefix = `${process.pid}-${threadId}-`;
+    let changed = false;
+    try {
+      for (const pack of listPacks(this.#layout.packs)) {
+        const view = readPackView(pack);
+        if (view === undefined) continue;
+        const rewritable = packRewritable(view) || (this.#dry && path.basename(pack).startsWith(ownPrefix));
+        changed = (await this.#sweepPack(view, rewritable)) || changed;
+      }
+    } finally {
+      // This thread's index may name entries in packs that are gone now.
+      if (changed) packIndex(this.#layout).reset();
+    }
+  }
+
+  /** Sweeps one pack; true if it was rewritten or removed. */
+  async #sweepPack(view: PackView, rewritable: boolean): Promise<boolean> {
+    const live = (hex: string): boolean => this.#mark.chunks.has(parseDigest(hex));
+    const dead = view.entries.filter((e) => !live(e.hex));
+    const keptWhole = (): false => {
+      this.kept.chunks += view.entries.length;
+      this.young.chunks += dead.length;
+      return false;
+    };
+    if (dead.length === 0 && view.entries.length > 0) {
+      this.kept.chunks += view.entries.length;
+      return false;
+    }
+    // Young, or a live writer may still append to it: its dead entries may be about to be named.
+    if (!rewritable || view.mtimeMs > this.#cutoff) return keptWhole();
+    if (this.#dry) {
+      this.kept.chunks += view.entries.length - dead.length;
+      for (const e of dead) this.#removed('chunk', e.hex, e.size);
+      return false;
+    }
+    const fresh = await rewritePack(this.#layout, view, live);
+    const trashPath = path.join(await this.#trashDir(), `p-${path.basename(view.pack)}`);
+    try {
+      await rename(view.pack, trashPath);
+    } catch (err: unknown) {
+      // Another gc or an fsck took it meanwhile; whatever we copied out is a harmless duplicate.
+      if (isNotFound(err)) return fresh !== undefined;
+      throw fsError(err, view.pack, 'removing');
+    }
+    const moved = await statOf(trashPath);
+    if (moved !== undefined && (moved.mtimeMs !== view.mtimeMs || this.#isYoung(moved))) {
+      // A writer deduped against it since we looked: it relies on the old pack being there.
+      await this.#restore(trashPath, view.pack);
+      keptWhole();
+      return fresh !== undefined;
+    }
+    await removeIndexOf(view.pack);
+    await removeFile(trashPath);
+    this.kept.chunks += view.entries.length - dead.length;
+    for (const e of dead) this.#removed('chunk', e.hex, e.size);
+    return true;
+  }
+
   /** Removes one unmarked record or chunk unless it is young (checked again after moving it aside). */
   async #sweepOne(e: StoredEntry, tag: string): Promise<Outcome> {
     const st = await statOf(e.path);
@@ -304,6 +380,19 @@ class GcRun {
 
   /** Moves `e` into the trash; resolves to its stat there, or undefined if it was already gone. */
   async #toTrash(e: StoredEntry, tag: string): Promise<Stats | undefined> {
+    await this.#trashDir();
+    const to = this.#trashPath(tag, e.digest);
+    try {
+      await rename(e.path, to);
+    } catch (err: unknown) {
+      if (isNotFound(err)) return undefined;
+      throw fsError(err, e.path, 'removing');
+    }
+    return statOf(to);
+  }
+
+  /** The private trash dir, made on first use. */
+  async #trashDir(): Promise<string> {
     if (this.#trash === undefined) {
       const dir = this.#layout.newTempPath('g-');
       try {
@@ -313,14 +402,7 @@ class GcRun {
       }
       this.#trash = dir;
     }
-    const to = this.#trashPath(tag, e.digest);
-    try {
-      await rename(e.path, to);
-    } catch (err: unknown) {
-      if (isNotFound(err)) return undefined;
-      throw fsError(err, e.path, 'removing');
-    }
-    return statOf(to);
+    return this.#trash;
   }
 
   /** Puts a trashed entry back (if it is still in the trash). */

@@ -1,16 +1,18 @@
 // The disk store's one-step put gives exactly what the streaming writer gives: the same
 // digest, the same record (chunk list and outboard) and the same verified bytes back. A
-// blob of one group left whole is kept as its chunk alone, with no record file, and still
-// stats, reads, dedups and is served like any other.
+// blob of one group left whole is kept as its chunk alone, with no record file (packed,
+// pack-format.ts), and still stats, reads, dedups and is served like any other.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { access, mkdtemp, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { openDataDir } from '../../src/store/data-dir.js';
-import { formatDigest } from '../../src/store/digest.js';
+import { asDigest, formatDigest } from '../../src/store/digest.js';
+import { sealPacks } from '../../src/store/pack-writer.js';
+import { blake3 } from '../../src/verify/blake3/index.js';
 import type { BlobStat } from '../../src/store/blob-service.js';
 import { readAll } from './blob-service-suite.js';
 import { randomBytes as seeded } from './blob-data.js';
@@ -40,14 +42,26 @@ test('putBytes equals writer + close for sizes around the group and chunk bounds
   }
 });
 
-test('a blob kept as its chunk alone: has/stat/read agree, and it is gone once its chunk is', async () => {
+test('a blob kept as its chunk alone: packed or a chunk file, has/stat/read agree, and it is gone once its entry or file is', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'castor-put-'));
   try {
     const data = await openDataDir(dir, { durable: false });
     const bytes = randomBytes(5000);
-    const { digest } = await data.blobs.putBytes(bytes);
-    assert.equal((await stat(data.layout.chunkPath(digest))).size, 5000, 'the chunk file is the blob');
+    const { digest, packed } = await data.blobs.putBytes(bytes);
+    assert.ok(packed !== undefined, 'packed');
+    assert.equal(packed.size, 5000);
+    assert.equal(await exists(data.layout.chunkPath(digest)), false, 'no chunk file of its own');
+    assert.deepEqual(new Uint8Array((await readFile(packed.pack)).subarray(packed.offset, packed.offset + 5000)), new Uint8Array(bytes), 'the pack entry is the blob');
+    assert.equal((await data.blobs.stat(digest))!.size, 5000);
     assert.deepEqual(await readAll(data.blobs, digest, { start: 100, end: 200 }), new Uint8Array(bytes.subarray(100, 200)));
+    // A chunk file of one group with no record (as stores before packs kept such blobs) is a blob too.
+    const loose = randomBytes(3000);
+    const looseDigest = asDigest(blake3(loose));
+    await mkdir(path.dirname(data.layout.chunkPath(looseDigest)), { recursive: true });
+    await writeFile(data.layout.chunkPath(looseDigest), loose);
+    assert.equal(await data.blobs.has(looseDigest), true);
+    assert.equal((await data.blobs.stat(looseDigest))!.size, 3000);
+    assert.deepEqual(await readAll(data.blobs, looseDigest, { start: 10, end: 20 }), new Uint8Array(loose.subarray(10, 20)));
     // A chunk larger than a group is a piece of some larger blob, never a blob by itself here.
     // Seeded: random content of this size may get a second cut past the 16 KiB minimum.
     const big = seeded(40_000, 1);
@@ -59,7 +73,13 @@ test('a blob kept as its chunk alone: has/stat/read agree, and it is gone once i
     await unlink(data.layout.blobPath(bigDigest));
     assert.equal(await data.blobs.has(bigDigest), false, 'a 40,000-byte chunk with no record is no blob');
     assert.equal(await data.blobs.stat(bigDigest), undefined);
-    await unlink(data.layout.chunkPath(digest));
+    await unlink(data.layout.chunkPath(looseDigest));
+    assert.equal(await data.blobs.has(looseDigest), false);
+    assert.equal(await data.blobs.read(looseDigest), undefined);
+    // Its pack removed (as gc or fsck in another process would, once its writer sealed it).
+    sealPacks();
+    await unlink(packed.pack);
+    await unlink(packed.pack.replace(/\.pack$/, '.idx'));
     assert.equal(await data.blobs.has(digest), false);
     assert.equal(await data.blobs.stat(digest), undefined);
     assert.equal(await data.blobs.read(digest), undefined);

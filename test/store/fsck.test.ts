@@ -378,17 +378,35 @@ test('memory stays bounded: a 48 MiB blob is checked holding a few MiB of buffer
   assert.ok(peak < 16 << 20, `peak ${(peak / 2 ** 20).toFixed(1)} MiB of live buffers while checking 48 MiB`);
 }, DEFAULT_CHUNKER));
 
-test('a blob kept as its chunk alone with a flipped byte: the chunk is quarantined, reads fail, and the tree naming it gets a note', () => withStore(async (s) => {
+test('a packed blob with a flipped byte: its entry is reported, its bytes quarantined, the pack rewritten without it, reads fail, and the tree naming it gets a note', () => withStore(async (s) => {
   const bytes = randomBytes(9_000, 42);
-  const { digest } = await s.data.blobs.putBytes!(bytes);
+  const otherBytes = randomBytes(4_000, 43);
+  const { digest, packed } = await s.data.blobs.putBytes!(bytes);
+  const other = (await s.data.blobs.putBytes!(otherBytes)).digest;
   assert.equal(await exists(s.data.layout.blobPath(digest)), false, 'test set-up: no record file');
+  assert.ok(packed !== undefined, 'test set-up: packed');
+  assert.equal(await exists(s.data.layout.chunkPath(digest)), false, 'test set-up: no chunk file');
   const dir = await s.data.directories.put({ directories: [], files: [{ name: new TextEncoder().encode('f'), digest, size: 9_000n, executable: false }], symlinks: [] });
-  await flipByte(s.data.layout.chunkPath(digest));
+  await flipByte(packed.pack, packed.offset + 1234);
   await assert.rejects(readBlob(s.data, digest), { code: 'CORRUPT_CHUNK', value: hex(digest) });
+
+  const dry = await check(s, { dryRun: true });
+  assert.deepEqual(dry.problems.map((p) => [p.kind, p.digest, p.code, p.quarantined]), [['chunk', hex(digest), 'CORRUPT_CHUNK', undefined]]);
+  assert.ok(await exists(packed.pack), 'a dry run leaves the pack alone');
 
   const r = await check(s);
   assert.deepEqual(r.problems.map((p) => [p.kind, p.digest, p.code]), [['chunk', hex(digest), 'CORRUPT_CHUNK']]);
+  assert.equal(r.problems[0]!.path, path.relative(s.data.layout.root, packed.pack));
+  assert.equal(r.summary.checked.chunks, 2, 'both packed entries checked');
+  assert.equal(r.summary.quarantined, 1);
+  const copy = path.join(s.data.layout.root, r.problems[0]!.quarantined!);
+  assert.equal(copy, path.join(s.data.layout.quarantine, path.relative(s.data.layout.root, s.data.layout.chunkPath(digest))), 'quarantined where its chunk file would be');
+  const kept = await readFile(copy);
+  assert.equal(kept.length, 9_000);
+  assert.notDeepEqual(new Uint8Array(kept), bytes, 'the quarantined copy is the damaged bytes');
+  assert.equal(await exists(packed.pack), false, 'the damaged pack was rewritten');
   assert.deepEqual(r.notes.map((n) => [n.kind, n.digest]), [['directory', hex(dir)]]);
   assert.equal(await s.data.blobs.has(digest), false);
+  assert.deepEqual(await readBlob(s.data, other), otherBytes, 'the other entry of the pack still reads');
   await assertClean(s, 'second run');
 }, DEFAULT_CHUNKER));

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { truncate } from 'node:fs/promises';
+import path from 'node:path';
 import { blake3 } from '../../src/verify/blake3/index.js';
 import { EMPTY_DIRECTORY } from '../../src/store/castore/index.js';
 import { asDigest, formatDigest, type Digest } from '../../src/store/digest.js';
@@ -32,6 +33,11 @@ async function assertWhole(s: Store, t: PutTree): Promise<void> {
   for await (const d of s.data.directories.getRecursive(t.digest)) walked.push(d);
   assert.equal(walked.length, new Set(t.dirs.map(hex)).size, 'every Directory of the tree is there');
   for (const f of t.files) assert.deepEqual(await readBlob(s.data, f.digest), f.bytes, `blob ${hex(f.digest)} reads back`);
+}
+
+/** Ages every pack in packs/ (ageAll leaves them alone). */
+async function agePacks(s: Store, ms: number): Promise<void> {
+  for (const f of await filesUnder(s.data.layout.packs)) await age(path.join(s.data.layout.packs, f), ms);
 }
 
 async function assertConsistent(s: Store): Promise<void> {
@@ -256,20 +262,29 @@ test('writers adding trees while gc runs (grace 0) lose nothing: what they publi
   await assertConsistent(s);
 }));
 
-test('blobs kept as their chunk alone (small files through putBytes): kept when a kept tree names them, gone with their chunk otherwise', () => withStore(async (s) => {
-  const put = async (bytes: Uint8Array): Promise<Digest> => (await s.data.blobs.putBytes!(bytes)).digest;
+test('blobs kept as their chunk alone (small files through putBytes, packed): kept when a kept tree names them, gone with their pack entry otherwise', () => withStore(async (s) => {
   const keptBytes = randomBytes(3_000, 40);
   const goneBytes = randomBytes(7_000, 41);
-  const kept = await put(keptBytes);
-  const gone = await put(goneBytes);
+  const keptPut = await s.data.blobs.putBytes!(keptBytes);
+  const gonePut = await s.data.blobs.putBytes!(goneBytes);
+  const [kept, gone] = [keptPut.digest, gonePut.digest];
   assert.equal(await exists(s.data.layout.blobPath(kept)), false, 'test set-up: no record file');
+  assert.ok(keptPut.packed && gonePut.packed && keptPut.packed.pack === gonePut.packed.pack, 'test set-up: both in one pack');
+  const oldPack = keptPut.packed.pack;
   const dir = await s.data.directories.put({ directories: [], files: [{ name: new TextEncoder().encode('k'), digest: kept, size: 3_000n, executable: false }], symlinks: [] });
   await pin(s, dir);
   await ageAll(s, 2 * HOUR);
+  await agePacks(s, 2 * HOUR);
 
-  await gc(s.data, { graceMs: 0 });
+  const removed: string[] = [];
+  const r = await gc(s.data, { graceMs: 0, onRemove: (e) => removed.push(`${e.kind} ${e.digest} ${e.bytes}`) });
+  assert.deepEqual(removed, [`chunk ${hex(gone)} 7000`]);
+  assert.equal(r.removed.chunks, 1);
+  assert.equal(r.bytesFreed, 7_000);
   assert.deepEqual(await readBlob(s.data, kept), keptBytes);
   assert.equal(await s.data.blobs.has(gone), false);
+  assert.equal(await s.data.blobs.read(gone), undefined);
   assert.equal(await exists(s.data.layout.chunkPath(gone)), false);
+  assert.equal(await exists(oldPack), false, 'the pack was rewritten');
   await assertConsistent(s);
 }, DEFAULT_CHUNKER));

@@ -1,0 +1,235 @@
+// gc and fsck on packs of small blobs (pack-rewrite.ts): gc rewrites a pack with dead entries
+// into one of the live ones and removes the old pack and its index, keeps young packs and
+// packs a live writer may still append to whole, and collects a dead writer's pack; fsck
+// counts a torn tail as no entry and reports nothing for it, and only reports a bad entry
+// of a pack it may not rewrite.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { blake3 } from '../../src/verify/blake3/index.js';
+import { asDigest, formatDigest, type Digest } from '../../src/store/digest.js';
+import { fsck, type FsckProblem } from '../../src/store/fsck.js';
+import { gc } from '../../src/store/gc.js';
+import { encodeEntryHead, encodeIndex, ENTRY_HEAD, PACK_MAGIC, readIndex } from '../../src/store/pack-format.js';
+import { INDEX_SUFFIX, listPacks, packIndex, PACK_SUFFIX } from '../../src/store/pack-index.js';
+import { sealPacks } from '../../src/store/pack-writer.js';
+import { addPin } from '../../src/store/pins.js';
+import { randomBytes } from './blob-data.js';
+import { age, ageAll, DEFAULT_CHUNKER, exists, flipByte, HOUR, readBlob, withStore, type Store } from './store-fixture.js';
+
+const hex = formatDigest;
+const enc = new TextEncoder();
+/** Larger than any pid Linux hands out (PID_MAX_LIMIT is 2^22): a writer that is surely dead. */
+const DEAD_PID = 2 ** 22 + 1;
+
+/** Puts `blobs` through putBytes (each packed); their digests. */
+async function putSmall(s: Store, blobs: Uint8Array[]): Promise<Digest[]> {
+  const out: Digest[] = [];
+  for (const b of blobs) {
+    const r = await s.data.blobs.putBytes!(b);
+    assert.ok(r.packed !== undefined, 'test set-up: packed');
+    out.push(r.digest);
+  }
+  return out;
+}
+
+/** A pinned Directory naming `blobs` as files. */
+async function pinFiles(s: Store, blobs: { digest: Digest; size: number }[]): Promise<Digest> {
+  const files = blobs.map((b, i) => ({ name: enc.encode(`f${i}`), digest: b.digest, size: BigInt(b.size), executable: false }));
+  const dir = await s.data.directories.put({ directories: [], files, symlinks: [] });
+  await addPin(s.data.layout, { digest: dir, type: 'directory', label: 'test' });
+  return dir;
+}
+
+async function agePacks(s: Store, ms: number): Promise<void> {
+  for (const p of listPacks(s.data.layout.packs)) await age(p, ms);
+}
+
+/** A pack laid out by hand as `<pid>-<thread>-<tag>.pack`, with an optional torn tail; its path. */
+async function handPack(s: Store, name: string, blobs: Uint8Array[], tornTail = false): Promise<string> {
+  const parts: Uint8Array[] = [PACK_MAGIC];
+  for (const b of blobs) parts.push(encodeEntryHead(blake3(b), b.length), b);
+  if (tornTail) {
+    const b = randomBytes(2_000, 99);
+    parts.push(encodeEntryHead(blake3(b), b.length), b.subarray(0, 700));
+  }
+  const file = path.join(s.data.layout.packs, `${name}${PACK_SUFFIX}`);
+  await writeFile(file, Buffer.concat(parts));
+  return file;
+}
+
+const digestOf = (b: Uint8Array): Digest => asDigest(blake3(b));
+
+async function assertConsistent(s: Store): Promise<void> {
+  const problems: string[] = [];
+  const r = await fsck(s.data, { onProblem: (p) => problems.push(`${p.kind} ${p.digest}: ${p.detail}`) });
+  assert.deepEqual(problems, []);
+  assert.equal(r.consistent, true);
+}
+
+test('gc rewrites a pack holding live and dead entries: the live still read, the dead are gone, the old pack and index with them', () => withStore(async (s) => {
+  const liveBytes = [randomBytes(100, 1), randomBytes(5_000, 2), randomBytes(16_384, 3), randomBytes(1, 4)];
+  const deadBytes = [randomBytes(2_000, 5), randomBytes(9_000, 6), randomBytes(300, 7)];
+  // Interleaved, so the rewrite has to pick entries out of the middle.
+  const order = [deadBytes[0]!, liveBytes[0]!, liveBytes[1]!, deadBytes[1]!, liveBytes[2]!, deadBytes[2]!, liveBytes[3]!];
+  await putSmall(s, order);
+  const live = liveBytes.map(digestOf);
+  const dead = deadBytes.map(digestOf);
+  await pinFiles(s, live.map((digest, i) => ({ digest, size: liveBytes[i]!.length })));
+  await ageAll(s, 2 * HOUR);
+  const [oldPack] = listPacks(s.data.layout.packs);
+  assert.equal(listPacks(s.data.layout.packs).length, 1, 'test set-up: one pack');
+  await agePacks(s, 2 * HOUR);
+  const oldSize = (await stat(oldPack!)).size;
+  const deadSize = deadBytes.reduce((n, b) => n + b.length, 0);
+
+  const dry = await gc(s.data, { graceMs: 0, dryRun: true });
+  assert.equal(dry.removed.chunks, 3);
+  assert.equal(dry.bytesFreed, deadSize);
+  assert.equal((await stat(oldPack!)).size, oldSize, 'a dry run changes nothing');
+  for (const d of dead) assert.equal(await s.data.blobs.has(d), true);
+
+  const removed: string[] = [];
+  const r = await gc(s.data, { graceMs: 0, onRemove: (e) => removed.push(`${e.kind} ${e.digest} ${e.bytes}`) });
+  assert.deepEqual(removed.sort(), dead.map((d, i) => `chunk ${hex(d)} ${deadBytes[i]!.length}`).sort());
+  assert.equal(r.removed.chunks, 3);
+  assert.equal(r.bytesFreed, deadSize);
+  assert.equal(r.kept.chunks, 4);
+  assert.equal(await exists(oldPack!), false, 'the old pack is gone');
+  assert.equal(await exists(oldPack!.replace(/\.pack$/, INDEX_SUFFIX)), false, 'and its index');
+  const packs = listPacks(s.data.layout.packs);
+  assert.equal(packs.length, 1, 'one new pack');
+  const size = (await stat(packs[0]!)).size;
+  const idx = readIndex(packs[0]!.replace(/\.pack$/, INDEX_SUFFIX), size);
+  assert.ok(idx !== undefined && idx.covered === size, 'the new pack is sealed: its index covers it');
+  assert.deepEqual(idx.entries.map((e) => e.hex).sort(), live.map(hex).sort());
+  assert.deepEqual((await readFile(packs[0]!)).subarray(0, PACK_MAGIC.length), Buffer.from(PACK_MAGIC));
+  for (const [i, d] of live.entries()) assert.deepEqual(await readBlob(s.data, d), liveBytes[i], `live ${hex(d)} reads`);
+  for (const d of dead) assert.equal(await s.data.blobs.has(d), false, `dead ${hex(d)} gone`);
+  await assertConsistent(s);
+
+  const again = await gc(s.data, { graceMs: 0 });
+  assert.deepEqual(again.removed, { blobs: 0, dirs: 0, chunks: 0 }, 'a second gc finds nothing more');
+  assert.deepEqual(listPacks(s.data.layout.packs), packs, 'and leaves the new pack alone');
+}, DEFAULT_CHUNKER));
+
+test('gc keeps a young pack whole, and one a writer deduplicated against since it was old', () => withStore(async (s) => {
+  const liveBytes = randomBytes(4_000, 11);
+  const deadBytes = randomBytes(6_000, 12);
+  const [live, dead] = await putSmall(s, [liveBytes, deadBytes]);
+  await pinFiles(s, [{ digest: live!, size: liveBytes.length }]);
+  const [pack] = listPacks(s.data.layout.packs);
+  const size = (await stat(pack!)).size;
+
+  const young = await gc(s.data, { graceMs: HOUR });
+  assert.equal(young.removed.chunks, 0);
+  assert.equal(young.young.chunks, 1, 'the dead entry is counted as kept for being young');
+  assert.deepEqual(listPacks(s.data.layout.packs), [pack], 'the pack is not rewritten');
+  assert.equal((await stat(pack!)).size, size);
+  assert.equal(await s.data.blobs.has(dead!), true);
+
+  // Old now; a put of the same content dedups against the pack, which refreshes its mtime.
+  await ageAll(s, 2 * HOUR);
+  await agePacks(s, 2 * HOUR);
+  assert.equal((await s.data.blobs.putBytes!(deadBytes)).newBytes, 0, 'test set-up: deduplicated');
+  const refreshed = await gc(s.data, { graceMs: 60_000 });
+  assert.equal(refreshed.removed.chunks, 0);
+  assert.deepEqual(listPacks(s.data.layout.packs), [pack]);
+  assert.deepEqual(await readBlob(s.data, dead!), deadBytes);
+}, DEFAULT_CHUNKER));
+
+test('gc leaves an unsealed pack of a live writer alone, and collects a dead writer\'s pack, torn tail and all', () => withStore(async (s) => {
+  await s.data.blobs.putBytes!(randomBytes(10, 20)); // packs/ exists
+  const liveWriter = [randomBytes(3_000, 21), randomBytes(4_000, 22)];
+  const deadWriter = [randomBytes(5_000, 23), randomBytes(6_000, 24)];
+  const livePack = await handPack(s, `${process.pid}-999-aaaaaaaaaaaa`, liveWriter);
+  const deadPack = await handPack(s, `${DEAD_PID}-1-bbbbbbbbbbbb`, deadWriter, true);
+  const liveBefore = await readFile(livePack);
+  // The dead writer's first blob is named by a kept tree; nothing names the rest.
+  const named = digestOf(deadWriter[0]!);
+  await pinFiles(s, [{ digest: named, size: deadWriter[0]!.length }]);
+  await ageAll(s, 2 * HOUR);
+  await agePacks(s, 2 * HOUR);
+
+  const removed: string[] = [];
+  const r = await gc(s.data, { graceMs: 0, onRemove: (e) => removed.push(e.digest) });
+  assert.deepEqual((await readFile(livePack)).equals(liveBefore), true, 'the live writer\'s pack is untouched');
+  for (const b of liveWriter) assert.deepEqual(await readBlob(s.data, digestOf(b)), b);
+  assert.ok(r.young.chunks >= 2, 'its entries count as kept');
+  assert.equal(await exists(deadPack), false, 'the dead writer\'s pack is rewritten');
+  assert.ok(removed.includes(hex(digestOf(deadWriter[1]!))));
+  assert.equal(await s.data.blobs.has(digestOf(deadWriter[1]!)), false);
+  assert.deepEqual(await readBlob(s.data, named), deadWriter[0]);
+  assert.ok(!removed.includes(hex(named)));
+  await assertConsistent(s);
+}, DEFAULT_CHUNKER));
+
+test('fsck on a pack with a torn tail (its writer killed mid-append) reports nothing, and the other entries still read', () => withStore(async (s) => {
+  const bytes = [randomBytes(3_000, 31), randomBytes(5_000, 32), randomBytes(8_000, 33)];
+  const digests = await putSmall(s, bytes);
+  const [pack] = listPacks(s.data.layout.packs);
+  // As a writer killed mid-append leaves it: no index, the last entry cut off in its middle.
+  sealPacks();
+  await unlink(pack!.replace(/\.pack$/, INDEX_SUFFIX));
+  const size = (await stat(pack!)).size;
+  await truncate(pack!, size - 4_000);
+
+  const problems: FsckProblem[] = [];
+  const r = await fsck(s.data, { onProblem: (p) => problems.push(p) });
+  assert.deepEqual(problems, []);
+  assert.equal(r.consistent, true);
+  assert.equal(r.checked.chunks, 2, 'the two whole entries are checked; the torn one is no entry');
+  assert.equal(r.quarantined, 0);
+  assert.equal((await stat(pack!)).size, size - 4_000, 'the pack is left as it is');
+  // A reader that loads the pack afresh (another process) sees the two whole entries only.
+  packIndex(s.data.layout).reset();
+  assert.deepEqual(await readBlob(s.data, digests[0]!), bytes[0]);
+  assert.deepEqual(await readBlob(s.data, digests[1]!), bytes[1]);
+  assert.equal(await s.data.blobs.has(digests[2]!), false);
+}, DEFAULT_CHUNKER));
+
+test('fsck only reports a bad entry of a pack a live writer may still append to', () => withStore(async (s) => {
+  await s.data.blobs.putBytes!(randomBytes(10, 40)); // packs/ exists
+  const blobs = [randomBytes(3_000, 41), randomBytes(4_000, 42)];
+  const pack = await handPack(s, `${process.pid}-999-cccccccccccc`, blobs);
+  await flipByte(pack, PACK_MAGIC.length + ENTRY_HEAD + 100);
+  const before = await readFile(pack);
+
+  const problems: FsckProblem[] = [];
+  const r = await fsck(s.data, { onProblem: (p) => problems.push(p) });
+  assert.deepEqual(problems.map((p) => [p.kind, p.digest, p.code, p.quarantined]), [['chunk', hex(digestOf(blobs[0]!)), 'CORRUPT_CHUNK', undefined]]);
+  assert.equal(r.consistent, false);
+  assert.equal(r.quarantined, 0);
+  assert.ok((await readFile(pack)).equals(before), 'the pack is left as it is');
+  assert.deepEqual(await readBlob(s.data, digestOf(blobs[1]!)), blobs[1]);
+}, DEFAULT_CHUNKER));
+
+test('fsck takes a pack\'s index and a scan of it together: a garbled entry head loses nothing, a wrong index is rebuilt', () => withStore(async (s) => {
+  await s.data.blobs.putBytes!(randomBytes(10, 50)); // packs/ exists
+  const blobs = [randomBytes(3_000, 51), randomBytes(4_000, 52), randomBytes(5_000, 53)];
+  const offsets = blobs.reduce<number[]>((acc, b, i) => [...acc, i === 0 ? PACK_MAGIC.length + ENTRY_HEAD : acc[i - 1]! + blobs[i - 1]!.length + ENTRY_HEAD], []);
+  const index = (shift: number): Uint8Array => encodeIndex(offsets[2]! + blobs[2]!.length, blobs.map((b, i) => ({ digest: blake3(b), offset: offsets[i]! + (i === 1 ? shift : 0), size: b.length - (i === 1 ? shift : 0) })));
+
+  // The size field of the second entry's head garbled: a scan stops there, the index does not.
+  const garbled = await handPack(s, `${process.pid}-gc-eeeeeeeeeeee`, blobs);
+  await writeFile(garbled.replace(/\.pack$/, INDEX_SUFFIX), index(0));
+  await flipByte(garbled, offsets[1]! - ENTRY_HEAD + 1);
+  const first = await fsck(s.data, { onProblem: (p) => assert.fail(`${p.digest}: ${p.detail}`) });
+  assert.equal(first.checked.chunks, 4, 'every entry the index lists is checked (and the putBytes one)');
+  assert.equal(first.consistent, true);
+  for (const b of blobs) assert.deepEqual(await readBlob(s.data, digestOf(b)), b);
+  await unlink(garbled);
+  await unlink(garbled.replace(/\.pack$/, INDEX_SUFFIX));
+  packIndex(s.data.layout).reset();
+
+  // An index that points one byte off for the second entry: reads of it fail until fsck rebuilds the pack.
+  const wrong = await handPack(s, `${process.pid}-gc-ffffffffffff`, blobs);
+  await writeFile(wrong.replace(/\.pack$/, INDEX_SUFFIX), index(1));
+  await assert.rejects(readBlob(s.data, digestOf(blobs[1]!)), { code: 'CORRUPT_CHUNK' });
+  const second = await fsck(s.data, { onProblem: (p) => assert.fail(`${p.digest}: ${p.detail}`) });
+  assert.equal(second.consistent, true);
+  assert.equal(await exists(wrong), false, 'the pack was rewritten with a right index');
+  for (const b of blobs) assert.deepEqual(await readBlob(s.data, digestOf(b)), b);
+}, DEFAULT_CHUNKER));
