@@ -47,29 +47,6 @@ export async function writeSynced(file: string, bytes: Uint8Array | ByteSource, 
   }
 }
 
-/**
- * writeSynced with synchronous calls, for small files on a thread whose other work is
- * synchronous too (a Directory, a small blob): four system calls, where the thread-pool
- * round trips of writeSynced cost more than the writing.
- */
-export function writeSyncedSync(file: string, bytes: Uint8Array, durable: boolean): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(file, 'wx');
-    for (let at = 0; at < bytes.length;) at += fs.writeSync(fd, bytes, at, bytes.length - at, at);
-    if (durable) fs.fsyncSync(fd);
-    const done = fd;
-    fd = undefined;
-    fs.closeSync(done);
-  } catch (err: unknown) {
-    if (fd !== undefined) {
-      try { fs.closeSync(fd); } catch { /* reporting the write's failure */ }
-      try { fs.rmSync(file, { force: true }); } catch { /* left in tmp/ for cleanTemp */ }
-    }
-    throw fsError(err, file, 'writing');
-  }
-}
-
 // The failure being reported is the write's; if closing or removing fails too, the file
 // is left in tmp/ for cleanTemp, which is why everything unfinished lives there.
 async function discard(fd: number | undefined, file: string | undefined): Promise<void> {

@@ -10,7 +10,7 @@
 import { fstatSync, openSync, closeSync, readdirSync, statSync } from 'node:fs';
 import { errnoOf, fsError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
-import { readIndex, scanPack, type PackEntry } from './pack-format.js';
+import { ENTRY_HEAD, PACK_MAGIC, readIndex, scanPack, type PackEntry } from './pack-format.js';
 
 export const PACK_SUFFIX = '.pack';
 export const INDEX_SUFFIX = '.idx';
@@ -48,8 +48,25 @@ export class PackIndex {
     return this.refresh() ? this.#entries.get(hex) : undefined;
   }
 
-  /** Records an entry just written (by this thread, or the put-file worker). */
+  /**
+   * Records an entry just written (by this thread, or the put-file worker), and that its
+   * pack is accounted for up to the entry's end, so a refresh does not read back what was
+   * just written to learn what is already known.
+   */
   add(hex: string, entry: PackEntry): void {
+    if (!this.#entries.has(hex)) this.#entries.set(hex, entry);
+    const end = entry.offset + entry.size;
+    const st = this.#packs.get(entry.pack);
+    if (st === undefined) {
+      // Only a pack known from its start: one first seen here may hold entries written before.
+      if (entry.offset === PACK_MAGIC.length + ENTRY_HEAD) this.#packs.set(entry.pack, { scanned: end, size: end, sealed: false });
+    } else if (st.scanned === entry.offset - ENTRY_HEAD) {
+      st.scanned = end;
+      st.size = Math.max(st.size, end);
+    }
+  }
+
+  #note(hex: string, entry: PackEntry): void {
     if (!this.#entries.has(hex)) this.#entries.set(hex, entry);
   }
 
@@ -112,7 +129,7 @@ export class PackIndex {
       if (first) {
         const idx = readIndex(pack.slice(0, -PACK_SUFFIX.length) + INDEX_SUFFIX, st.size);
         if (idx !== undefined) {
-          for (const e of idx.entries) this.add(e.hex, { pack, offset: e.offset, size: e.size });
+          for (const e of idx.entries) this.#note(e.hex, { pack, offset: e.offset, size: e.size });
           st.scanned = idx.covered;
           st.sealed = idx.covered === st.size;
           found = idx.entries.length > 0;
@@ -120,7 +137,7 @@ export class PackIndex {
       }
       if (st.scanned < st.size) {
         const { entries, stop } = scanPack(fd, st.scanned, st.size);
-        for (const e of entries) this.add(e.hex, { pack, offset: e.offset, size: e.size });
+        for (const e of entries) this.#note(e.hex, { pack, offset: e.offset, size: e.size });
         st.scanned = stop;
         found = found || entries.length > 0;
       }
