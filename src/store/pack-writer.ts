@@ -61,23 +61,7 @@ class PackWriter {
     if (fd === undefined) return;
     this.#fd = undefined;
     try {
-      const idx = this.#path.slice(0, -PACK_SUFFIX.length) + INDEX_SUFFIX;
-      const temp = this.#layout.newTempPath('i-');
-      const ifd = openSync(temp, 'wx');
-      try {
-        const bytes = encodeIndex(this.#end, this.#written);
-        for (let at = 0; at < bytes.length;) at += writeSync(ifd, bytes, at, bytes.length - at, at);
-      } finally {
-        closeSync(ifd);
-      }
-      try {
-        renameSync(temp, idx);
-      } catch (err: unknown) {
-        try { unlinkSync(temp); } catch { /* left for cleanTemp */ }
-        throw err;
-      }
-    } catch {
-      // Without its index the pack is scanned by whoever reads it: slower, not wrong.
+      writePackIndex(this.#layout, this.#path, this.#written, this.#end);
     } finally {
       closeSync(fd);
       this.#written = [];
@@ -106,6 +90,27 @@ class PackWriter {
     this.#fd = fd;
     this.#path = name;
     this.#end = PACK_MAGIC.length;
+  }
+}
+
+/**
+ * Writes the index of `pack` (its `entries`, covering its first `covered` bytes) beside it,
+ * through a temp file in tmp/. Best effort: without its index a pack is scanned by whoever
+ * reads it, slower, not wrong.
+ */
+export function writePackIndex(layout: FsLayout, pack: string, entries: readonly { digest: Uint8Array; offset: number; size: number }[], covered: number): void {
+  const temp = layout.newTempPath('i-');
+  try {
+    const ifd = openSync(temp, 'wx');
+    try {
+      const bytes = encodeIndex(covered, entries);
+      for (let at = 0; at < bytes.length;) at += writeSync(ifd, bytes, at, bytes.length - at, at);
+    } finally {
+      closeSync(ifd);
+    }
+    renameSync(temp, pack.slice(0, -PACK_SUFFIX.length) + INDEX_SUFFIX);
+  } catch {
+    try { unlinkSync(temp); } catch { /* gone, or left for cleanTemp */ }
   }
 }
 
