@@ -11,7 +11,7 @@ import { stat } from 'node:fs/promises';
 import { encodeLength, groupBytes } from '../verify/bao/index.js';
 import { toHex } from '../verify/blake3/index.js';
 import { BLOB_GROUP_LOG, type ChunkRef, type Digest } from './blob-service.js';
-import { fsError, isNotFound, pathExists } from './fs-errors.js';
+import { fsError, isNotFound } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import type { RecordHead } from './fs-record.js';
 import { packIndex } from './pack-index.js';
@@ -30,13 +30,7 @@ export function isOneGroupBlob(size: number, chunkCount: number): boolean {
  * of a larger blob, not a blob by itself here).
  */
 export async function oneGroupBlobSize(layout: FsLayout, digest: Digest): Promise<number | undefined> {
-  const hex = toHex(digest);
-  let packed = packIndex(layout).lookup(hex);
-  // Its pack may have been rewritten by a gc or fsck in another process since this thread looked.
-  if (packed !== undefined && !(await pathExists(packed.pack))) {
-    packIndex(layout).reset();
-    packed = packIndex(layout).lookup(hex);
-  }
+  const packed = packIndex(layout).lookupFresh(toHex(digest));
   if (packed !== undefined) return packed.size;
   const file = layout.chunkPath(digest);
   try {

@@ -49,6 +49,16 @@ export class PackIndex {
   }
 
   /**
+   * lookup, after looking at the packs dir again: a pack removed since this thread last
+   * looked (gc or fsck in another process rewrote it without a dead entry) changes the
+   * dir, and `has` must not answer from a stale map. One stat, as checking the pack was.
+   */
+  lookupFresh(hex: string): PackEntry | undefined {
+    if (this.#loaded && dirStamp(this.#dir) !== this.#dirStamp) this.refresh();
+    return this.lookup(hex);
+  }
+
+  /**
    * Records an entry just written (by this thread, or the put-file worker), and that its
    * pack is accounted for up to the entry's end, so a refresh does not read back what was
    * just written to learn what is already known.
