@@ -61,7 +61,10 @@ export function putBytesSync(layout: FsLayout, chunker: ChunkerOptions, bytes: U
     const hex = toHex(digest);
     const index = packIndex(layout);
     const known = index.peek(hex);
-    if (known !== undefined && refreshPack(known.pack)) return { digest, newBytes: 0, packed: known };
+    // Dedup: the pack's mtime set to now, as for a chunk file (refresh), so a gc about to
+    // rewrite that pack sees it young and keeps it whole; if the pack is gone (gc rewrote
+    // it), the blob is appended again.
+    if (known !== undefined && touch(known.pack)) return { digest, newBytes: 0, packed: known };
     const packed = packWriter(layout).append(digest, hex, bytes, durable);
     return { digest, newBytes: size, packed };
   }
@@ -85,22 +88,6 @@ export function putBytesSync(layout: FsLayout, chunker: ChunkerOptions, bytes: U
   publish(tmp, record, encodeRecord(size, chunks, outboard), durable, dirty);
   if (durable) for (const d of dirty) syncDirSync(d);
   return { digest, newBytes };
-}
-
-/**
- * Dedup against a packed blob: its pack's mtime is set to now, as refresh() does for a chunk
- * file, so a gc about to rewrite that pack sees it young and keeps it whole; false if the
- * pack is gone (gc rewrote it), and the blob is then appended again.
- */
-function refreshPack(pack: string): boolean {
-  try {
-    const now = new Date();
-    utimesSync(pack, now, now);
-    return true;
-  } catch (err: unknown) {
-    if (isNotFound(err)) return false;
-    throw fsError(err, pack, 'touching');
-  }
 }
 
 /** Sets the mtime of `file` to now; false if there is no such file. */
