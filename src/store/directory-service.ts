@@ -121,12 +121,14 @@ export abstract class AbstractDirectoryService implements DirectoryService {
 
   async #checkChild(parent: Digest, node: DirectoryNode): Promise<void> {
     const digest = asDigest(node.digest);
+    // Asked of every child before the parent is written: a backend that refreshes what it
+    // is asked about (the disk store's mtime, which gc spares) does so in time.
+    if (!(await this._has(digest))) throw new MissingChildError(parent, node.name, digest);
     const size = this.#sizes.get(formatDigest(digest));
     if (size === undefined) {
       this.#remember(digest, directorySize(await this.loadChild(parent, node)));
       return;
     }
-    if (!(await this._has(digest))) throw new MissingChildError(parent, node.name, digest);
     if (size !== node.size) throw new ChildSizeMismatchError(node.name, digest, node.size, size);
   }
 

@@ -4,7 +4,7 @@
 // verifying decoder; writes are staged in tmp/ and published by atomic renames, so
 // several processes may share one data dir and a crash never exposes a partial file.
 
-import { lstat, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { groupBytes } from '../verify/bao/index.js';
 import { blake3 } from '../verify/blake3/index.js';

@@ -4,11 +4,10 @@
 // every check; this file only moves bytes.
 
 import { statSync } from 'node:fs';
-import { readFile, rm, stat, utimes } from 'node:fs/promises';
+import { readFile, rm, utimes } from 'node:fs/promises';
 import { moveInto, syncDir, writeSynced } from './atomic-write.js';
 import { AbstractDirectoryService } from './directory-service.js';
-import type { Directory } from './castore/index.js';
-import { asDigest, type Digest } from './digest.js';
+import type { Digest } from './digest.js';
 import { fsError, isNotFound, pathExists, ReadOnlyStoreError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 
@@ -66,14 +65,6 @@ export class FsDirectoryService extends AbstractDirectoryService {
       if (fsError(err, file, 'touching') instanceof ReadOnlyStoreError) return pathExists(file);
       throw fsError(err, file, 'touching');
     }
-  }
-
-  override async put(dir: Directory): Promise<Digest> {
-    // Children touched before the base class checks they are present, for the same reason.
-    for (const child of dir.directories) {
-      if (child.digest instanceof Uint8Array && child.digest.length === 32) await this._has(asDigest(child.digest));
-    }
-    return super.put(dir);
   }
 
   protected override async _write(digest: Digest, bytes: Uint8Array): Promise<void> {

@@ -5,7 +5,6 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import type { PeerId } from '@libp2p/interface';
 import { CastorNode } from '../../src/node/castor-node.js';
 import { fetchBlob } from '../../src/node/fetch-blob.js';

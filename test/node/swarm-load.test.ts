@@ -5,7 +5,6 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { CastorNode } from '../../src/node/castor-node.js';
 import { NotFoundOnPeersError, RemoteError } from '../../src/node/errors.js';
 import { fetchBlob } from '../../src/node/fetch-blob.js';

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, open, readdir, rm, stat, truncate, unlink, utimes, writeFile, mkdir, readFile, type FileHandle } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm, stat, truncate, unlink, utimes, writeFile, mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
