@@ -11,7 +11,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { closeSync, openSync, statSync } from 'node:fs';
 import { castor } from './run-cli.js';
+import { scanPack } from '../../src/store/pack-format.js';
 import { assertSameTree, makeAwkwardTree } from '../store/tree-fixture.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -157,6 +159,42 @@ describe('castor add on a full or read-only disk', () => {
     assert.equal(r.err.trim().split('\n').length, 1, r.err);
     assert.ok(r.out.includes('stored before the disk filled'));
     assert.doesNotMatch(r.out.split('stored before the disk filled')[1]!, /\S/, 'tmp/ is empty again');
+  });
+
+  it('a disk that fills while small files are packed: exit 1 with "no space left", the pack keeps no torn entry, what was stored still reads', { skip: skipMount }, async () => {
+    const dir = await mkdtemp(path.join(tmp, 'full-packs-'));
+    const small = path.join(tmp, 'small-before-packs');
+    await writeFile(small, 'packed before the disk filled');
+    const tree = path.join(tmp, 'many-small');
+    await mkdir(tree, { recursive: true });
+    for (let i = 0; i < 200; i++) await writeFile(path.join(tree, `f${i}`), randomBytes(8000));
+    const packsCopy = path.join(tmp, 'full-packs-copy');
+    const r = inNamespace(dir, [
+      'mount -t tmpfs -o size=1m tmpfs "$1"',
+      `d=$("$2" "$3" add --data-dir "$1/data" ${small} | cut -c1-64)`,
+      `"$2" "$3" add --data-dir "$1/data" ${tree}; echo "add-status=$?"`,
+      '"$2" "$3" cat --data-dir "$1/data" "$d"; echo',
+      '"$2" "$3" fsck --data-dir "$1/data" --dry-run; echo "fsck-status=$?"',
+      `cp -r "$1/data/packs" ${packsCopy}`,
+    ].join(' && '));
+    assert.equal(r.status, 0, r.err);
+    assert.match(r.out, /add-status=1/);
+    assert.match(r.err, /no space left on the device/);
+    assert.equal(r.err.trim().split('\n').length, 1, r.err);
+    assert.ok(r.out.includes('packed before the disk filled'));
+    assert.match(r.out, /fsck-status=0/, r.out);
+    // The append that failed was cut off again: every pack ends at the end of a whole entry.
+    const packs = (await readdir(packsCopy)).filter((n) => n.endsWith('.pack'));
+    assert.ok(packs.length > 0);
+    for (const name of packs) {
+      const file = path.join(packsCopy, name);
+      const fd = openSync(file, 'r');
+      try {
+        assert.equal(scanPack(fd, 0, statSync(file).size).stop, statSync(file).size, name);
+      } finally {
+        closeSync(fd);
+      }
+    }
   });
 
   it('a read-only data dir: add is refused with READ_ONLY, reads work', { skip: skipMount }, async () => {
