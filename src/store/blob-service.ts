@@ -104,6 +104,13 @@ export interface BlobService {
    * reject as usual.
    */
   putFile?(file: Uint8Array): Promise<PutFileResult>;
+  /**
+   * Optional fast path for a blob of at most one group (16 KiB) the store keeps whole in
+   * one place: its bytes, checked against the digest (for one group, the same check a
+   * verified read makes), read synchronously; undefined when the store does not keep it
+   * so, and the caller reads it as usual. Bytes that do not match reject as read would.
+   */
+  readSmall?(digest: Digest): Uint8Array | undefined;
 }
 
 /** A stored chunk does not hash to what the blob's outboard (or its own digest) says. */

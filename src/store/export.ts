@@ -4,6 +4,7 @@
 // followed, so a hostile tree cannot write outside OUTPUT. Content comes from verified
 // reads only; on any failure what this export created is removed again.
 
+import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, rm, symlink } from 'node:fs/promises';
 import { CastorError } from '../verify/errors.js';
 import type { BlobService } from './blob-service.js';
@@ -135,6 +136,15 @@ async function writeNode(ctx: Ctx, path: Buffer, node: Node): Promise<void> {
   const { digest: d, size, executable } = node.file;
   const digest = asDigest(d);
   await ctx.limit(async () => {
+    const small = size <= SMALL_BLOB && ctx.options.blobs.readSmall ? ctx.options.blobs.readSmall(digest) : undefined;
+    if (small !== undefined) {
+      if (BigInt(small.length) !== size) throw new FileSizeMismatchError(digest, showPath(path), size, small.length);
+      writeWholeSync(path, small, executable ? EXEC_MODE : FILE_MODE);
+      ctx.result.bytes += small.length;
+      ctx.result.files++;
+      ctx.options.onProgress?.({ files: ctx.result.files, bytes: ctx.result.bytes });
+      return;
+    }
     const stream = await ctx.options.blobs.read(digest);
     if (stream === undefined) throw new MissingBlobError(digest, showPath(path));
     // 'wx': exclusive create, which also refuses to follow a symlink in the final component.
@@ -158,6 +168,24 @@ async function writeNode(ctx: Ctx, path: Buffer, node: Node): Promise<void> {
     }
     ctx.result.files++;
   });
+}
+
+/** Blobs the store may hand over whole (readSmall): one group. */
+const SMALL_BLOB = 16_384n;
+
+/**
+ * A small file written with four synchronous calls: through the thread pool each was a
+ * round trip costing more than the call (exporting 20,000 small files took 5 to 6 s).
+ * The same exclusive create and exact mode as the streaming path.
+ */
+function writeWholeSync(path: Buffer, bytes: Uint8Array, mode: number): void {
+  const fd = openSync(path, 'wx', FILE_MODE);
+  try {
+    for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at, at);
+    fchmodSync(fd, mode);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 const SLASH = Buffer.from('/');

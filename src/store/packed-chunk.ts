@@ -117,11 +117,14 @@ export function openChunkSync(layout: FsLayout, chunk: ChunkRef): { fd: number; 
   }
 }
 
-/** The synchronous form of openPackedChunk: an fd on the pack and where the entry is in it. */
-export function openPackedChunkSync(layout: FsLayout, digest: Uint8Array): { fd: number; entry: PackEntry } | undefined {
+/**
+ * The synchronous form of openPackedChunk: an fd on the pack and where the entry is in it.
+ * `refresh` false asks only what this thread already knows (no look at packs/ on a miss).
+ */
+export function openPackedChunkSync(layout: FsLayout, digest: Uint8Array, refresh = true): { fd: number; entry: PackEntry } | undefined {
   const hex = toHex(digest);
   for (let attempt = 0; attempt < 2; attempt++) {
-    const entry = packIndex(layout).lookup(hex);
+    const entry = refresh ? packIndex(layout).lookup(hex) : packIndex(layout).peek(hex);
     if (entry === undefined) return undefined;
     try {
       return { fd: openSync(entry.pack, 'r'), entry };

@@ -103,6 +103,37 @@ describe('castor add / get / ls / stat / cat', () => {
     assert.deepEqual(r.stdout, content.subarray(0, r.stdout.length), 'what was written is a verified prefix');
   });
 
+  it('a corrupted packed small file is refused by get, naming it, and OUTPUT is removed', async () => {
+    const data = path.join(tmp, 'data-packed');
+    const t = path.join(tmp, 't-packed');
+    await mkdir(t);
+    const victimContent = randomBytes(9000);
+    await writeFile(path.join(t, 'victim'), victimContent);
+    for (let i = 0; i < 5; i++) await writeFile(path.join(t, `ok${i}`), randomBytes(3000));
+    const root = digestOf(castor(['add', '--data-dir', data, t]).stdout);
+    const victim = digestOf(castor(['hash', path.join(t, 'victim')]).stdout);
+    let flipped = false;
+    for (const name of await readdir(path.join(data, 'packs'))) {
+      if (!name.endsWith('.pack')) continue;
+      const file = path.join(data, 'packs', name);
+      const fd = openSync(file, 'r');
+      const entry = scanPack(fd, 0, statSync(file).size).entries.find((e) => e.hex === victim);
+      closeSync(fd);
+      if (entry === undefined) continue;
+      const bytes = await readFile(file);
+      bytes[entry.offset + 4321] ^= 1;
+      await writeFile(file, bytes);
+      flipped = true;
+    }
+    assert.ok(flipped, 'the small file was packed');
+    const out = path.join(tmp, 'packed-out');
+    const r = castor(['get', '--data-dir', data, root, out]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`chunk ${victim}.* is corrupt`));
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    await assert.rejects(readdir(out), { code: 'ENOENT' }, 'nothing of the export is left');
+  });
+
   it('two adds of overlapping trees racing on one data dir both succeed', async () => {
     const data = path.join(tmp, 'data4');
     const shared = Array.from({ length: 40 }, () => randomBytes(50_000));
