@@ -88,12 +88,6 @@ export class PackIndex {
     this.#loaded = false;
   }
 
-  /** Every entry known, for fsck and gc (after a refresh). */
-  all(): ReadonlyMap<string, PackEntry> {
-    this.refresh();
-    return this.#entries;
-  }
-
   /** Looks for new packs and growth of known ones; true if anything new was found. */
   refresh(): boolean {
     this.#loaded = true;
