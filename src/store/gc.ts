@@ -19,7 +19,7 @@
 // no writer appends to any more are touched, and young ones are kept whole.
 
 import type { Stats } from 'node:fs';
-import { lstat, mkdir, rename, rm, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { InvalidInputError } from '../verify/errors.js';
@@ -33,7 +33,7 @@ import { Marker } from './gc-mark.js';
 import { forEachConcurrent, WALK_CONCURRENCY } from './concurrent.js';
 import { listPins } from './pins.js';
 import { storedEntries, type StoredEntry } from './shard-walk.js';
-import { listPacks, packIndex } from './pack-index.js';
+import { INDEX_SUFFIX, listPacks, PACK_SUFFIX, packIndex } from './pack-index.js';
 import { packRewritable, readPackView, removeIndexOf, rewritePack, type PackView } from './pack-rewrite.js';
 import { sealPacks } from './pack-writer.js';
 import { trustRoots } from './trust/gc-roots.js';
@@ -300,9 +300,31 @@ class GcRun {
         const rewritable = packRewritable(view) || (this.#dry && path.basename(pack).startsWith(ownPrefix));
         changed = (await this.#sweepPack(view, rewritable)) || changed;
       }
+      if (!this.#dry) await this.#removeOrphanIndexes();
     } finally {
       // This thread's index may name entries in packs that are gone now.
       if (changed) packIndex(this.#layout).reset();
+    }
+  }
+
+  /**
+   * Pack indexes whose pack is gone: what a gc or fsck stopped between removing a pack and
+   * its index leaves. Only old ones: a rewrite publishes the new index just before its pack.
+   */
+  async #removeOrphanIndexes(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.#layout.packs);
+    } catch (err: unknown) {
+      if (isNotFound(err)) return;
+      throw fsError(err, this.#layout.packs, 'listing');
+    }
+    const packs = new Set(names.filter((n) => n.endsWith(PACK_SUFFIX)));
+    for (const n of names) {
+      if (!n.endsWith(INDEX_SUFFIX) || packs.has(n.slice(0, -INDEX_SUFFIX.length) + PACK_SUFFIX)) continue;
+      const file = path.join(this.#layout.packs, n);
+      const st = await statOf(file);
+      if (st !== undefined && !this.#isYoung(st)) await removeFile(file);
     }
   }
 

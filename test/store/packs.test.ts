@@ -166,6 +166,22 @@ test('gc leaves an unsealed pack of a live writer alone, and collects a dead wri
   await assertConsistent(s);
 }, DEFAULT_CHUNKER));
 
+test('gc removes an old pack index whose pack is gone (a gc stopped between the two), and keeps a young one and every index with its pack', () => withStore(async (s) => {
+  await putSmall(s, [randomBytes(2_000, 41)]);
+  sealPacks();
+  const [pack] = listPacks(s.data.layout.packs);
+  const withPack = pack!.slice(0, -PACK_SUFFIX.length) + INDEX_SUFFIX;
+  const oldOrphan = path.join(s.data.layout.packs, `${DEAD_PID}-1-cccccccccccc${INDEX_SUFFIX}`);
+  const youngOrphan = path.join(s.data.layout.packs, `${DEAD_PID}-1-dddddddddddd${INDEX_SUFFIX}`);
+  await writeFile(oldOrphan, encodeIndex(PACK_MAGIC.length, []));
+  await writeFile(youngOrphan, encodeIndex(PACK_MAGIC.length, []));
+  await age(oldOrphan, 2 * HOUR);
+  await gc(s.data, { graceMs: HOUR });
+  assert.equal(await exists(oldOrphan), false, 'the old orphan index is removed');
+  assert.equal(await exists(youngOrphan), true, 'a young one may be a rewrite publishing its pack next');
+  assert.equal(await exists(withPack), true, 'an index with its pack stays');
+}, DEFAULT_CHUNKER));
+
 test('fsck on a pack with a torn tail (its writer killed mid-append) reports nothing, and the other entries still read', () => withStore(async (s) => {
   const bytes = [randomBytes(3_000, 31), randomBytes(5_000, 32), randomBytes(8_000, 33)];
   const digests = await putSmall(s, bytes);
