@@ -170,6 +170,15 @@ function inNamespace(dir: string, script: string): { status: number | null; out:
 const canMount = inNamespace(os.tmpdir(), 'mount -t tmpfs -o size=64k tmpfs "$1"').status === 0;
 const skipMount = canMount ? false : 'unshare -rm with tmpfs mounts is not allowed here';
 
+/** The add on the full disk failed with one "no space left" line, and what was stored before (`before`) still reads. */
+function assertFullDiskRefused(r: { status: number | null; out: string; err: string }, before: string): void {
+  assert.equal(r.status, 0, r.err);
+  assert.match(r.out, /add-status=1/);
+  assert.match(r.err, /no space left on the device/);
+  assert.equal(r.err.trim().split('\n').length, 1, r.err);
+  assert.ok(r.out.includes(before));
+}
+
 describe('castor add on a full or read-only disk', () => {
   it('a full disk: exit 1 with "no space left", what was stored still reads', { skip: skipMount }, async () => {
     const dir = await mkdtemp(path.join(tmp, 'full-'));
@@ -184,11 +193,7 @@ describe('castor add on a full or read-only disk', () => {
       '"$2" "$3" cat --data-dir "$1/data" "$d"',
       'ls -A "$1/data/tmp"',
     ].join(' && '));
-    assert.equal(r.status, 0, r.err);
-    assert.match(r.out, /add-status=1/);
-    assert.match(r.err, /no space left on the device/);
-    assert.equal(r.err.trim().split('\n').length, 1, r.err);
-    assert.ok(r.out.includes('stored before the disk filled'));
+    assertFullDiskRefused(r, 'stored before the disk filled');
     assert.doesNotMatch(r.out.split('stored before the disk filled')[1]!, /\S/, 'tmp/ is empty again');
   });
 
@@ -208,11 +213,7 @@ describe('castor add on a full or read-only disk', () => {
       '"$2" "$3" fsck --data-dir "$1/data" --dry-run; echo "fsck-status=$?"',
       `cp -r "$1/data/packs" ${packsCopy}`,
     ].join(' && '));
-    assert.equal(r.status, 0, r.err);
-    assert.match(r.out, /add-status=1/);
-    assert.match(r.err, /no space left on the device/);
-    assert.equal(r.err.trim().split('\n').length, 1, r.err);
-    assert.ok(r.out.includes('packed before the disk filled'));
+    assertFullDiskRefused(r, 'packed before the disk filled');
     assert.match(r.out, /fsck-status=0/, r.out);
     // The append that failed was cut off again: every pack ends at the end of a whole entry.
     const packs = (await readdir(packsCopy)).filter((n) => n.endsWith('.pack'));
