@@ -11,8 +11,6 @@ import { checkOutboardHeader, decodeChunkTable, decodeHead, RECORD_HEAD_LEN, typ
 import { ChunkTable } from './chunk-table.js';
 import { oneGroupBlobSize, oneGroupRecord } from './one-group-blob.js';
 import type { ChunkHandle } from './packed-chunk.js';
-import { packIndex } from './pack-index.js';
-import { toHex } from '../verify/blake3/index.js';
 
 export interface OpenedRecord {
   readonly fh: FileHandle;
@@ -79,12 +77,6 @@ export interface LoadedRecord {
  * kept as its chunk alone (one-group-blob.ts) gets the record it would have had.
  */
 export async function loadRecord(layout: FsLayout, blob: Digest): Promise<LoadedRecord | undefined> {
-  // A blob this thread knows to be packed has no record: not looked for (a failed open and
-  // an error object per small file when exporting a tree of them).
-  if (packIndex(layout).peek(toHex(blob)) !== undefined) {
-    const rec = await loadOneGroupRecord(layout, blob);
-    if (rec !== undefined) return rec;
-  }
   const file = layout.blobPath(blob);
   const fh = await openIfPresent(file);
   if (fh === undefined) return loadOneGroupRecord(layout, blob);
