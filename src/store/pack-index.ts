@@ -41,6 +41,15 @@ export class PackIndex {
     return this.#entries.get(hex);
   }
 
+  /**
+   * The entry for blob `hex` if this thread's map is loaded and holds it; never loads the
+   * map (for readers that try a chunk file first and come to the packs only when it is
+   * missing, so reading a large blob does not load the map of every packed blob).
+   */
+  known(hex: string): PackEntry | undefined {
+    return this.#loaded ? this.#entries.get(hex) : undefined;
+  }
+
   /** The entry for blob `hex`, looking at packs/ again if it is not known yet. */
   lookup(hex: string): PackEntry | undefined {
     const known = this.peek(hex);

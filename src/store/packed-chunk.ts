@@ -53,7 +53,7 @@ class PackedChunkHandle implements ChunkHandle {
  */
 export async function openChunk(layout: FsLayout, chunk: ChunkRef): Promise<ChunkHandle> {
   if (chunk.size <= ONE_GROUP_MAX) {
-    const entry = packIndex(layout).peek(toHex(chunk.digest));
+    const entry = packIndex(layout).known(toHex(chunk.digest));
     if (entry !== undefined) {
       try {
         return new PackedChunkHandle(await open(entry.pack, 'r'), entry);
@@ -97,7 +97,7 @@ export async function openPackedChunk(layout: FsLayout, digest: Uint8Array): Pro
 export function openChunkSync(layout: FsLayout, chunk: ChunkRef): { fd: number; base: number } {
   const hex = toHex(chunk.digest);
   if (chunk.size <= ONE_GROUP_MAX) {
-    const entry = packIndex(layout).peek(hex);
+    const entry = packIndex(layout).known(hex);
     if (entry !== undefined && entry.size === chunk.size) {
       try {
         return { fd: openSync(entry.pack, 'r'), base: entry.offset };
