@@ -34,13 +34,17 @@ import { forEachConcurrent, WALK_CONCURRENCY } from './concurrent.js';
 import { listPins } from './pins.js';
 import { storedEntries, type StoredEntry } from './shard-walk.js';
 import { INDEX_SUFFIX, listPacks, PACK_SUFFIX, packIndex } from './pack-index.js';
-import { packRewritable, readPackView, removeIndexOf, rewritePack, type PackView } from './pack-rewrite.js';
+import { packRewritable, readPackView, removeIndexOf, rewritePack, rewritePacks, type PackView } from './pack-rewrite.js';
 import { sealPacks } from './pack-writer.js';
 import { trustRoots } from './trust/gc-roots.js';
 
 export { GcAbortedError } from './gc-mark.js';
 
 export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
+/** Packs smaller than this whose entries are all live are merged (see #mergePacks)... */
+const MERGE_BELOW = 16 << 20;
+/** ...when there are at least this many. */
+const MERGE_MIN = 4;
 /** tmp/ entries older than this are a killed writer's leftovers (fsck's default too). */
 export const GC_TMP_AGE_MS = 60 * 60 * 1000;
 
@@ -294,13 +298,22 @@ class GcRun {
     const ownPrefix = `${process.pid}-${threadId}-`;
     let changed = false;
     try {
+      const small: PackView[] = [];
       for (const pack of listPacks(this.#layout.packs)) {
         const view = readPackView(pack);
         if (view === undefined) continue;
         const rewritable = packRewritable(view) || (this.#dry && path.basename(pack).startsWith(ownPrefix));
-        changed = (await this.#sweepPack(view, rewritable)) || changed;
+        if (await this.#sweepPack(view, rewritable)) {
+          changed = true;
+        } else if (rewritable && view.size < MERGE_BELOW && view.mtimeMs <= this.#cutoff && view.entries.length > 0
+          && view.entries.every((e) => this.#mark.chunks.has(parseDigest(e.hex)))) {
+          small.push(view);
+        }
       }
-      if (!this.#dry) await this.#removeOrphanIndexes();
+      if (!this.#dry) {
+        changed = (await this.#mergePacks(small)) || changed;
+        await this.#removeOrphanIndexes();
+      }
     } finally {
       // This thread's index may name entries in packs that are gone now.
       if (changed) packIndex(this.#layout).reset();
@@ -349,25 +362,51 @@ class GcRun {
       return false;
     }
     const fresh = await rewritePack(this.#layout, view, live);
+    const retired = await this.#retire(view);
+    if (retired === 'gone') return fresh !== undefined;
+    if (retired === 'restored') {
+      keptWhole();
+      return fresh !== undefined;
+    }
+    this.kept.chunks += view.entries.length - dead.length;
+    for (const e of dead) this.#removed('chunk', e.hex, e.size);
+    return true;
+  }
+
+  /**
+   * Removes a pack whose kept entries were copied out, through the trash: put back if its
+   * mtime changed since `view` was taken (a writer deduped against it and relies on it).
+   */
+  async #retire(view: PackView): Promise<'removed' | 'restored' | 'gone'> {
     const trashPath = path.join(await this.#trashDir(), `p-${path.basename(view.pack)}`);
     try {
       await rename(view.pack, trashPath);
     } catch (err: unknown) {
       // Another gc or an fsck took it meanwhile; whatever we copied out is a harmless duplicate.
-      if (isNotFound(err)) return fresh !== undefined;
+      if (isNotFound(err)) return 'gone';
       throw fsError(err, view.pack, 'removing');
     }
     const moved = await statOf(trashPath);
     if (moved !== undefined && (moved.mtimeMs !== view.mtimeMs || this.#isYoung(moved))) {
-      // A writer deduped against it since we looked: it relies on the old pack being there.
       await this.#restore(trashPath, view.pack);
-      keptWhole();
-      return fresh !== undefined;
+      return 'restored';
     }
     await removeIndexOf(view.pack);
     await removeFile(trashPath);
-    this.kept.chunks += view.entries.length - dead.length;
-    for (const e of dead) this.#removed('chunk', e.hex, e.size);
+    return 'removed';
+  }
+
+  /**
+   * Small old packs whose entries are all live, merged into one: each process that adds
+   * files leaves a pack or two, and every later process reads each pack's index on its first
+   * small-blob lookup (2,000 packs of one entry: `castor cat` of a small blob 0.55 s
+   * against 0.2 s). Fewer than MERGE_MIN are left as they are.
+   */
+  async #mergePacks(small: PackView[]): Promise<boolean> {
+    if (small.length < MERGE_MIN) return false;
+    const merged = await rewritePacks(this.#layout, small, () => true);
+    if (merged === undefined) return false;
+    for (const view of small) await this.#retire(view);
     return true;
   }
 

@@ -11,7 +11,7 @@
 // removal finds it gone and appends its blob again (fs-put-bytes.ts).
 
 import { fstatSync, openSync, closeSync } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { digestEquals, parseDigest, type Digest } from './digest.js';
@@ -91,19 +91,31 @@ export function packRewritable(view: PackView): boolean {
  * nothing); durable before it resolves. Resolves to its path, or undefined when nothing
  * was kept (then nothing was written). The old pack is left for the caller to remove.
  */
-export async function rewritePack(layout: FsLayout, view: PackView, keep: (hex: string, entry: ScannedEntry) => boolean): Promise<string | undefined> {
+export function rewritePack(layout: FsLayout, view: PackView, keep: (hex: string, entry: ScannedEntry) => boolean): Promise<string | undefined> {
+  return rewritePacks(layout, [view], keep);
+}
+
+/**
+ * rewritePack over several packs at once, into one: how gc merges small packs (every
+ * process that adds files leaves one or two, and each costs every later process a read of
+ * its index on its first small-blob lookup).
+ */
+export async function rewritePacks(layout: FsLayout, views: readonly PackView[], keep: (hex: string, entry: ScannedEntry) => boolean): Promise<string | undefined> {
   const kept = new Set<string>();
-  const chosen = view.entries.filter((e) => {
-    if (kept.has(e.hex) || !keep(e.hex, e)) return false;
-    kept.add(e.hex);
-    return true;
-  });
-  if (chosen.length === 0) return undefined;
+  const chosen = views.map((view) => ({
+    from: view.pack,
+    entries: view.entries.filter((e) => {
+      if (kept.has(e.hex) || !keep(e.hex, e)) return false;
+      kept.add(e.hex);
+      return true;
+    }),
+  }));
+  if (kept.size === 0) return undefined;
   const tempPack = layout.newTempPath('p-');
   const tempIndex = layout.newTempPath('i-');
   const name = `${layout.packs}/${process.pid}-gc-${randomBytes(6).toString('hex')}`;
   try {
-    const written = await copyEntries(view.pack, tempPack, chosen);
+    const written = await copyEntries(chosen, tempPack);
     if (written === undefined) return undefined;
     const ifh = await open(tempIndex, 'wx');
     try {
@@ -123,41 +135,53 @@ export async function rewritePack(layout: FsLayout, view: PackView, keep: (hex: 
 }
 
 /**
- * Copies `entries` of `from` into a new pack at `to`, fsynced. Undefined if `from` is gone
- * (another gc or fsck removed it meanwhile).
+ * Copies the `entries` of each pack `from` into a new pack at `to`, fsynced. Undefined if a
+ * `from` is gone (another gc or fsck removed it meanwhile).
  */
-async function copyEntries(from: string, to: string, entries: readonly ScannedEntry[]): Promise<{ end: number; entries: { digest: Uint8Array; offset: number; size: number }[] } | undefined> {
-  let src;
-  try {
-    src = await open(from, 'r');
-  } catch (err: unknown) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+async function copyEntries(sources: readonly { from: string; entries: readonly ScannedEntry[] }[], to: string): Promise<{ end: number; entries: { digest: Uint8Array; offset: number; size: number }[] } | undefined> {
   const out = await open(to, 'wx');
   try {
     await out.write(PACK_MAGIC, 0, PACK_MAGIC.length, 0);
     let end = PACK_MAGIC.length;
     const index: { digest: Uint8Array; offset: number; size: number }[] = [];
-    for (const e of entries) {
-      const digest = parseDigest(e.hex);
-      const entry = new Uint8Array(ENTRY_HEAD + e.size);
-      entry.set(encodeEntryHead(digest, e.size));
-      for (let got = ENTRY_HEAD; got < entry.length;) {
-        const { bytesRead } = await src.read(entry, got, entry.length - got, e.offset + got - ENTRY_HEAD);
-        if (bytesRead === 0) throw Object.assign(new Error(`pack ${from} ends inside the entry at ${e.offset}`), { code: 'EIO' });
-        got += bytesRead;
+    for (const { from, entries } of sources) {
+      if (entries.length === 0) continue;
+      let src;
+      try {
+        src = await open(from, 'r');
+      } catch (err: unknown) {
+        if (isNotFound(err)) return undefined;
+        throw err;
       }
-      for (let put = 0; put < entry.length;) put += (await out.write(entry, put, entry.length - put, end + put)).bytesWritten;
-      index.push({ digest, offset: end + ENTRY_HEAD, size: e.size });
-      end += entry.length;
+      try {
+        end = await copyFrom(src, from, entries, out, end, index);
+      } finally {
+        await src.close();
+      }
     }
     await out.sync();
     return { end, entries: index };
   } finally {
     await out.close();
-    await src.close();
   }
+}
+
+/** Appends `entries` of the open pack `src` (named `from`) to `out` from `end` on; the new end. */
+async function copyFrom(src: FileHandle, from: string, entries: readonly ScannedEntry[], out: FileHandle, end: number, index: { digest: Uint8Array; offset: number; size: number }[]): Promise<number> {
+  for (const e of entries) {
+    const digest = parseDigest(e.hex);
+    const entry = new Uint8Array(ENTRY_HEAD + e.size);
+    entry.set(encodeEntryHead(digest, e.size));
+    for (let got = ENTRY_HEAD; got < entry.length;) {
+      const { bytesRead } = await src.read(entry, got, entry.length - got, e.offset + got - ENTRY_HEAD);
+      if (bytesRead === 0) throw Object.assign(new Error(`pack ${from} ends inside the entry at ${e.offset}`), { code: 'EIO' });
+      got += bytesRead;
+    }
+    for (let put = 0; put < entry.length;) put += (await out.write(entry, put, entry.length - put, end + put)).bytesWritten;
+    index.push({ digest, offset: end + ENTRY_HEAD, size: e.size });
+    end += entry.length;
+  }
+  return end;
 }
 
 /** Removes a pack's index (after the pack itself is gone or set aside). */

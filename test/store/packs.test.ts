@@ -166,6 +166,37 @@ test('gc leaves an unsealed pack of a live writer alone, and collects a dead wri
   await assertConsistent(s);
 }, DEFAULT_CHUNKER));
 
+test('gc merges four or more small old packs whose entries are all live into one, and leaves three alone', () => withStore(async (s) => {
+  const blobs = Array.from({ length: 5 }, (_, i) => randomBytes(2_000 + i, 50 + i));
+  const digests: Digest[] = [];
+  for (const b of blobs.slice(0, 3)) {
+    digests.push(...await putSmall(s, [b]));
+    sealPacks(); // one pack each, as three separate adds would leave
+  }
+  await pinFiles(s, blobs.slice(0, 3).map((b, i) => ({ digest: digests[i]!, size: b.length })));
+  await ageAll(s, 2 * HOUR);
+  await agePacks(s, 2 * HOUR);
+  await gc(s.data, { graceMs: HOUR });
+  assert.equal(listPacks(s.data.layout.packs).length, 3, 'three packs are not worth merging');
+
+  for (const b of blobs.slice(3)) {
+    digests.push(...await putSmall(s, [b]));
+    sealPacks();
+  }
+  await pinFiles(s, blobs.map((b, i) => ({ digest: digests[i]!, size: b.length })));
+  await ageAll(s, 2 * HOUR);
+  await agePacks(s, 2 * HOUR);
+  const removed: string[] = [];
+  await gc(s.data, { graceMs: HOUR, onRemove: (e) => removed.push(e.digest) });
+  const after = listPacks(s.data.layout.packs);
+  assert.equal(after.length, 1, 'merged into one');
+  assert.deepEqual(removed, [], 'merging removes no blob');
+  const idx = readIndex(after[0]!.slice(0, -PACK_SUFFIX.length) + INDEX_SUFFIX, (await stat(after[0]!)).size);
+  assert.equal(idx?.entries.length, 5, 'the merged pack has an index covering all of it');
+  for (const [i, b] of blobs.entries()) assert.deepEqual(await readBlob(s.data, digests[i]!), b);
+  await assertConsistent(s);
+}, DEFAULT_CHUNKER));
+
 test('gc removes an old pack index whose pack is gone (a gc stopped between the two), and keeps a young one and every index with its pack', () => withStore(async (s) => {
   await putSmall(s, [randomBytes(2_000, 41)]);
   sealPacks();
