@@ -4,7 +4,7 @@
 // pack has gone (gc or fsck rewrote it since this thread's index was loaded) is looked up
 // once more after the index starts over.
 
-import { openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { toHex } from '../verify/blake3/index.js';
 import { errnoOf, fsError } from './fs-errors.js';
@@ -52,16 +52,9 @@ class PackedChunkHandle implements ChunkHandle {
  * chunk file, and a chunk with no file is looked for in the packs.
  */
 export async function openChunk(layout: FsLayout, chunk: ChunkRef): Promise<ChunkHandle> {
-  if (chunk.size <= ONE_GROUP_MAX) {
-    const entry = packIndex(layout).known(toHex(chunk.digest));
-    if (entry !== undefined) {
-      try {
-        return new PackedChunkHandle(await open(entry.pack, 'r'), entry);
-      } catch (err: unknown) {
-        if (errnoOf(err) !== 'ENOENT') throw fsError(err, entry.pack, 'opening');
-        packIndex(layout).reset();
-      }
-    }
+  if (knownPacked(layout, chunk)) {
+    const packed = await openPackedChunk(layout, chunk.digest);
+    if (packed !== undefined) return packed;
   }
   try {
     return await open(layout.chunkPath(chunk.digest), 'r');
@@ -71,6 +64,11 @@ export async function openChunk(layout: FsLayout, chunk: ChunkRef): Promise<Chun
     if (packed === undefined) throw err;
     return packed;
   }
+}
+
+/** Whether `chunk` is small enough to be a packed blob and this thread's loaded map holds it (see PackIndex.known). */
+function knownPacked(layout: FsLayout, chunk: ChunkRef): boolean {
+  return chunk.size <= ONE_GROUP_MAX && packIndex(layout).known(toHex(chunk.digest)) !== undefined;
 }
 
 /** Opens packed blob `digest`, or resolves to undefined when no pack holds it. */
@@ -95,26 +93,26 @@ export async function openPackedChunk(layout: FsLayout, digest: Uint8Array): Pro
  * than the chunk's is not that chunk: it throws ENOENT as a missing chunk file would.
  */
 export function openChunkSync(layout: FsLayout, chunk: ChunkRef): { fd: number; base: number } {
-  const hex = toHex(chunk.digest);
-  if (chunk.size <= ONE_GROUP_MAX) {
-    const entry = packIndex(layout).known(hex);
-    if (entry !== undefined && entry.size === chunk.size) {
-      try {
-        return { fd: openSync(entry.pack, 'r'), base: entry.offset };
-      } catch (err: unknown) {
-        if (errnoOf(err) !== 'ENOENT') throw fsError(err, entry.pack, 'opening');
-        packIndex(layout).reset();
-      }
-    }
+  if (knownPacked(layout, chunk)) {
+    const packed = packedAt(openPackedChunkSync(layout, chunk.digest), chunk.size);
+    if (packed !== undefined) return packed;
   }
   try {
-    return { fd: openSync(layout.chunkPath(hex), 'r'), base: 0 };
+    return { fd: openSync(layout.chunkPath(chunk.digest), 'r'), base: 0 };
   } catch (err: unknown) {
     if (errnoOf(err) !== 'ENOENT') throw err;
-    const packed = openPackedChunkSync(layout, chunk.digest);
-    if (packed === undefined || packed.entry.size !== chunk.size) throw err;
-    return { fd: packed.fd, base: packed.entry.offset };
+    const packed = packedAt(openPackedChunkSync(layout, chunk.digest), chunk.size);
+    if (packed === undefined) throw err;
+    return packed;
   }
+}
+
+/** An opened packed entry as openChunkSync answers, if it is `size` bytes (else closed: it is not that chunk). */
+function packedAt(opened: { fd: number; entry: PackEntry } | undefined, size: number): { fd: number; base: number } | undefined {
+  if (opened === undefined) return undefined;
+  if (opened.entry.size === size) return { fd: opened.fd, base: opened.entry.offset };
+  closeSync(opened.fd);
+  return undefined;
 }
 
 /**
