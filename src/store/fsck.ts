@@ -33,8 +33,8 @@ import { oneGroupBlobSize } from './one-group-blob.js';
 import { listPins } from './pins.js';
 import { quarantine } from './quarantine.js';
 import type { ScannedEntry } from './pack-format.js';
-import { listPacks, packIndex } from './pack-index.js';
-import { packRewritable, readPackView, removeIndexOf, rewritePack, verifyPackEntries, type PackView } from './pack-rewrite.js';
+import { listPacks, packIndex, readPackView, type PackView } from './pack-index.js';
+import { packRewritable, removeIndexOf, rewritePack, verifyPackEntries } from './pack-rewrite.js';
 import { sealPacks } from './pack-writer.js';
 import { shardEntries, type ShardEntry } from './shard-walk.js';
 

@@ -33,8 +33,8 @@ import { Marker } from './gc-mark.js';
 import { forEachConcurrent, WALK_CONCURRENCY } from './concurrent.js';
 import { listPins } from './pins.js';
 import { storedEntries, type StoredEntry } from './shard-walk.js';
-import { INDEX_SUFFIX, listPacks, PACK_SUFFIX, packIndex } from './pack-index.js';
-import { packRewritable, readPackView, removeIndexOf, rewritePack, rewritePacks, type PackView } from './pack-rewrite.js';
+import { INDEX_SUFFIX, listPacks, PACK_SUFFIX, packIndex, readPackView, type PackView } from './pack-index.js';
+import { packRewritable, removeIndexOf, rewritePack, rewritePacks } from './pack-rewrite.js';
 import { sealPacks } from './pack-writer.js';
 import { trustRoots } from './trust/gc-roots.js';
 

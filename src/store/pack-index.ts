@@ -10,7 +10,7 @@
 import { fstatSync, openSync, closeSync, readdirSync, statSync } from 'node:fs';
 import { errnoOf, fsError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
-import { ENTRY_HEAD, PACK_MAGIC, readIndex, scanPack, type PackEntry } from './pack-format.js';
+import { ENTRY_HEAD, PACK_MAGIC, readIndex, scanPack, type PackEntry, type ScannedEntry } from './pack-format.js';
 
 export const PACK_SUFFIX = '.pack';
 export const INDEX_SUFFIX = '.idx';
@@ -112,22 +112,29 @@ export class PackIndex {
         this.#packs.clear();
       }
       for (const pack of names) {
-        if (this.#packs.has(pack)) continue;
-        this.#packs.set(pack, { scanned: 0, size: 0, sealed: false });
-        grew = this.#catchUp(pack, true) || grew;
+        if (!this.#packs.has(pack)) grew = this.#load(pack) || grew;
       }
     }
     for (const [pack, st] of this.#packs) {
       if (st.sealed) continue;
       const size = sizeOf(pack);
       if (size === undefined || size === st.size) continue;
-      grew = this.#catchUp(pack, false) || grew;
+      grew = this.#catchUp(pack) || grew;
     }
     return grew;
   }
 
-  /** Takes the entries of `pack` not taken yet: from its index the first time, then by scanning. */
-  #catchUp(pack: string, first: boolean): boolean {
+  /** Takes the entries of `pack` the first time it is seen: from its index, and a scan of the rest. */
+  #load(pack: string): boolean {
+    const view = readPackView(pack);
+    if (view === undefined) return false;
+    for (const e of view.entries) this.#note(e.hex, { pack, offset: e.offset, size: e.size });
+    this.#packs.set(pack, { scanned: view.scanned, size: view.size, sealed: view.sealed });
+    return view.entries.length > 0;
+  }
+
+  /** Takes the entries appended to `pack` since it was last looked at, by scanning them. */
+  #catchUp(pack: string): boolean {
     const st = this.#packs.get(pack)!;
     let fd: number;
     try {
@@ -138,27 +145,65 @@ export class PackIndex {
     }
     try {
       st.size = fstatSync(fd).size;
-      let found = false;
-      if (first) {
-        const idx = readIndex(pack.slice(0, -PACK_SUFFIX.length) + INDEX_SUFFIX, st.size);
-        if (idx !== undefined) {
-          for (const e of idx.entries) this.#note(e.hex, { pack, offset: e.offset, size: e.size });
-          st.scanned = idx.covered;
-          st.sealed = idx.covered === st.size;
-          found = idx.entries.length > 0;
-        }
-      }
-      if (st.scanned < st.size) {
-        const { entries, stop } = scanPack(fd, st.scanned, st.size);
-        for (const e of entries) this.#note(e.hex, { pack, offset: e.offset, size: e.size });
-        st.scanned = stop;
-        found = found || entries.length > 0;
-      }
+      const { entries, stop } = scanPack(fd, st.scanned, st.size);
+      for (const e of entries) this.#note(e.hex, { pack, offset: e.offset, size: e.size });
       // A torn tail (a writer killed mid-append) stays unscanned; the size records that we saw it.
-      return found;
+      st.scanned = stop;
+      return entries.length > 0;
     } finally {
       closeSync(fd);
     }
+  }
+}
+
+/** A pack as found on disk: its entries (as readers see them), size, mtime, and whether it is sealed. */
+export interface PackView {
+  readonly pack: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  /** Its index covers all of it: its writer is done with it. */
+  readonly sealed: boolean;
+  readonly entries: readonly ScannedEntry[];
+  /** Where the entries counted end: the pack's size, or where a torn or garbled entry begins. */
+  readonly scanned: number;
+}
+
+export function indexPathOf(pack: string): string {
+  return pack.slice(0, -PACK_SUFFIX.length) + INDEX_SUFFIX;
+}
+
+/**
+ * The entries of `pack` as every reader takes them: its index for the prefix it covers, a
+ * scan for the rest (a torn tail is not counted). Undefined if the pack is gone.
+ * `scanOnly` ignores the index (fsck, when the index turned out not to match the pack).
+ */
+export function readPackView(pack: string, scanOnly = false): PackView | undefined {
+  let fd: number;
+  try {
+    fd = openSync(pack, 'r');
+  } catch (err: unknown) {
+    if (errnoOf(err) === 'ENOENT') return undefined;
+    throw fsError(err, pack, 'reading');
+  }
+  try {
+    const st = fstatSync(fd);
+    const entries: ScannedEntry[] = [];
+    let scanned = 0;
+    let sealed = false;
+    const idx = scanOnly ? undefined : readIndex(indexPathOf(pack), st.size);
+    if (idx !== undefined) {
+      entries.push(...idx.entries);
+      scanned = idx.covered;
+      sealed = idx.covered === st.size;
+    }
+    if (scanned < st.size) {
+      const scan = scanPack(fd, scanned, st.size);
+      entries.push(...scan.entries);
+      scanned = scan.stop;
+    }
+    return { pack, size: st.size, mtimeMs: st.mtimeMs, sealed, entries, scanned };
+  } finally {
+    closeSync(fd);
   }
 }
 

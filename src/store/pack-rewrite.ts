@@ -10,7 +10,6 @@
 // looks the entry up again (packed-chunk.ts); a writer that deduped against it after the
 // removal finds it gone and appends its blob again (fs-put-bytes.ts).
 
-import { fstatSync, openSync, closeSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -19,53 +18,8 @@ import { chunkDigest } from './fs-record.js';
 import { syncDir } from './atomic-write.js';
 import { errnoOf, fsError, isNotFound } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
-import { encodeEntryHead, encodeIndex, ENTRY_HEAD, PACK_MAGIC, readIndex, scanPack, type ScannedEntry } from './pack-format.js';
-import { INDEX_SUFFIX, PACK_SUFFIX } from './pack-index.js';
-
-/** A pack as found on disk: its entries (as readers see them), size, mtime, and whether it is sealed. */
-export interface PackView {
-  readonly pack: string;
-  readonly size: number;
-  readonly mtimeMs: number;
-  /** Its index covers all of it: its writer is done with it. */
-  readonly sealed: boolean;
-  readonly entries: readonly ScannedEntry[];
-}
-
-export function indexPathOf(pack: string): string {
-  return pack.slice(0, -PACK_SUFFIX.length) + INDEX_SUFFIX;
-}
-
-/**
- * The entries of `pack` the way pack-index.ts finds them: its index for the prefix it covers,
- * a scan for the rest (a torn tail is not counted). Undefined if the pack is gone.
- * `scanOnly` ignores the index (fsck, when the index turned out not to match the pack).
- */
-export function readPackView(pack: string, scanOnly = false): PackView | undefined {
-  let fd: number;
-  try {
-    fd = openSync(pack, 'r');
-  } catch (err: unknown) {
-    if (isNotFound(err)) return undefined;
-    throw fsError(err, pack, 'reading');
-  }
-  try {
-    const st = fstatSync(fd);
-    const entries: ScannedEntry[] = [];
-    let from = 0;
-    let sealed = false;
-    const idx = scanOnly ? undefined : readIndex(indexPathOf(pack), st.size);
-    if (idx !== undefined) {
-      entries.push(...idx.entries);
-      from = idx.covered;
-      sealed = idx.covered === st.size;
-    }
-    if (from < st.size) entries.push(...scanPack(fd, from, st.size).entries);
-    return { pack, size: st.size, mtimeMs: st.mtimeMs, sealed, entries };
-  } finally {
-    closeSync(fd);
-  }
-}
+import { encodeEntryHead, encodeIndex, ENTRY_HEAD, PACK_MAGIC, type ScannedEntry } from './pack-format.js';
+import { INDEX_SUFFIX, indexPathOf, PACK_SUFFIX, type PackView } from './pack-index.js';
 
 /** Whether the process that wrote `pack` (the pid its name starts with) is gone, so it will not append again. */
 export function packWriterDead(pack: string): boolean {

@@ -12,7 +12,7 @@ import { threadId } from 'node:worker_threads';
 import { errnoOf, fsError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import { encodeEntryHead, encodeIndex, ENTRY_HEAD, PACK_MAGIC, type PackEntry } from './pack-format.js';
-import { INDEX_SUFFIX, PACK_SUFFIX, packIndex } from './pack-index.js';
+import { indexPathOf, PACK_SUFFIX, packIndex } from './pack-index.js';
 
 /** A pack is sealed and a new one begun past this size, so gc can reclaim space in bounded pieces. */
 export const PACK_ROTATE_BYTES = 64 << 20;
@@ -108,7 +108,7 @@ export function writePackIndex(layout: FsLayout, pack: string, entries: readonly
     } finally {
       closeSync(ifd);
     }
-    renameSync(temp, pack.slice(0, -PACK_SUFFIX.length) + INDEX_SUFFIX);
+    renameSync(temp, indexPathOf(pack));
   } catch {
     try { unlinkSync(temp); } catch { /* gone, or left for cleanTemp */ }
   }

@@ -21,7 +21,7 @@ import { errnoError } from './errno-info.js';
 import { fsError } from './fs-errors.js';
 import { FsLayout } from './fs-layout.js';
 import { ENTRY_HEAD, PACK_MAGIC, type PackEntry } from './pack-format.js';
-import { INDEX_SUFFIX, PACK_SUFFIX, packIndex } from './pack-index.js';
+import { indexPathOf, packIndex } from './pack-index.js';
 import { writePackIndex } from './pack-writer.js';
 import { toHex } from '../verify/blake3/index.js';
 import { putFileSync, type PutFileConfig, type PutFileOutcome } from './put-file.js';
@@ -162,7 +162,7 @@ function workerPacked(layout: FsLayout, digest: Uint8Array, entry: PackEntry): v
 function indexWorkerPacks(): void {
   for (const [path, { layout, entries, end }] of workerPacks) {
     // A pack the worker sealed itself (it reached its size limit) has its index already.
-    if (!existsSync(path.slice(0, -PACK_SUFFIX.length) + INDEX_SUFFIX)) writePackIndex(layout, path, entries, end);
+    if (!existsSync(indexPathOf(path))) writePackIndex(layout, path, entries, end);
   }
 }
 

@@ -13,13 +13,22 @@ import { blake3, toHex } from '../../src/verify/blake3/index.js';
 import { FsBlobService } from '../../src/store/fs-blob-service.js';
 import { FsLayout } from '../../src/store/fs-layout.js';
 import { encodeEntryHead, encodeIndex, ENTRY_HEAD, PACK_MAGIC, readIndex, scanPack } from '../../src/store/pack-format.js';
-import { listPacks, PackIndex } from '../../src/store/pack-index.js';
+import { indexPathOf, listPacks, PackIndex } from '../../src/store/pack-index.js';
 import { sealPacks } from '../../src/store/pack-writer.js';
 import { asDigest } from '../../src/store/digest.js';
 import { collect, randomBytes } from './blob-data.js';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'castor-pack-'));
+}
+
+/** Runs `body` in a child process with the disk store in `dir` open as `s`. */
+function inChildStore(dir: string, body: string): void {
+  execFileSync(process.execPath, ['--input-type=module', '-e', `
+    import { FsBlobService } from ${JSON.stringify(new URL('../../src/store/fs-blob-service.js', import.meta.url).href)};
+    const s = await FsBlobService.open(${JSON.stringify(dir)}, { durable: false });
+    ${body}
+  `]);
 }
 
 /** A pack file of `blobs`, as a writer lays it out; resolves to the data offset of each. */
@@ -144,13 +153,10 @@ test('blobs packed by another process are found by a store whose index was alrea
     const mine = await s.putBytes(randomBytes(3000, 77));
     assert.ok(await s.has(mine.digest));
     const theirs = [randomBytes(4000, 78), randomBytes(9000, 79)];
-    const script = `
-      import { FsBlobService } from ${JSON.stringify(new URL('../../src/store/fs-blob-service.js', import.meta.url).href)};
-      const s = await FsBlobService.open(${JSON.stringify(dir)}, { durable: false });
+    inChildStore(dir, `
       const n = ${JSON.stringify(theirs.map((b) => Buffer.from(b).toString('base64')))};
       for (const b of n) await s.putBytes(new Uint8Array(Buffer.from(b, 'base64')));
-    `;
-    execFileSync(process.execPath, ['--input-type=module', '-e', script]);
+    `);
     for (const b of theirs) {
       const d = asDigest(blake3(b));
       assert.ok(await s.has(d));
@@ -160,7 +166,7 @@ test('blobs packed by another process are found by a store whose index was alrea
     const packs = listPacks(new FsLayout(dir).packs);
     sealPacks();
     assert.ok(packs.length >= 2);
-    for (const p of listPacks(new FsLayout(dir).packs)) assert.ok(statSync(p.replace(/\.pack$/, '.idx')).size > 16, `${p} has an index`);
+    for (const p of listPacks(new FsLayout(dir).packs)) assert.ok(statSync(indexPathOf(p)).size > 16, `${p} has an index`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -169,16 +175,15 @@ test('blobs packed by another process are found by a store whose index was alrea
 test('a pack whose entry was cut off by a killed writer still serves its whole entries', async () => {
   const dir = await tempDir();
   try {
-    const script = `
-      import { FsBlobService } from ${JSON.stringify(new URL('../../src/store/fs-blob-service.js', import.meta.url).href)};
-      const s = await FsBlobService.open(${JSON.stringify(dir)}, { durable: false });
-      for (let i = 1; i <= 5; i++) await s.putBytes(new Uint8Array(1000 * i).fill(i));
-      process.kill(process.pid, 'SIGKILL');
-    `;
-    try { execFileSync(process.execPath, ['--input-type=module', '-e', script]); } catch { /* killed, as meant */ }
+    try {
+      inChildStore(dir, `
+        for (let i = 1; i <= 5; i++) await s.putBytes(new Uint8Array(1000 * i).fill(i));
+        process.kill(process.pid, 'SIGKILL');
+      `);
+    } catch { /* killed, as meant */ }
     const [pack] = listPacks(new FsLayout(dir).packs);
     assert.ok(pack !== undefined);
-    assert.throws(() => statSync(pack.replace(/\.pack$/, '.idx')), { code: 'ENOENT' }, 'killed before sealing');
+    assert.throws(() => statSync(indexPathOf(pack)), { code: 'ENOENT' }, 'killed before sealing');
     truncateSync(pack, statSync(pack).size - 10);
     const s = await FsBlobService.open(dir, { durable: false });
     for (let i = 1; i <= 4; i++) {
