@@ -1,14 +1,15 @@
-// What fsck knows about chunk files: which it has hashed and found matching their
-// names, which it found bad, and hashing a chunk file it has not seen yet. Kept for the
+// What fsck knows about chunks: which it has hashed and found matching their names, which
+// it found bad, and hashing a chunk (its file, or its packed entry) it has not seen yet. Kept for the
 // whole run so each chunk file is hashed once, however many blobs share it.
 
-import { open, type FileHandle } from 'node:fs/promises';
 import { Hasher } from '../verify/blake3/index.js';
 import { asDigest, digestEquals, formatDigest, type Digest } from './digest.js';
 import { DigestSet } from './digest-set.js';
 import { errnoOf, fsError, isNotFound } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
+import { open } from 'node:fs/promises';
 import { chunkDigest } from './fs-record.js';
+import { openChunk, type ChunkHandle } from './packed-chunk.js';
 
 /** Chunks up to this size are hashed from one buffer; larger ones stream through a Hasher. */
 export const WHOLE_CHUNK_MAX = 1 << 20;
@@ -29,13 +30,16 @@ export class ChunkBook {
     this.layout = layout;
   }
 
-  /** Hashes the chunk file named `digest` unless already judged; a file judged bad earlier stays bad. */
-  async check(digest: Digest, onHashed?: (bytes: number) => void): Promise<ChunkVerdict> {
+  /**
+   * Hashes chunk `digest` unless already judged; a chunk judged bad earlier stays bad.
+   * `fileOnly` hashes its chunk file, not a packed entry of the same digest (fsck's walk of chunks/).
+   */
+  async check(digest: Digest, onHashed?: (bytes: number) => void, fileOnly = false): Promise<ChunkVerdict> {
     if (this.good.has(digest)) return { state: 'ok' };
     const file = this.layout.chunkPath(digest);
-    let fh: FileHandle;
+    let fh: ChunkHandle;
     try {
-      fh = await open(file, 'r');
+      fh = fileOnly ? await open(file, 'r') : await openChunk(this.layout, { digest, size: 0 });
     } catch (err: unknown) {
       if (isNotFound(err)) return { state: 'missing' };
       throw fsError(err, file, 'opening');
@@ -67,7 +71,7 @@ export class ChunkBook {
 }
 
 /** BLAKE3 of the first `size` bytes of an open file, in bounded memory. */
-export async function hashOpenFile(fh: FileHandle, size: number, file: string): Promise<Digest> {
+export async function hashOpenFile(fh: ChunkHandle, size: number, file: string): Promise<Digest> {
   if (size <= WHOLE_CHUNK_MAX) return chunkDigest(await readFully(fh, 0, size, file));
   const hasher = new Hasher();
   for (let at = 0; at < size; at += WHOLE_CHUNK_MAX) hasher.update(await readFully(fh, at, Math.min(WHOLE_CHUNK_MAX, size - at), file));
@@ -75,7 +79,7 @@ export async function hashOpenFile(fh: FileHandle, size: number, file: string): 
 }
 
 /** Up to `n` bytes at `position`: fewer only if the file ends first (the hash then differs). */
-async function readFully(fh: FileHandle, position: number, n: number, file: string): Promise<Uint8Array> {
+async function readFully(fh: ChunkHandle, position: number, n: number, file: string): Promise<Uint8Array> {
   const buf = new Uint8Array(n);
   let got = 0;
   try {

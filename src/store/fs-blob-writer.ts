@@ -1,19 +1,15 @@
-// The FsBlobWriter. One pass over the input hashes the blob with its G=4 outboard,
-// cuts FastCDC chunks and stages each new chunk in the writer's own dir under tmp/.
-// close() makes the staged chunks durable, renames them into chunks/, makes that durable,
-// and only then publishes the record, so a visible record never names a missing chunk
-// and a writer killed at any moment leaves only its staging dir behind.
+// The FsBlobWriter. One pass over the input hashes the blob with its G=4 outboard, cuts
+// FastCDC chunks and appends each new chunk to this thread's pack (chunk-put.ts). close()
+// makes the appended chunks durable (one fsync of the pack, for a durable writer) and only
+// then publishes the record, through a temp file in tmp/, so a visible record never names a
+// missing chunk; a writer killed at any moment leaves at most entries no record names (gc
+// reclaims them) and a torn last entry no reader counts.
 //
-// Chunking and chunk digests run on the caller's thread in call order; the blob's tree hash
-// and outboard run there too for a small blob, and on the tree-hashing thread
-// (tree-hash-thread.ts) for one said to be large (sizeHint); staging chunks (dedup check,
-// create, write, close) runs on the chunk-staging worker (chunk-stager.ts). The worker gets a
-// copy of each new chunk in pooled batch buffers; close() has that worker rename them into
-// chunks/ and syncs with a bound. A write resolves once its chunks are copied (the caller may reuse its buffer); a chunk
-// that then fails to be staged fails the writer, and the next write or close reports it.
-// Durable writers fsync their first SYNC_EACH_LIMIT staged chunks one by one; a larger
-// blob's remaining chunks are made durable at close by one syncfs, not an fsync each (about
-// 0.4 ms apiece, device-bound, on the project's machine kind).
+// Chunking, chunk digests and the appends run on the caller's thread in call order; the
+// blob's tree hash and outboard run there too for a small blob, and on the tree-hashing
+// thread (tree-hash-thread.ts) for one said to be large (sizeHint). An append is a write
+// into the page cache; staging chunk files on a worker instead (create, write, close, then
+// a rename into chunks/) used 3.7 s of CPU for a 1 GiB blob, nine tenths of it in the kernel.
 //
 // A writer opened with `verified` (the outboard of bytes a verifying decoder released, as
 // a fetch has) takes the digest and outboard from it instead of hashing the blob a third
@@ -22,24 +18,23 @@
 // (group-sample-check.ts), so another blob's outboard or bytes are refused before any
 // record names them.
 
-import { mkdir, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { Hasher, RemoteHasher, toHex } from '../verify/blake3/index.js';
 import { withHeader } from '../verify/bao/index.js';
 import { verifyOutboard, type VerifiedOutboard } from '../verify/bao/verify-outboard.js';
-import { moveInto, syncDir, syncFile, writeSynced } from './atomic-write.js';
+import { moveInto, syncDir, writeSynced } from './atomic-write.js';
 import {
   BLOB_GROUP_LOG, checkBytes, WriterClosedError, type BlobWriter, type BlobWriterOptions, type ChunkRef, type Digest,
 } from './blob-service.js';
-import { chunkStager, type StageOutcome } from './chunk-stager.js';
+import { putChunkSync } from './chunk-put.js';
 import { forEachConcurrent } from './concurrent.js';
 import { asDigest } from './digest.js';
 import { FastCdcChunker, type Chunk, type ChunkerOptions } from './fastcdc.js';
 import { GroupSampleCheck } from './group-sample-check.js';
-import { DataDirMissingError, errnoOf, fsError } from './fs-errors.js';
+import { DataDirMissingError, fsError, isNotFound } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import { chunkDigest, encodeRecord } from './fs-record.js';
-import { syncFileSystem } from './sync-fs.js';
+import { packWriter } from './pack-writer.js';
 import { treeHashes } from './tree-hash-thread.js';
 
 export interface FsWriterConfig {
@@ -52,23 +47,8 @@ export interface FsWriterConfig {
 
 type State = 'open' | 'closing' | 'closed' | 'aborted' | 'failed';
 
-const RECORD_FILE = 'record';
-/**
- * Bytes in the staging batch that make a write send it on: a batch buffer's worth (1 MiB).
- * At 256 KiB a 256 MiB fetch posted four times the messages and used 4.77 s of client CPU
- * against 4.51 s (medians of 8 interleaved fetches, lower in 6 of 8 pairs, load 3-4.5).
- */
-const FLUSH_AFTER_WRITE = 1 << 20;
-/** Renames and fsyncs in flight at once during close(). */
+/** Directories whose entries changed, fsynced at once during close(). */
 const PUBLISH_CONCURRENCY = 32;
-/**
- * A durable writer fsyncs this many staged chunks one by one, overlapped with the rest of
- * the work; chunks past them are staged without, and close() makes them durable together
- * with one syncfs (sync-fs.ts), which costs about as much as this many fsyncs (a process
- * start and one flush). The same count decides between an fsync per changed directory and
- * one syncfs once the chunks are renamed.
- */
-const SYNC_EACH_LIMIT = 32;
 /**
  * Blobs said to be at least this large (BlobWriterOptions.sizeHint) have their tree hashed
  * on the tree-hashing thread (tree-hash-thread.ts); smaller ones here, where a thread hop
@@ -91,23 +71,15 @@ export class FsBlobWriter implements BlobWriter {
   #badOutboard: unknown;
   #chunker: FastCdcChunker | undefined;
   #chunks: ChunkRef[] = [];
-  /** Chunks this writer has taken on (staged, being staged, or found already in chunks/). */
+  /** Chunks this writer has taken on (appended, or found kept already). */
   #seen = new Set<string>();
-  /** Chunks staged in this writer's dir, to be moved into chunks/ at close. */
-  #staged: string[] = [];
-  /** Bytes of the chunks staged (those chunks/ did not have). */
-  #stagedBytes = 0;
-  /** Chunks of a durable writer fsynced as they were staged (or being staged). */
-  #syncedEach = 0;
-  /** Chunks of a durable writer staged without fsync: close() makes them durable before renaming them. */
-  #unsynced: string[] = [];
+  /** Packs a chunk was found in (dedup), refreshed for gc once each. */
+  #touched = new Set<string>();
+  /** Bytes of the chunks appended (those not kept already). */
+  #addedBytes = 0;
   #newBytes: number | undefined;
-  /** Chunks handed to the staging worker and not yet settled. */
-  readonly #inFlight = new Set<Promise<void>>();
-  /** The first chunk that failed to stage. */
-  #stageFailure: { error: unknown } | undefined;
-  #staging: string | undefined;
-  #stagingReady: Promise<string> | undefined;
+  /** The record's temp file in tmp/, while close() writes it. */
+  #recordTemp: string | undefined;
   #failure: Error | undefined;
 
   /** `verified`: see BlobWriterOptions.verified. */
@@ -159,7 +131,6 @@ export class FsBlobWriter implements BlobWriter {
     }
     this.#state = 'aborted';
     await this.#queue;
-    await this.#drain();
     await this.#discard();
   }
 
@@ -187,44 +158,34 @@ export class FsBlobWriter implements BlobWriter {
       if (this.#known !== undefined) this.#known.check.push(bytes);
       else if (this.#remote !== undefined) await this.#remote.update(bytes);
       else this.#hasher!.update(bytes);
-      for (const c of this.#chunker!.push(bytes)) {
-        await this.#storeChunk(c);
-        if (!this.#accepting() || this.#stageFailure) break;
-      }
+      for (const c of this.#chunker!.push(bytes)) this.#storeChunk(c);
     } catch (err: unknown) {
       return this.#fail(err);
     }
-    // Every chunk cut from `bytes` is copied by now, so the caller may reuse it. The batch
-    // holding them goes to the worker once full, when this writer drains (close, abort),
-    // or here once it holds a batch's worth: small writes (a fetch's 16 KiB groups) then
-    // cost a message per dozen or so chunks, not one each.
-    chunkStager().flushIfAtLeast(FLUSH_AFTER_WRITE);
-    if (this.#stageFailure && this.#accepting()) return this.#fail(this.#stageFailure.error);
   }
 
   async #close(): Promise<Digest> {
     if (this.#state !== 'closing') throw this.#closedError();
     if (this.#cfg.readOnly) return this.#fail(this.#cfg.readOnly);
     try {
-      this.#throwIfStagingFailed();
-      for (const c of this.#chunker!.finish()) await this.#storeChunk(c);
-      await this.#drain();
-      this.#throwIfStagingFailed();
+      for (const c of this.#chunker!.finish()) this.#storeChunk(c);
       const { digest, record } = await this.#finishTree();
       const { layout, durable } = this.#cfg;
-      const staging = await this.#stagingDir();
-      // Chunks first, durably, so the record published below never names a missing chunk:
-      // every staged chunk durable before any is renamed into chunks/ (no chunk file there
-      // can be cut short by a power loss), then the renames durable.
-      if (durable) await this.#makeDurable(this.#unsynced.map((hex) => path.join(staging, hex)), syncFile);
-      const dirty = await chunkStager().publish(this.#staged.map((hex) => [path.join(staging, hex), layout.chunkPath(hex)] as const));
-      if (durable) await this.#makeDurable(dirty, syncDir);
-      const recordTemp = path.join(staging, RECORD_FILE);
-      await writeSynced(recordTemp, record, durable);
-      const recordDirs = await moveInto(recordTemp, layout.blobPath(digest));
+      // Chunks first, durably, so the record published below never names a missing chunk.
+      if (durable) packWriter(layout).syncPending();
+      const temp = layout.newTempPath('r-');
+      this.#recordTemp = temp;
+      try {
+        await writeSynced(temp, record, durable);
+      } catch (err: unknown) {
+        if (isNotFound((err as { cause?: unknown }).cause ?? err)) throw new DataDirMissingError(layout.root, 'has no tmp/ (removed while open?)', { cause: err });
+        throw err;
+      }
+      const recordDirs = await moveInto(temp, layout.blobPath(digest));
+      this.#recordTemp = undefined;
       if (durable) await forEachConcurrent(recordDirs, PUBLISH_CONCURRENCY, syncDir);
       this.#state = 'closed';
-      this.#newBytes = this.#stagedBytes;
+      this.#newBytes = this.#addedBytes;
       await this.#discard();
       return digest;
     } catch (err: unknown) {
@@ -246,108 +207,40 @@ export class FsBlobWriter implements BlobWriter {
     return { digest: asDigest(r.hash), record: encodeRecord(r.length, this.#chunks, withHeader(r.length, r.nodes!)) };
   }
 
-  #throwIfStagingFailed(): void {
-    const f = this.#stageFailure;
-    if (f) throw f.error;
-  }
-
-  /** Resolves once no chunk of this writer is with the staging worker. */
-  async #drain(): Promise<void> {
-    if (this.#inFlight.size > 0) chunkStager().flush();
-    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
-  }
-
-  /**
-   * Records chunk `c` in the blob's list and, unless this writer already took it on, hands
-   * a copy of it to the staging worker (waiting for room in its ring).
-   */
-  async #storeChunk(c: Chunk): Promise<void> {
+  /** Records chunk `c` in the blob's list and stores it, unless this writer already took it on. */
+  #storeChunk(c: Chunk): void {
     const digest = chunkDigest(c.data);
     this.#chunks.push({ digest, size: c.length });
     const hex = toHex(digest);
     if (this.#seen.has(hex)) return;
     this.#seen.add(hex);
-    // Made before the first chunk is staged, so a writer that has taken data is visible in
-    // tmp/ (cleanTemp judges staging dirs by their age).
-    const staging = await this.#stagingDir();
-    const sync = this.#cfg.durable && this.#syncedEach < SYNC_EACH_LIMIT;
-    if (sync) this.#syncedEach++;
-    const { outcome } = await chunkStager().add({ file: path.join(staging, hex), chunkFile: this.#cfg.layout.chunkPath(hex), bytes: c.data, sync });
-    const settled = outcome.then(
-      (o: StageOutcome) => {
-        if (o !== 'staged') return;
-        this.#staged.push(hex);
-        this.#stagedBytes += c.length;
-        if (this.#cfg.durable && !sync) this.#unsynced.push(hex);
-      },
-      (err: unknown) => { this.#stageFailure ??= { error: err }; },
-    ).finally(() => this.#inFlight.delete(settled));
-    this.#inFlight.add(settled);
-  }
-
-  /**
-   * fsyncs each of `paths` (with `sync`), or, when there are more than SYNC_EACH_LIMIT,
-   * syncs the data dir's whole file system once. Where that cannot run (no `sync -f`, as
-   * with busybox or old coreutils), falls back to an fsync each.
-   */
-  async #makeDurable(paths: readonly string[], sync: (p: string) => Promise<void>): Promise<void> {
-    if (paths.length > SYNC_EACH_LIMIT) {
-      try {
-        await syncFileSystem(this.#cfg.layout.root);
-        return;
-      } catch {
-        // An I/O error behind the failure shows again in the fsyncs below.
-      }
-    }
-    await forEachConcurrent(paths, PUBLISH_CONCURRENCY, (p) => sync(p));
-  }
-
-  /** The writer's staging dir, made on first use (once, however many chunks ask at the same time). */
-  #stagingDir(): Promise<string> {
-    this.#stagingReady ??= this.#makeStagingDir();
-    return this.#stagingReady;
-  }
-
-  async #makeStagingDir(): Promise<string> {
-    const dir = this.#cfg.layout.newStagingDir();
-    try {
-      await mkdir(dir);
-    } catch (err: unknown) {
-      if (errnoOf(err) === 'ENOENT') throw new DataDirMissingError(this.#cfg.layout.root, 'has no tmp/ (removed while open?)', { cause: err });
-      throw fsError(err, dir, 'creating');
-    }
-    this.#staging = dir;
-    return dir;
+    this.#addedBytes += putChunkSync(this.#cfg.layout, digest, hex, c.data, this.#cfg.durable ? 'later' : false, this.#touched);
   }
 
   async #fail(err: unknown): Promise<never> {
-    const e = fsError(err, this.#staging ?? this.#cfg.layout.tmp, 'writing');
+    const e = fsError(err, this.#cfg.layout.packs, 'writing');
     this.#state = 'failed';
     this.#failure = e;
-    // Nothing may still be creating files in the staging dir when it is removed.
-    await this.#drain();
     await this.#discard();
     throw e;
   }
 
-  /** Removes the staging dir with whatever it still holds, and drops the hashing state. */
+  /** Drops the hashing state, and the record's temp file if close() failed writing it. */
   async #discard(): Promise<void> {
-    const dir = this.#staging;
-    this.#staging = undefined;
-    this.#stagingReady = undefined;
+    const temp = this.#recordTemp;
+    this.#recordTemp = undefined;
     this.#seen = new Set();
-    this.#staged = [];
-    this.#stagedBytes = 0;
-    this.#unsynced = [];
+    this.#touched = new Set();
+    this.#addedBytes = 0;
     this.#chunks = [];
     this.#hasher = undefined;
     this.#remote?.dispose();
     this.#remote = undefined;
     this.#known = undefined;
     this.#chunker = undefined;
-    if (dir === undefined) return;
+    if (temp === undefined) return;
     try {
-      await rm(dir, { recursive: true, force: true });
+      await rm(temp, { force: true });
     } catch {
       // Left for cleanTemp: a failed cleanup must not hide the outcome being reported.
     }

@@ -18,8 +18,6 @@ export const PARTIAL_DIR = 'partial';
 /** Small blobs appended to pack files, one writer each (see pack-format.ts). */
 export const PACKS_DIR = 'packs';
 export const CONFIG_FILE = 'config.json';
-/** Staging dirs of live writers start with this; anything else in tmp/ is not ours to judge. */
-export const STAGING_PREFIX = 'w-';
 
 export class FsLayout {
   readonly root: string;
@@ -63,11 +61,6 @@ export class FsLayout {
   /** The dir of the partial (download under way) of a blob: not sharded, there are few. */
   partialPath(digest: Uint8Array | string): string {
     return path.join(this.partial, typeof digest === 'string' ? digest : toHex(digest));
-  }
-
-  /** A name no other writer, in this process or another, will pick. */
-  newStagingDir(): string {
-    return this.newTempPath(STAGING_PREFIX);
   }
 
   /** A fresh path in tmp/ starting with `prefix`, unique across processes. */

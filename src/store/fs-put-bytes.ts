@@ -7,7 +7,7 @@
 // with direct system calls, published as the writer does: temp file in tmp/, then rename;
 // chunks before the record.
 
-import { closeSync, fsyncSync, mkdirSync, openSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Hasher, toHex } from '../verify/blake3/index.js';
@@ -16,9 +16,10 @@ import { BLOB_GROUP_LOG, type ChunkRef, type Digest } from './blob-service.js';
 import { moveIntoSync } from './atomic-write.js';
 import { asDigest } from './digest.js';
 import { chunkBuffer, type ChunkerOptions } from './fastcdc.js';
-import { errnoOf, fsError, isNotFound } from './fs-errors.js';
+import { errnoOf, fsError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import { chunkDigest, encodeRecord } from './fs-record.js';
+import { chunkFileKept, touch } from './chunk-put.js';
 import { isOneGroupBlob } from './one-group-blob.js';
 import type { PackEntry } from './pack-format.js';
 import { packIndex } from './pack-index.js';
@@ -79,7 +80,7 @@ export function putBytesSync(layout: FsLayout, chunker: ChunkerOptions, bytes: U
     const d = pieces.length === 1 ? digest : chunkDigest(c.data);
     chunks.push({ digest: d, size: c.length });
     const file = layout.chunkPath(d);
-    if (refresh(file, c.length)) continue;
+    if (chunkFileKept(file, c.length)) continue;
     publish(tmp, file, c.data, durable, dirty);
     newBytes += c.length;
   }
@@ -88,38 +89,6 @@ export function putBytesSync(layout: FsLayout, chunker: ChunkerOptions, bytes: U
   publish(tmp, record, encodeRecord(size, chunks, outboard), durable, dirty);
   if (durable) for (const d of dirty) syncDirSync(d);
   return { digest, newBytes };
-}
-
-/** Sets the mtime of `file` to now; false if there is no such file. */
-function touch(file: string): boolean {
-  // Looked for first: a failing utimes costs a Node error object with its stack, which
-  // was a tenth of adding a tree of new small files (perf), and new files are the usual case.
-  if (!statSync(file, { throwIfNoEntry: false })) return false;
-  try {
-    const now = new Date();
-    utimesSync(file, now, now);
-    return true;
-  } catch (err: unknown) {
-    if (isNotFound(err)) return false;
-    throw fsError(err, file, 'touching');
-  }
-}
-
-/**
- * Dedup against a chunk already stored with the right size (its bytes are verified on every
- * read). Its mtime is refreshed so a gc running now, which spares recent files, keeps it
- * for the record about to name it.
- */
-function refresh(file: string, size: number): boolean {
-  try {
-    // Touched before the size check: a gc that moves the file away after the check must
-    // already see it as recent, and put it back.
-    if (!touch(file)) return false;
-    return statSync(file).size === size;
-  } catch (err: unknown) {
-    if (isNotFound(err)) return false;
-    throw fsError(err, file, 'checking');
-  }
 }
 
 // pid + a per-process random tag + a counter: unique even against leftovers of a dead process with the same pid.

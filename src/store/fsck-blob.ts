@@ -5,8 +5,7 @@
 // batch are in memory. Each chunk is hashed as it is loaded, so a chunk is read once for
 // both checks, and never hashed again for another blob that shares it.
 
-import type { FileHandle } from 'node:fs/promises';
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { decode, groupBytes, joinPieces, OutboardSource, type ByteReader } from '../verify/bao/index.js';
 import { Hasher, type Blake3Kernel } from '../verify/blake3/index.js';
 import { CastorError, UnexpectedEofError } from '../verify/errors.js';
@@ -16,6 +15,7 @@ import { ChunkTable } from './chunk-table.js';
 import { asDigest, formatDigest } from './digest.js';
 import { errnoOf, fsError, isNotFound } from './fs-errors.js';
 import { chunkDigest } from './fs-record.js';
+import { openChunk, type ChunkHandle } from './packed-chunk.js';
 import { loadRecord, readAt, readSome } from './record-file.js';
 
 /** What is wrong with a blob, and which stored part is to blame. */
@@ -127,7 +127,7 @@ class VerifyingChunkReader implements ByteReader {
   readonly #onVerified: (bytes: number) => void;
   #index = -1;
   #loaded = 0;
-  #file: FileHandle | undefined;
+  #file: ChunkHandle | undefined;
   #hasher: Hasher | undefined;
   // Content bytes [bufStart, bufStart + buf.length). Replaced, never refilled, so views
   // the decoder holds in its batch stay valid.
@@ -244,10 +244,9 @@ class VerifyingChunkReader implements ByteReader {
 
   /** Open, one read (one byte more than the chunk should have, to catch a longer file), close. */
   async #readWhole(c: ChunkRef): Promise<WholeRead> {
-    const file = this.#book.layout.chunkPath(c.digest);
-    let fh: FileHandle;
+    let fh: ChunkHandle;
     try {
-      fh = await open(file, 'r');
+      fh = await openChunk(this.#book.layout, c);
     } catch (err: unknown) {
       return { error: err };
     }
@@ -297,12 +296,11 @@ class VerifyingChunkReader implements ByteReader {
     this.#hasher = this.#book.good.has(c.digest) ? undefined : new Hasher();
   }
 
-  async #open(c: ChunkRef, at: number): Promise<FileHandle> {
-    const file = this.#book.layout.chunkPath(c.digest);
+  async #open(c: ChunkRef, at: number): Promise<ChunkHandle> {
     try {
-      return await open(file, 'r');
+      return await openChunk(this.#book.layout, c);
     } catch (err: unknown) {
-      if (!isNotFound(err)) throw fsError(err, file, 'opening');
+      if (!isNotFound(err)) throw fsError(err, this.#book.layout.chunkPath(c.digest), 'opening');
       // Quarantined by a concurrent check of another blob that shares it.
       if (this.#book.bad.has(c.digest)) this.#corrupt(c, at, 'found corrupt earlier in this check');
       throw new FaultThrown({ code: 'MISSING_CHUNK', chunk: c.digest, offset: at });

@@ -34,7 +34,7 @@ import { listPins } from './pins.js';
 import { quarantine } from './quarantine.js';
 import type { ScannedEntry } from './pack-format.js';
 import { listPacks, packIndex, readPackView, type PackView } from './pack-index.js';
-import { packRewritable, removeIndexOf, rewritePack, verifyPackEntries } from './pack-rewrite.js';
+import { packRewritable, removeIndexOf, rewritePack, verifyPackEntries, type EntryCheck } from './pack-rewrite.js';
 import { sealPacks } from './pack-writer.js';
 import { shardEntries, type ShardEntry } from './shard-walk.js';
 
@@ -140,9 +140,11 @@ class FsckRun {
     if (progress) progress.start(await this.#storedBytes());
     try {
       await this.#cleanTmp(tmpAgeMs);
+      // Packs first: every entry is hashed there once, and the blob checks after it take
+      // its verdicts instead of hashing a packed chunk again (they still decode every blob).
+      await this.#packs();
       await this.#blobs();
       await this.#chunks();
-      await this.#packs();
       await this.#directories();
       await this.#pins();
     } finally {
@@ -326,7 +328,7 @@ class FsckRun {
         this.checked.chunks++;
         return;
       }
-      const v = await this.#book.check(digest, (n) => this.#advance(n));
+      const v = await this.#book.check(digest, (n) => this.#advance(n), true);
       if (v.state === 'missing') return;
       this.checked.chunks++;
       if (v.state === 'corrupt' && this.#reportedChunks.add(digest)) {
@@ -367,7 +369,9 @@ class FsckRun {
       goodHex.add(c.entry.hex);
     }
     // An entry only the index gets wrong, with its bytes found good elsewhere in the pack, is no damage.
-    const bad = checks.filter((c) => c.actual !== undefined && !goodHex.has(c.entry.hex));
+    const bad = checks.filter((c): c is Extract<EntryCheck, { bytes: Uint8Array }> => c.actual !== undefined && !goodHex.has(c.entry.hex));
+    for (const hex of goodHex) this.#book.good.add(parseDigest(hex));
+    for (const { entry } of bad) this.#book.bad.add(parseDigest(entry.hex));
     this.checked.chunks += good.size + bad.length;
     // A pack a live writer may still append to is not rewritten: its bad entries are only reported.
     const repair = good.size < checks.length && !this.#dry && packRewritable(indexed);

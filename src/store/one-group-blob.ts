@@ -30,8 +30,9 @@ export function isOneGroupBlob(size: number, chunkCount: number): boolean {
  * of a larger blob, not a blob by itself here).
  */
 export async function oneGroupBlobSize(layout: FsLayout, digest: Digest): Promise<number | undefined> {
+  // A packed chunk of a larger blob is not a blob by itself here, as a chunk file is not.
   const packed = packIndex(layout).lookupFresh(toHex(digest));
-  if (packed !== undefined) return packed.size;
+  if (packed !== undefined && packed.size <= ONE_GROUP_MAX) return packed.size;
   const file = layout.chunkPath(digest);
   try {
     const st = await stat(file);

@@ -1,9 +1,11 @@
-// Small blobs packed together. A blob of one group left whole by FastCDC (a file of up to
-// 16 KiB, one-group-blob.ts) is kept as an entry appended to a pack file in packs/ rather
-// than as a chunk file of its own: creating an inode per small file was most of what adding
-// a tree of them cost (ext4 here: 60-130 us of kernel time a file for create + rename,
-// against one append), which is also why iroh-blobs keeps small blobs inline in its
-// database. Each pack has one writer (a thread of one process), so appends need no lock.
+// Chunks packed together. A blob of one group left whole by FastCDC (a file of up to
+// 16 KiB, one-group-blob.ts) and every chunk the streaming writer cuts from a larger blob
+// is kept as an entry appended to a pack file in packs/ rather than as a chunk file of its
+// own: creating an inode per small file was most of what adding a tree of them cost (ext4
+// here: 60-130 us of kernel time a file for create + rename, against one append), which is
+// also why iroh-blobs keeps small blobs inline in its database; for a 1 GiB blob the 16,000
+// chunk files were nine tenths kernel time of the thread that made them. Each pack has one
+// writer (a thread of one process), so appends need no lock.
 //
 // A pack is its magic, then entries: [size u32 LE][digest 32][check u32 LE][size bytes].
 // The check ties the header together so a scan stops at garbage rather than inventing
@@ -18,8 +20,7 @@
 
 import { closeSync, openSync, readSync } from 'node:fs';
 import { toHex } from '../verify/blake3/index.js';
-import { groupBytes } from '../verify/bao/index.js';
-import { BLOB_GROUP_LOG } from './blob-service.js';
+import { MAXIMUM_MAX } from './fastcdc.js';
 
 export const PACK_MAGIC = new TextEncoder().encode('castorP1');
 export const INDEX_MAGIC = new TextEncoder().encode('castorI1');
@@ -27,8 +28,8 @@ export const ENTRY_HEAD = 40;
 const INDEX_HEAD = 16;
 const INDEX_ENTRY = 44;
 const CHECK_SALT = 0x9e3779b9;
-/** Only blobs of one group are packed (one-group-blob.ts's ONE_GROUP_MAX, not imported: that module reads packs). */
-const ONE_GROUP_MAX = groupBytes(BLOB_GROUP_LOG);
+/** No entry is larger than the largest chunk any chunker setting cuts. */
+export const ENTRY_MAX = MAXIMUM_MAX;
 
 /** Where an entry's bytes are: the pack's path, the offset of its bytes in it, its size. */
 export interface PackEntry {
@@ -86,7 +87,7 @@ export function scanPack(fd: number, from: number, end: number): { entries: Scan
     const at = pos - blockStart;
     const size = view.getUint32(at, true);
     const digest = block.subarray(at + 4, at + 36);
-    if (size === 0 || size > ONE_GROUP_MAX || view.getUint32(at + 36, true) !== packCheck(digest, size)) break;
+    if (size === 0 || size > ENTRY_MAX || view.getUint32(at + 36, true) !== packCheck(digest, size)) break;
     if (pos + ENTRY_HEAD + size > end) break;
     entries.push({ hex: toHex(digest), offset: pos + ENTRY_HEAD, size });
     pos += ENTRY_HEAD + size;
@@ -136,7 +137,7 @@ export function readIndex(file: string, packSize: number): { entries: ScannedEnt
         const offset = Number(v.getBigUint64(at + 32, true));
         const size = v.getUint32(at + 40, true);
         // In order, not overlapping, inside what the index covers: else it is not ours.
-        if (offset < last + ENTRY_HEAD || size === 0 || size > ONE_GROUP_MAX || offset + size > covered) return undefined;
+        if (offset < last + ENTRY_HEAD || size === 0 || size > ENTRY_MAX || offset + size > covered) return undefined;
         last = offset + size;
         entries.push({ hex: toHex(block.subarray(at, at + 32)), offset, size });
       }

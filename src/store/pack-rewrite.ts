@@ -148,12 +148,10 @@ export async function removeIndexOf(pack: string): Promise<void> {
   }
 }
 
-/** One entry hashed: `actual`, what its bytes hash to, is given only when that is not its digest. */
-export interface EntryCheck {
-  readonly entry: ScannedEntry;
-  readonly bytes: Uint8Array;
-  readonly actual?: Digest;
-}
+/** One entry hashed: a bad one's bytes, and `actual`, what they hash to, are given only when that is not its digest. */
+export type EntryCheck =
+  | { readonly entry: ScannedEntry; readonly actual?: undefined }
+  | { readonly entry: ScannedEntry; readonly bytes: Uint8Array; readonly actual: Digest };
 
 /** Hashes every entry of `view` (fsck); `onRead` is called with each entry's size. */
 export async function verifyPackEntries(view: PackView, onRead: (bytes: number) => void): Promise<EntryCheck[]> {
@@ -182,7 +180,8 @@ export async function verifyPackEntries(view: PackView, onRead: (bytes: number) 
       onRead(entry.size);
       const bytes = buf.subarray(0, got);
       const actual = chunkDigest(bytes);
-      out.push(got === entry.size && digestEquals(actual, parseDigest(entry.hex)) ? { entry, bytes } : { entry, bytes, actual });
+      // Only a bad entry's bytes are kept (to quarantine): a pack of a large blob's chunks is 64 MiB.
+      out.push(got === entry.size && digestEquals(actual, parseDigest(entry.hex)) ? { entry } : { entry, bytes, actual });
     }
   } finally {
     await fh.close();

@@ -1,4 +1,4 @@
-// Appends small blobs to this thread's pack in packs/ (pack-format.ts). One writer per
+// Appends chunks (small blobs among them) to this thread's pack in packs/ (pack-format.ts). One writer per
 // thread and data dir, each with a pack of its own, so appends never interleave. An entry
 // is one positional write of its header and bytes; a write cut short (disk full) is cut
 // off again, so the pack never holds a torn entry while its writer lives. A pack is sealed
@@ -9,7 +9,7 @@
 import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { threadId } from 'node:worker_threads';
-import { errnoOf, fsError } from './fs-errors.js';
+import { DataDirMissingError, errnoOf, fsError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import { encodeEntryHead, encodeIndex, ENTRY_HEAD, PACK_MAGIC, type PackEntry } from './pack-format.js';
 import { indexPathOf, PACK_SUFFIX, packIndex } from './pack-index.js';
@@ -23,14 +23,20 @@ class PackWriter {
   #path = '';
   #end = 0;
   #written: { digest: Uint8Array; offset: number; size: number }[] = [];
+  /** Appended with durability 'later' since the last fsync: synced by syncPending, or before the pack is sealed. */
+  #pending = false;
 
   constructor(layout: FsLayout) {
     this.#layout = layout;
   }
 
-  /** Appends blob `digest` (hex `hex`) holding `bytes`; fsyncs the pack first when `durable`. */
-  append(digest: Uint8Array, hex: string, bytes: Uint8Array, durable: boolean): PackEntry {
-    if (this.#fd === undefined || this.#end >= PACK_ROTATE_BYTES) this.#begin(durable);
+  /**
+   * Appends chunk `digest` (hex `hex`) holding `bytes`. `durable` true fsyncs the pack before
+   * returning; 'later' leaves that to syncPending() (one fsync for all of a blob's chunks),
+   * or to the seal when the pack rotates first.
+   */
+  append(digest: Uint8Array, hex: string, bytes: Uint8Array, durable: boolean | 'later'): PackEntry {
+    if (this.#fd === undefined || this.#end >= PACK_ROTATE_BYTES) this.#begin(durable !== false);
     const fd = this.#fd!;
     const at = this.#end;
     const total = ENTRY_HEAD + bytes.length;
@@ -43,7 +49,8 @@ class PackWriter {
         if (w === 0) throw Object.assign(new Error('no progress writing the pack'), { code: 'EIO' });
         n += w;
       }
-      if (durable) fsyncSync(fd);
+      if (durable === true) fsyncSync(fd);
+      else if (durable === 'later') this.#pending = true;
     } catch (err: unknown) {
       try { ftruncateSync(fd, at); } catch { /* a torn tail is not counted by any reader */ }
       throw fsError(err, this.#path, 'writing');
@@ -55,10 +62,24 @@ class PackWriter {
     return entry;
   }
 
+  /** Makes durable what was appended with durability 'later' (see append). */
+  syncPending(): void {
+    if (!this.#pending || this.#fd === undefined) return;
+    try {
+      fsyncSync(this.#fd);
+    } catch (err: unknown) {
+      throw fsError(err, this.#path, 'writing');
+    }
+    this.#pending = false;
+  }
+
   /** Writes the index of the current pack and closes it; the next append begins a new pack. */
   seal(): void {
     const fd = this.#fd;
     if (fd === undefined) return;
+    // A pending fsync must happen before the fd is gone; its failure is the caller's
+    // (an append rotating the pack, whose blob then fails), the pack stays open for a retry.
+    this.syncPending();
     this.#fd = undefined;
     try {
       writePackIndex(this.#layout, this.#path, this.#written, this.#end);
@@ -71,9 +92,12 @@ class PackWriter {
   #begin(durable: boolean): void {
     this.seal();
     try {
-      mkdirSync(this.#layout.packs, { recursive: true });
+      // Not recursive: a data dir removed under a running store must not be made again here.
+      mkdirSync(this.#layout.packs);
     } catch (err: unknown) {
-      if (errnoOf(err) !== 'EEXIST') throw fsError(err, this.#layout.packs, 'creating');
+      const code = errnoOf(err);
+      if (code === 'ENOENT') throw new DataDirMissingError(this.#layout.root, 'is gone (removed while open?)', { cause: err });
+      if (code !== 'EEXIST') throw fsError(err, this.#layout.packs, 'creating');
     }
     const name = `${this.#layout.packs}/${process.pid}-${threadId}-${randomBytes(6).toString('hex')}${PACK_SUFFIX}`;
     let fd: number;
@@ -134,7 +158,13 @@ export function packWriter(layout: FsLayout): PackWriter {
 
 /** Seals this thread's packs (see the file comment): at exit, and before gc looks at packs. */
 export function sealPacks(): void {
-  for (const w of writers.values()) w.seal();
+  for (const w of writers.values()) {
+    try {
+      w.seal();
+    } catch {
+      // Its pending fsync failed (the blob that asked for it failed with that already): left unsealed, readers scan it.
+    }
+  }
 }
 
 export type { PackWriter };

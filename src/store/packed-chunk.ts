@@ -1,6 +1,7 @@
-// Reading a chunk that is a packed small blob (pack-format.ts) as if it were a chunk file of
-// its own: the pack is opened and reads are shifted to the entry's bytes and held inside
-// them. Readers try the chunk file first and come here when there is none. An entry whose
+// Reading a packed chunk (pack-format.ts) as if it were a chunk file of its own: the pack is
+// opened and reads are shifted to the entry's bytes and held inside them. Readers try the
+// chunk file first (stores written before chunks were packed) unless this thread's map of
+// the packs is loaded and names the chunk, and come here when there is none. An entry whose
 // pack has gone (gc or fsck rewrote it since this thread's index was loaded) is looked up
 // once more after the index starts over.
 
@@ -10,7 +11,6 @@ import { toHex } from '../verify/blake3/index.js';
 import { errnoOf, fsError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import type { ChunkRef } from './blob-service.js';
-import { ONE_GROUP_MAX } from './one-group-blob.js';
 import type { PackEntry } from './pack-format.js';
 import { packIndex } from './pack-index.js';
 
@@ -46,10 +46,10 @@ class PackedChunkHandle implements ChunkHandle {
 }
 
 /**
- * Opens chunk `chunk` wherever it is kept: a chunk of one group that this thread knows to be
- * packed is opened in its pack first (a small file's blob, which has no chunk file: trying
- * the file first cost a failed open and an error object per blob), anything else as its
- * chunk file, and a chunk with no file is looked for in the packs.
+ * Opens chunk `chunk` wherever it is kept: one this thread knows to be packed is opened in
+ * its pack first (trying a chunk file first cost a failed open and an error object per
+ * chunk), anything else as its chunk file, and a chunk with no file is looked for in the
+ * packs (which loads this thread's map of them the first time).
  */
 export async function openChunk(layout: FsLayout, chunk: ChunkRef): Promise<ChunkHandle> {
   if (knownPacked(layout, chunk)) {
@@ -66,9 +66,9 @@ export async function openChunk(layout: FsLayout, chunk: ChunkRef): Promise<Chun
   }
 }
 
-/** Whether `chunk` is small enough to be a packed blob and this thread's loaded map holds it (see PackIndex.known). */
+/** Whether this thread's loaded map holds `chunk` (see PackIndex.known). */
 function knownPacked(layout: FsLayout, chunk: ChunkRef): boolean {
-  return chunk.size <= ONE_GROUP_MAX && packIndex(layout).known(toHex(chunk.digest)) !== undefined;
+  return packIndex(layout).known(toHex(chunk.digest)) !== undefined;
 }
 
 /** Opens packed blob `digest`, or resolves to undefined when no pack holds it. */

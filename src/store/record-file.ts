@@ -166,7 +166,7 @@ export async function readChunkTable(layout: FsLayout, blob: Digest): Promise<Ch
 }
 
 /** Reads into `buf` from file position `at` (= buffer position) until it is full or the file ends; the bytes now in `buf`. */
-export async function readSome(fh: FileHandle, buf: Uint8Array, at: number): Promise<number> {
+export async function readSome(fh: Pick<ChunkHandle, 'read'>, buf: Uint8Array, at: number): Promise<number> {
   let got = at;
   while (got < buf.length) {
     const { bytesRead } = await fh.read(buf, got, buf.length - got, got);

@@ -1,13 +1,19 @@
 // A disk store in a fresh temp dir, and what fsck/gc tests do to it: put blobs and trees
 // through the real services, list what is on disk, damage files, age them.
 
-import { mkdtemp, open, readdir, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Directory, directorySize } from '../../src/store/castore/index.js';
 import { openDataDir, type DataDir } from '../../src/store/data-dir.js';
 import { DEFAULT_CHUNKER, type ChunkerOptions } from '../../src/store/fastcdc.js';
-import { formatDigest, type Digest } from '../../src/store/digest.js';
+import { formatDigest, parseDigest, type Digest } from '../../src/store/digest.js';
+import { listPacks, packIndex, readPackView } from '../../src/store/pack-index.js';
+import { removeIndexOf, rewritePack } from '../../src/store/pack-rewrite.js';
+import { sealPacks } from '../../src/store/pack-writer.js';
+import { readChunkTable } from '../../src/store/record-file.js';
+import { shardEntries } from '../../src/store/shard-walk.js';
+import { toHex } from '../../src/verify/blake3/index.js';
 import { collect, SMALL_CHUNKS } from './blob-data.js';
 
 export interface Store {
@@ -86,6 +92,58 @@ export async function putTree(data: DataDir, spec: TreeSpec): Promise<PutTree> {
   return { digest, size: directorySize(dir), dirs: [digest, ...dirs], files };
 }
 
+/**
+ * Turns the store into the layout stores had before chunks were packed: every packed chunk
+ * a record names becomes a chunk file in chunks/, and packs keep only the blobs kept with
+ * no record. For tests of chunk files (damage, gc, fsck), which such stores still have.
+ */
+export async function unpackChunks(s: Store): Promise<void> {
+  const { layout } = s.data;
+  const named = new Set<string>();
+  for await (const e of shardEntries(layout.blobs, layout.root)) {
+    if (e.hex === undefined) continue;
+    for (const c of (await readChunkTable(layout, parseDigest(e.hex))) ?? []) named.add(toHex(c.digest));
+  }
+  sealPacks();
+  for (const pack of listPacks(layout.packs)) {
+    const view = readPackView(pack);
+    if (view === undefined) continue;
+    const fh = await open(pack, 'r');
+    try {
+      for (const e of view.entries) {
+        if (!named.has(e.hex)) continue;
+        const bytes = new Uint8Array(e.size);
+        await fh.read(bytes, 0, e.size, e.offset);
+        const file = layout.chunkPath(e.hex);
+        await mkdir(path.dirname(file), { recursive: true });
+        await writeFile(file, bytes);
+      }
+    } finally {
+      await fh.close();
+    }
+    await rewritePack(layout, view, (hex) => !named.has(hex));
+    await unlink(pack);
+    await removeIndexOf(pack);
+  }
+  packIndex(layout).reset();
+}
+
+/**
+ * Where chunk `digest` is kept: its chunk file, or its pack and the offset of its bytes
+ * there (for damaging a packed chunk in place).
+ */
+export async function chunkAt(s: Store, digest: Digest | string): Promise<{ file: string; offset: number; size: number }> {
+  const { layout } = s.data;
+  const hex = typeof digest === 'string' ? digest : toHex(digest);
+  sealPacks();
+  for (const pack of listPacks(layout.packs)) {
+    const e = readPackView(pack)?.entries.find((x) => x.hex === hex);
+    if (e !== undefined) return { file: pack, offset: e.offset, size: e.size };
+  }
+  const file = layout.chunkPath(hex);
+  return { file, offset: 0, size: (await stat(file)).size };
+}
+
 /** Every regular file under `dir`, as paths relative to it, sorted. */
 export async function filesUnder(dir: string): Promise<string[]> {
   let entries;
@@ -118,9 +176,9 @@ export async function age(file: string, ms: number): Promise<void> {
   await utimes(file, t, t);
 }
 
-/** Ages every file under the store's chunks/, blobs/ and dirs/. */
+/** Ages every file under the store's chunks/, packs/, blobs/ and dirs/. */
 export async function ageAll(s: Store, ms: number): Promise<void> {
-  for (const top of [s.data.layout.chunks, s.data.layout.blobs, s.data.layout.dirs]) {
+  for (const top of [s.data.layout.chunks, s.data.layout.packs, s.data.layout.blobs, s.data.layout.dirs]) {
     for (const f of await filesUnder(top)) await age(path.join(top, f), ms);
   }
 }
