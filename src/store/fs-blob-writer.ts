@@ -5,11 +5,14 @@
 // missing chunk; a writer killed at any moment leaves at most entries no record names (gc
 // reclaims them) and a torn last entry no reader counts.
 //
-// Chunking, chunk digests and the appends run on the caller's thread in call order; the
-// blob's tree hash and outboard run there too for a small blob, and on the tree-hashing
-// thread (tree-hash-thread.ts) for one said to be large (sizeHint). An append is a write
-// into the page cache; staging chunk files on a worker instead (create, write, close, then
-// a rename into chunks/) used 3.7 s of CPU for a 1 GiB blob, nine tenths of it in the kernel.
+// Chunking and the appends run on the caller's thread in call order; the blob's tree hash
+// and outboard and the chunk digests run there too for a small blob, and on the
+// tree-hashing thread (tree-hash-thread.ts) for one said to be large (sizeHint), which
+// sends each chunk's digest back with its bytes to be appended here, in order. An append is
+// a write into the page cache; staging chunk files on a worker instead (create, write,
+// close, then a rename into chunks/) used 3.7 s of CPU for a 1 GiB blob, nine tenths of it
+// in the kernel. With the chunk digests on this thread, it was the bottleneck of a 1 GiB
+// add (perf: 3.0 s of CPU, the tree-hashing thread 0.9 s).
 //
 // A writer opened with `verified` (the outboard of bytes a verifying decoder released, as
 // a fetch has) takes the digest and outboard from it instead of hashing the blob a third
@@ -19,7 +22,7 @@
 // record names them.
 
 import { rm } from 'node:fs/promises';
-import { Hasher, RemoteHasher, toHex } from '../verify/blake3/index.js';
+import { Hasher, PIECE_MAX, RemoteHasher, toHex } from '../verify/blake3/index.js';
 import { withHeader } from '../verify/bao/index.js';
 import { verifyOutboard, type VerifiedOutboard } from '../verify/bao/verify-outboard.js';
 import { moveInto, syncDir, writeSynced } from './atomic-write.js';
@@ -80,6 +83,10 @@ export class FsBlobWriter implements BlobWriter {
   #newBytes: number | undefined;
   /** The record's temp file in tmp/, while close() writes it. */
   #recordTemp: string | undefined;
+  /** Chunks go to the tree-hashing thread whole and come back with their digests (see the file comment). */
+  #remoteChunks = false;
+  /** The first failure storing a chunk that came back from the tree-hashing thread. */
+  #chunkFailure: { error: unknown } | undefined;
   #failure: Error | undefined;
 
   /** `verified`: see BlobWriterOptions.verified. */
@@ -88,8 +95,15 @@ export class FsBlobWriter implements BlobWriter {
     this.#chunker = new FastCdcChunker(cfg.chunker);
     const v = options.verified;
     if (v === undefined) {
-      if ((options.sizeHint ?? 0) >= REMOTE_TREE_HASH_MIN) this.#remote = new RemoteHasher(treeHashes(), { groupLog: BLOB_GROUP_LOG });
-      else this.#hasher = new Hasher({ groupLog: BLOB_GROUP_LOG });
+      if ((options.sizeHint ?? 0) < REMOTE_TREE_HASH_MIN) this.#hasher = new Hasher({ groupLog: BLOB_GROUP_LOG });
+      else if (cfg.chunker.max > PIECE_MAX) this.#remote = new RemoteHasher(treeHashes(), { groupLog: BLOB_GROUP_LOG });
+      else {
+        this.#remoteChunks = true;
+        this.#remote = new RemoteHasher(treeHashes(), {
+          groupLog: BLOB_GROUP_LOG,
+          onPieces: (bytes, lengths, digests) => this.#chunksHashed(bytes, lengths, digests),
+        });
+      }
       return;
     }
     try {
@@ -155,6 +169,11 @@ export class FsBlobWriter implements BlobWriter {
     if (this.#cfg.readOnly) return this.#fail(this.#cfg.readOnly);
     try {
       if (this.#badOutboard !== undefined) throw this.#badOutboard;
+      if (this.#remoteChunks) {
+        for (const c of this.#chunker!.push(bytes)) await this.#remote!.updatePiece(c.data);
+        this.#throwIfChunkFailed();
+        return;
+      }
       if (this.#known !== undefined) this.#known.check.push(bytes);
       else if (this.#remote !== undefined) await this.#remote.update(bytes);
       else this.#hasher!.update(bytes);
@@ -164,12 +183,35 @@ export class FsBlobWriter implements BlobWriter {
     }
   }
 
+  /** Chunks back from the tree-hashing thread with their digests: stored here, in order. */
+  #chunksHashed(bytes: Uint8Array, lengths: readonly number[], digests: Uint8Array): void {
+    if (this.#chunkFailure !== undefined || this.#chunker === undefined) return;
+    try {
+      let at = 0;
+      lengths.forEach((n, i) => {
+        this.#storeHashed(asDigest(digests.slice(32 * i, 32 * i + 32)), bytes.subarray(at, at + n));
+        at += n;
+      });
+    } catch (err: unknown) {
+      this.#chunkFailure = { error: err };
+    }
+  }
+
+  #throwIfChunkFailed(): void {
+    if (this.#chunkFailure !== undefined) throw this.#chunkFailure.error;
+  }
+
   async #close(): Promise<Digest> {
     if (this.#state !== 'closing') throw this.#closedError();
     if (this.#cfg.readOnly) return this.#fail(this.#cfg.readOnly);
     try {
-      for (const c of this.#chunker!.finish()) this.#storeChunk(c);
+      for (const c of this.#chunker!.finish()) {
+        if (this.#remoteChunks) await this.#remote!.updatePiece(c.data);
+        else this.#storeChunk(c);
+      }
       const { digest, record } = await this.#finishTree();
+      // Every chunk is back from the tree-hashing thread and stored, or this says why not.
+      this.#throwIfChunkFailed();
       const { layout, durable } = this.#cfg;
       // Chunks first, durably, so the record published below never names a missing chunk.
       if (durable) packWriter(layout).syncPending();
@@ -209,12 +251,15 @@ export class FsBlobWriter implements BlobWriter {
 
   /** Records chunk `c` in the blob's list and stores it, unless this writer already took it on. */
   #storeChunk(c: Chunk): void {
-    const digest = chunkDigest(c.data);
-    this.#chunks.push({ digest, size: c.length });
+    this.#storeHashed(chunkDigest(c.data), c.data);
+  }
+
+  #storeHashed(digest: Digest, data: Uint8Array): void {
+    this.#chunks.push({ digest, size: data.length });
     const hex = toHex(digest);
     if (this.#seen.has(hex)) return;
     this.#seen.add(hex);
-    this.#addedBytes += putChunkSync(this.#cfg.layout, digest, hex, c.data, this.#cfg.durable ? 'later' : false, this.#touched);
+    this.#addedBytes += putChunkSync(this.#cfg.layout, digest, hex, data, this.#cfg.durable ? 'later' : false, this.#touched);
   }
 
   async #fail(err: unknown): Promise<never> {
@@ -231,6 +276,7 @@ export class FsBlobWriter implements BlobWriter {
     this.#recordTemp = undefined;
     this.#seen = new Set();
     this.#touched = new Set();
+    this.#chunkFailure = undefined;
     this.#addedBytes = 0;
     this.#chunks = [];
     this.#hasher = undefined;

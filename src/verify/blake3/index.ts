@@ -9,7 +9,7 @@ import { InvalidInputError } from '../errors.js';
 
 export { Hasher, type HashResult, type HasherOptions } from './hasher.js';
 export { hashFile, type HashFileOptions } from './hash-file.js';
-export { HashClient, RemoteHasher, type HashChannel, type RemoteHashResult } from './remote-hasher.js';
+export { HashClient, PIECE_MAX, RemoteHasher, type HashChannel, type PiecesHashed, type RemoteHashResult } from './remote-hasher.js';
 export { handleTreeHash, isTreeHashMessage, isTreeHashReply, type TreeHashMessage, type TreeHashReply } from './tree-hash-worker.js';
 export { HASH_MODE, keyedMode, wordsOf, bytesOf, type Mode } from './mode.js';
 export { Output, chunkOutput, parentOutput } from './output.js';

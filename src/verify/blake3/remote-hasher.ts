@@ -4,6 +4,9 @@
 // shared by every RemoteHasher of a channel). The worker is the caller's: it hands its
 // messages to handleTreeHash (tree-hash-worker.ts) and the replies to onReply, so one
 // thread can hash and do other work, and a process pays for one worker's heap, not two.
+// A RemoteHasher made with `onPieces` is fed whole pieces (updatePiece): the worker also
+// hashes each piece on its own, and onPieces gets the pieces' bytes and digests back, in
+// order, before their buffer is reused (a store's chunks: FsBlobWriter).
 
 import { CastorError } from '../errors.js';
 import type { TreeHashMessage, TreeHashReply } from './tree-hash-worker.js';
@@ -15,8 +18,10 @@ export interface HashChannel {
   busy(busy: boolean): void;
 }
 const BUFFER_BYTES = 1 << 20;
-/** Buffers in all: bounds how far producers run ahead of the worker (2 MiB). */
-const BUFFERS = 2;
+/** The largest piece updatePiece takes: one buffer. */
+export const PIECE_MAX = BUFFER_BYTES;
+/** Buffers in all: bounds how far producers run ahead of the worker (4 MiB). */
+const BUFFERS = 4;
 
 export interface RemoteHashResult {
   readonly hash: Uint8Array;
@@ -30,6 +35,12 @@ interface Waiting {
   reject(err: Error): void;
 }
 
+/**
+ * Pieces hashed by the worker: their bytes (valid only until this returns), their lengths
+ * and their digests (32 bytes each), in the order they were given.
+ */
+export type PiecesHashed = (bytes: Uint8Array, lengths: readonly number[], digests: Uint8Array) => void;
+
 /** The buffer pool and the results awaited, shared by every RemoteHasher of one channel. */
 export class HashClient {
   readonly #channel: HashChannel;
@@ -38,6 +49,7 @@ export class HashClient {
   #out = 0;
   #bufferWaiters: (() => void)[] = [];
   readonly #results = new Map<number, Waiting>();
+  readonly #pieces = new Map<number, PiecesHashed>();
   #nextId = 1;
 
   constructor(channel: HashChannel) {
@@ -76,10 +88,21 @@ export class HashClient {
     });
   }
 
+  /** Where the pieces of stream `id` go once hashed; undefined stops that (their buffers are only reused). */
+  onPieces(id: number, handler: PiecesHashed | undefined): void {
+    if (handler === undefined) this.#pieces.delete(id);
+    else this.#pieces.set(id, handler);
+  }
+
   /** A reply from the worker. */
   onReply(reply: TreeHashReply): void {
     if (reply.op === 'buffer') {
       this.#out--;
+      const handler = reply.id === undefined ? undefined : this.#pieces.get(reply.id);
+      if (handler !== undefined && reply.pieces !== undefined && reply.digests !== undefined) {
+        // A handler that throws has its own way to report it (it must not lose the buffer).
+        try { handler(new Uint8Array(reply.buffer, 0, reply.length), reply.pieces, reply.digests); } catch { /* see above */ }
+      }
       this.giveBack(reply.buffer);
     } else {
       const r = this.#results.get(reply.id);
@@ -109,21 +132,45 @@ export class RemoteHasher {
   readonly #w: HashClient;
   readonly #id: number;
   readonly #groupLog: number | undefined;
+  /** Set when made with onPieces: the lengths of the pieces in the buffer being filled. */
+  #pieces: number[] | undefined;
   #buf: ArrayBuffer | undefined;
   #fill = 0;
   #done = false;
   /** Whether the worker has state for this stream (something was sent). */
   #started = false;
 
-  constructor(client: HashClient, options: { groupLog?: number } = {}) {
+  constructor(client: HashClient, options: { groupLog?: number; onPieces?: PiecesHashed } = {}) {
     this.#w = client;
     this.#id = client.newId();
     this.#groupLog = options.groupLog;
+    if (options.onPieces !== undefined) {
+      this.#pieces = [];
+      client.onPieces(this.#id, options.onPieces);
+    }
+  }
+
+  /**
+   * Takes a copy of `piece` (at most PIECE_MAX bytes), hashed with the rest of the stream
+   * and on its own (see onPieces); the caller may reuse it once this resolves. Only for a
+   * hasher made with onPieces; calls must not overlap.
+   */
+  async updatePiece(piece: Uint8Array): Promise<void> {
+    if (this.#done) throw new Error('update after finalize');
+    if (this.#pieces === undefined) throw new Error('updatePiece needs a hasher made with onPieces');
+    if (piece.length > PIECE_MAX) throw new RangeError(`a piece of ${piece.length} bytes is larger than ${PIECE_MAX}`);
+    if (piece.length === 0) return;
+    if (this.#fill + piece.length > BUFFER_BYTES) this.#send();
+    this.#buf ??= await this.#w.buffer();
+    new Uint8Array(this.#buf, this.#fill, piece.length).set(piece);
+    this.#fill += piece.length;
+    this.#pieces.push(piece.length);
   }
 
   /** Takes a copy of `data`; the caller may reuse it once this resolves. Calls must not overlap. */
   async update(data: Uint8Array): Promise<void> {
     if (this.#done) throw new Error('update after finalize');
+    if (this.#pieces !== undefined) throw new Error('a hasher made with onPieces takes whole pieces (updatePiece)');
     for (let pos = 0; pos < data.length;) {
       this.#buf ??= await this.#w.buffer();
       const n = Math.min(BUFFER_BYTES - this.#fill, data.length - pos);
@@ -134,18 +181,26 @@ export class RemoteHasher {
     }
   }
 
-  /** The hash, length and outboard nodes of everything given. */
-  finalize(): Promise<RemoteHashResult> {
-    if (this.#done) return Promise.reject(new Error('finalize called twice'));
+  /**
+   * The hash, length and outboard nodes of everything given. With onPieces, every piece has
+   * been handed to it when this resolves (the worker answers in order).
+   */
+  async finalize(): Promise<RemoteHashResult> {
+    if (this.#done) throw new Error('finalize called twice');
     this.#done = true;
     this.#send();
-    return this.#w.result(this.#id, this.#groupLog);
+    try {
+      return await this.#w.result(this.#id, this.#groupLog);
+    } finally {
+      this.#w.onPieces(this.#id, undefined);
+    }
   }
 
   /** Drops the worker's state for a stream that will not be finalized. */
   dispose(): void {
     if (this.#done) return;
     this.#done = true;
+    this.#w.onPieces(this.#id, undefined);
     this.#send();
     if (this.#started) this.#w.send({ op: 'drop', id: this.#id });
   }
@@ -158,7 +213,11 @@ export class RemoteHasher {
       this.#w.giveBack(buffer);
       return;
     }
-    this.#w.send({ op: 'update', id: this.#id, groupLog: this.#groupLog, buffer, length: this.#fill });
+    const pieces = this.#pieces;
+    this.#w.send(pieces === undefined
+      ? { op: 'update', id: this.#id, groupLog: this.#groupLog, buffer, length: this.#fill }
+      : { op: 'update', id: this.#id, groupLog: this.#groupLog, buffer, length: this.#fill, pieces });
+    if (pieces !== undefined) this.#pieces = [];
     this.#started = true;
     this.#buf = undefined;
     this.#fill = 0;

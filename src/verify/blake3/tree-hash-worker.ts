@@ -2,17 +2,22 @@
 // stream's bytes in order in buffers that go back to the sender once hashed. A worker
 // thread that hashes imports this and hands it the messages isTreeHashMessage accepts
 // (the store's tree-hashing thread does: src/store/tree-hash-thread.ts). Hashing a blob's
-// tree there lets the thread that produces the bytes run on the other core.
+// tree there lets the thread that produces the bytes run on the other core. An update may
+// also name `pieces`, lengths that tile its bytes: each piece is hashed on its own too (a
+// store's chunks), and the digests go back with the buffer.
 
 import { Hasher } from './hasher.js';
+import { defaultKernel } from './kernel-instance.js';
+import { HASH_MODE } from './mode.js';
+import { subtreeOutput } from './subtree.js';
 
 export type TreeHashMessage =
-  | { readonly op: 'update'; readonly id: number; readonly groupLog: number | undefined; readonly buffer: ArrayBuffer; readonly length: number }
+  | { readonly op: 'update'; readonly id: number; readonly groupLog: number | undefined; readonly buffer: ArrayBuffer; readonly length: number; readonly pieces?: readonly number[] }
   | { readonly op: 'finish'; readonly id: number; readonly groupLog: number | undefined }
   | { readonly op: 'drop'; readonly id: number };
 
 export type TreeHashReply =
-  | { readonly op: 'buffer'; readonly buffer: ArrayBuffer }
+  | { readonly op: 'buffer'; readonly buffer: ArrayBuffer; readonly id?: number; readonly length?: number; readonly pieces?: readonly number[]; readonly digests?: Uint8Array }
   | { readonly op: 'result'; readonly id: number; readonly hash: Uint8Array; readonly length: number; readonly nodes?: Uint8Array }
   | { readonly op: 'error'; readonly id: number; readonly message: string };
 
@@ -43,8 +48,14 @@ export function handleTreeHash(msg: TreeHashMessage, port: ReplyPort): void {
   }
   try {
     if (msg.op === 'update') {
-      hasherOf(msg.id, msg.groupLog).update(new Uint8Array(msg.buffer, 0, msg.length));
-      port.postMessage({ op: 'buffer', buffer: msg.buffer }, [msg.buffer]);
+      const bytes = new Uint8Array(msg.buffer, 0, msg.length);
+      hasherOf(msg.id, msg.groupLog).update(bytes);
+      if (msg.pieces === undefined) {
+        port.postMessage({ op: 'buffer', buffer: msg.buffer }, [msg.buffer]);
+        return;
+      }
+      const digests = hashPieces(bytes, msg.pieces);
+      port.postMessage({ op: 'buffer', buffer: msg.buffer, id: msg.id, length: msg.length, pieces: msg.pieces, digests }, [msg.buffer, digests.buffer as ArrayBuffer]);
       return;
     }
     const r = hasherOf(msg.id, msg.groupLog).finalize();
@@ -54,6 +65,17 @@ export function handleTreeHash(msg: TreeHashMessage, port: ReplyPort): void {
     hashers.delete(msg.id);
     port.postMessage({ op: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err) });
   }
+}
+
+/** The BLAKE3 digest of each piece of `bytes` (lengths `pieces`, in order), 32 bytes each. */
+function hashPieces(bytes: Uint8Array, pieces: readonly number[]): Uint8Array {
+  const out = new Uint8Array(32 * pieces.length);
+  let at = 0;
+  pieces.forEach((n, i) => {
+    out.set(subtreeOutput(defaultKernel(), bytes.subarray(at, at + n), 0, HASH_MODE).rootBytes(32), 32 * i);
+    at += n;
+  });
+  return out;
 }
 
 /** Whether `reply` came from handleTreeHash. */
