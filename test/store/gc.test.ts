@@ -15,7 +15,8 @@ import { addPin } from '../../src/store/pins.js';
 import { TrustStore } from '../../src/store/trust/trust-store.js';
 import { generateKeyPair } from '../../src/verify/keys.js';
 import { randomBytes } from './blob-data.js';
-import { age, ageAll, DEFAULT_CHUNKER, exists, filesUnder, flipByte, HOUR, putBlob, putTree, readBlob, withStore, type PutTree, type Store } from './store-fixture.js';
+import { listPacks, readPackView } from '../../src/store/pack-index.js';
+import { age, ageAll, DEFAULT_CHUNKER, exists, filesUnder, flipByte, HOUR, putBlob, putTree, readBlob, unpackChunks, withStore, type PutTree, type Store } from './store-fixture.js';
 
 const hex = formatDigest;
 
@@ -35,7 +36,12 @@ async function assertWhole(s: Store, t: PutTree): Promise<void> {
   for (const f of t.files) assert.deepEqual(await readBlob(s.data, f.digest), f.bytes, `blob ${hex(f.digest)} reads back`);
 }
 
-/** Ages every pack in packs/ (ageAll leaves them alone). */
+/** Every chunk held in packs/, as readers see the packs (index, then a scan of the rest): one hex per entry, sorted. */
+function packedChunks(s: Store): string[] {
+  return listPacks(s.data.layout.packs).flatMap((p) => readPackView(p)?.entries.map((e) => e.hex) ?? []).sort();
+}
+
+/** Ages every pack in packs/. */
 async function agePacks(s: Store, ms: number): Promise<void> {
   for (const f of await filesUnder(s.data.layout.packs)) await age(path.join(s.data.layout.packs, f), ms);
 }
@@ -63,12 +69,12 @@ test('gc keeps pinned trees and blobs whole, removes the unpinned, and leaves th
   for (const d of gone.dirs) assert.equal(await s.data.directories.get(d), undefined, `directory ${hex(d)} removed`);
   for (const f of [...gone.files.map((x) => x.digest), goneBlob]) assert.equal(await s.data.blobs.has(f), false, `blob ${hex(f)} removed`);
 
-  // chunks/ holds exactly the chunks of the kept blobs.
+  // The packs hold exactly the chunks of the kept blobs, each once; there are no chunk files.
   const keptBlobs = [...kept.files.map((f) => f.digest), keptBlob];
   const want = new Set<string>();
   for (const b of keptBlobs) for (const c of await chunksOf(s, b)) want.add(c);
-  const onDisk = (await filesUnder(s.data.layout.chunks)).map((f) => f.replace('/', ''));
-  assert.deepEqual(onDisk.sort(), [...want].sort());
+  assert.deepEqual(packedChunks(s), [...want].sort());
+  assert.deepEqual(await filesUnder(s.data.layout.chunks), []);
 
   assert.equal(r.roots, 2);
   assert.equal(r.missingRoots, 0);
@@ -81,30 +87,51 @@ test('gc keeps pinned trees and blobs whole, removes the unpinned, and leaves th
   assert.deepEqual(again.removed, { blobs: 0, dirs: 0, chunks: 0 }, 'a second gc finds nothing more');
 }));
 
-test('chunks shared by a kept and a removed blob survive; the removed blob\'s own chunks go', () => withStore(async (s) => {
+/**
+ * Two blobs sharing chunks, one pinned: after gc the shared chunks and the kept blob's own are
+ * still held (`held`: where the test looks, packs or chunk files), the removed blob's own are not.
+ */
+async function sharedChunksCase(s: Store, layout: 'packed' | 'chunk files', held: (s: Store) => Promise<Set<string>>): Promise<void> {
   const body = randomBytes(200_000, 10);
   const keptBlob = await putBlob(s.data, body);
   const goneBytes = new Uint8Array(Buffer.concat([body.subarray(0, 120_000), randomBytes(60_000, 11)]));
   const goneBlob = await putBlob(s.data, goneBytes);
+  if (layout === 'chunk files') await unpackChunks(s);
   const keptChunks = new Set(await chunksOf(s, keptBlob));
   const goneChunks = await chunksOf(s, goneBlob);
   const shared = goneChunks.filter((c) => keptChunks.has(c));
   const own = goneChunks.filter((c) => !keptChunks.has(c));
   assert.ok(shared.length > 3 && own.length > 3, `test set-up: ${shared.length} shared, ${own.length} own chunks`);
+  const before = await held(s);
+  for (const c of [...keptChunks, ...goneChunks]) assert.ok(before.has(c), `test set-up: chunk ${c} held ${layout}`);
   await pin(s, keptBlob, 'blob');
   await ageAll(s, 2 * HOUR);
 
-  await gc(s.data, { graceMs: 0 });
+  const removed: string[] = [];
+  await gc(s.data, { graceMs: 0, onRemove: (e) => { if (e.kind === 'chunk') removed.push(e.digest); } });
   assert.equal(await s.data.blobs.has(goneBlob), false);
   assert.deepEqual(await readBlob(s.data, keptBlob), body);
-  for (const c of shared) assert.ok(await exists(s.data.layout.chunkPath(c)), `shared chunk ${c} kept`);
-  for (const c of own) assert.equal(await exists(s.data.layout.chunkPath(c)), false, `own chunk ${c} removed`);
+  const after = await held(s);
+  for (const c of keptChunks) assert.ok(after.has(c), `kept blob's chunk ${c} kept (${shared.includes(c) ? 'shared' : 'its own'})`);
+  for (const c of own) assert.equal(after.has(c), false, `own chunk ${c} removed`);
+  assert.deepEqual(removed.sort(), [...new Set(own)].sort(), 'gc says it removed exactly the removed blob\'s own chunks');
   await assertConsistent(s);
+}
+
+test('chunks shared by a kept and a removed blob survive; the removed blob\'s own chunks go', () => withStore(async (s) => {
+  await sharedChunksCase(s, 'packed', async (x) => new Set(packedChunks(x)));
+  assert.deepEqual(await filesUnder(s.data.layout.chunks), [], 'no chunk files were made');
+}));
+
+test('chunks shared by a kept and a removed blob survive; the removed blob\'s own chunks go: a store of chunk files (before packs)', () => withStore(async (s) => {
+  await sharedChunksCase(s, 'chunk files', async (x) => new Set((await filesUnder(x.data.layout.chunks)).map((f) => f.replace('/', ''))));
+  assert.deepEqual(packedChunks(s), [], 'no chunk was packed again');
 }));
 
 test('the grace period: nothing younger than it goes, and a young Directory keeps the old tree below it', () => withStore(async (s) => {
   const oldTree = await putTree(s.data, { f: randomBytes(10_000, 20), sub: { g: randomBytes(3_000, 21) } });
   const oldBlob = await putBlob(s.data, randomBytes(8_000, 22));
+  const oldBlobChunks = await chunksOf(s, oldBlob);
   await ageAll(s, 2 * HOUR);
   // Fresh content: a Directory naming the old tree (as an add that reused it would put).
   const young = await putTree(s.data, { fresh: randomBytes(4_000, 23) });
@@ -115,20 +142,27 @@ test('the grace period: nothing younger than it goes, and a young Directory keep
     symlinks: [],
   });
 
-  const before = await filesUnder(s.root);
+  const recordsBefore = await filesUnder(s.data.layout.blobs);
   const withDefault = await gc(s.data);
-  assert.deepEqual(withDefault.removed, { blobs: 1, dirs: 0, chunks: withDefault.removed.chunks }, 'only the old unreferenced blob goes');
-  assert.equal(await s.data.blobs.has(oldBlob), false);
+  assert.deepEqual(withDefault.removed, { blobs: 1, dirs: 0, chunks: 0 }, 'only the old unreferenced blob\'s record goes');
+  assert.equal(await exists(s.data.layout.blobPath(oldBlob)), false, 'its record is removed');
+  // Its one chunk shares the pack the young content was appended to: a young pack is kept
+  // whole (a writer may have deduplicated against any entry of it). The chunk goes with the
+  // pack's next rewrite once it is old (below).
+  for (const c of oldBlobChunks) assert.ok(packedChunks(s).includes(c), `its chunk ${c} stays in the young pack`);
   assert.ok(withDefault.young.dirs >= 2, 'the young Directories were kept as young');
   await assertWhole(s, oldTree);
   await assertWhole(s, young);
   assert.ok(await s.data.directories.get(top));
-  assert.ok((await filesUnder(s.root)).length < before.length);
+  assert.equal((await filesUnder(s.data.layout.blobs)).length, recordsBefore.length - 1, 'one record fewer, no other');
 
   // Once everything is old and unpinned, all of it goes.
   await ageAll(s, 2 * HOUR);
   const later = await gc(s.data, { graceMs: HOUR });
   assert.equal(later.removed.dirs, 4);
+  assert.equal(await s.data.blobs.has(oldBlob), false, 'the old blob\'s chunk went with the pack\'s rewrite');
+  assert.deepEqual(packedChunks(s), [], 'no pack entry is left');
+  assert.deepEqual(listPacks(s.data.layout.packs), [], 'a pack with no live entry is removed, not rewritten empty');
   assert.deepEqual(await filesUnder(s.data.layout.chunks), []);
   assert.deepEqual(await filesUnder(s.data.layout.blobs), []);
   assert.deepEqual(await filesUnder(s.data.layout.dirs), []);
