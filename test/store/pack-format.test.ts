@@ -12,7 +12,7 @@ import path from 'node:path';
 import { blake3, toHex } from '../../src/verify/blake3/index.js';
 import { FsBlobService } from '../../src/store/fs-blob-service.js';
 import { FsLayout } from '../../src/store/fs-layout.js';
-import { encodeEntryHead, encodeIndex, ENTRY_HEAD, PACK_MAGIC, readIndex, scanPack } from '../../src/store/pack-format.js';
+import { encodeEntryHead, encodeIndex, ENTRY_HEAD, ENTRY_MAX, PACK_MAGIC, readIndex, scanPack } from '../../src/store/pack-format.js';
 import { indexPathOf, listPacks, PackIndex } from '../../src/store/pack-index.js';
 import { sealPacks } from '../../src/store/pack-writer.js';
 import { asDigest } from '../../src/store/digest.js';
@@ -195,6 +195,46 @@ test('a pack whose entry was cut off by a killed writer still serves its whole e
     const again = await s.putBytes(new Uint8Array(5000).fill(5));
     assert.equal(again.newBytes, 5000);
     assert.deepEqual(await collect((await s.read(again.digest))!), new Uint8Array(5000).fill(5));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('entries of any chunk size up to ENTRY_MAX scan and index like small ones; an entry of ENTRY_MAX + 1 stops a scan and voids an index', async () => {
+  const dir = await tempDir();
+  try {
+    const file = path.join(dir, 'big.pack');
+    // Sizes around the scan's 1 MiB read block: entries larger than it, and heads that
+    // straddle its end (256 KiB is the default chunker's largest chunk; ENTRY_MAX the largest any cuts).
+    const big = [randomBytes(256 << 10, 11), randomBytes(300_001, 12), randomBytes((1 << 20) + 7, 13), randomBytes(17, 14), randomBytes(ENTRY_MAX, 15), randomBytes(5_000, 16)];
+    const offsets = writePack(file, big);
+    const size = statSync(file).size;
+    const want = big.map((b, i) => [toHex(blake3(b)), offsets[i], b.length]);
+    const r = scan(file);
+    assert.deepEqual(r.entries.map((e) => [e.hex, e.offset, e.size]), want, 'a scan finds every entry where it is');
+    assert.equal(r.stop, size);
+    // Each offset is where that entry's bytes are.
+    const bytes = readFileSync(file);
+    for (const e of r.entries) assert.equal(toHex(blake3(bytes.subarray(e.offset, e.offset + e.size))), e.hex);
+
+    const idx = path.join(dir, 'big.idx');
+    const entries = big.map((b, i) => ({ digest: blake3(b), offset: offsets[i]!, size: b.length }));
+    writeFileSync(idx, encodeIndex(size, entries));
+    assert.deepEqual(readIndex(idx, size)?.entries.map((e) => [e.hex, e.offset, e.size]), want, 'an index lists them the same');
+
+    // One byte more than ENTRY_MAX, with a head whose check is right and all its bytes there:
+    // not an entry, and nothing after it is.
+    const over = randomBytes(ENTRY_MAX + 1, 17);
+    const tail = randomBytes(100, 18);
+    writeFileSync(file, Buffer.concat([bytes, encodeEntryHead(blake3(over), over.length), over, encodeEntryHead(blake3(tail), tail.length), tail]));
+    const overSize = statSync(file).size;
+    const cut = scan(file);
+    assert.deepEqual(cut.entries.map((e) => [e.hex, e.offset, e.size]), want);
+    assert.equal(cut.stop, size, 'the scan stops at the oversized head');
+    writeFileSync(idx, encodeIndex(overSize, [...entries, { digest: blake3(over), offset: size + ENTRY_HEAD, size: over.length }]));
+    assert.equal(readIndex(idx, overSize), undefined, 'an index listing an entry over ENTRY_MAX is not taken');
+    writeFileSync(idx, encodeIndex(overSize, entries));
+    assert.equal(readIndex(idx, overSize)?.entries.length, big.length, 'the same index without it is');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
