@@ -15,7 +15,9 @@ import { asDigest, formatDigest, type Digest } from '../../src/store/digest.js';
 import { fsck, type FsckNote, type FsckOptions, type FsckProblem, type FsckSummary, type FsckTmpLeftover } from '../../src/store/fsck.js';
 import { addPin } from '../../src/store/pins.js';
 import { randomBytes } from './blob-data.js';
-import { age, DEFAULT_CHUNKER, exists, filesUnder, flipByte, HOUR, putBlob, putTree, readBlob, withStore, type Store } from './store-fixture.js';
+import { listPacks, readPackView } from '../../src/store/pack-index.js';
+import { removeIndexOf, rewritePack } from '../../src/store/pack-rewrite.js';
+import { age, chunkAt, DEFAULT_CHUNKER, exists, filesUnder, flipByte, HOUR, putBlob, putTree, readBlob, unpackChunks, withStore, type Store } from './store-fixture.js';
 
 interface Run {
   summary: FsckSummary;
@@ -45,12 +47,30 @@ async function chunksOf(s: Store, blob: Digest): Promise<Digest[]> {
 
 const hex = formatDigest;
 
+/** Every distinct chunk digest the records of `blobs` name, as hex. */
+async function chunkSet(s: Store, blobs: Digest[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const b of blobs) for (const d of await chunksOf(s, b)) out.add(hex(d));
+  return out;
+}
+
+/** The entries of every pack as read from disk, as `hex` -> pack path. */
+function packedEntries(s: Store): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const pack of listPacks(s.data.layout.packs)) for (const e of readPackView(pack)!.entries) out.set(e.hex, pack);
+  return out;
+}
+
 test('a consistent store: everything checked, nothing reported, nothing moved', () => withStore(async (s) => {
   const a = await putBlob(s.data, randomBytes(200_000, 1));
   const tree = await putTree(s.data, { x: randomBytes(50_000, 2), sub: { y: randomBytes(10, 3), z: new Uint8Array(0) } });
   const r = await assertClean(s, 'fresh store');
-  const chunkFiles = await filesUnder(s.data.layout.chunks);
-  assert.deepEqual(r.summary.checked, { blobs: 4, chunks: chunkFiles.length, directories: 2 });
+  // Every blob here has a record (none is small enough to be kept as its chunk alone), and
+  // every chunk they name is packed: no chunk files. Each distinct chunk is counted once.
+  const named = await chunkSet(s, [a, ...tree.files.map((f) => f.digest)]);
+  assert.deepEqual(await filesUnder(s.data.layout.chunks), [], 'chunks are packed, not chunk files');
+  assert.deepEqual([...packedEntries(s).keys()].sort(), [...named].sort(), 'the packs hold exactly the chunks the records name');
+  assert.deepEqual(r.summary.checked, { blobs: 4, chunks: named.size, directories: 2 });
   assert.equal(r.summary.quarantined, 0);
   assert.equal(await exists(s.data.layout.quarantine), false, 'no quarantine/ made when nothing is bad');
   assert.equal((await readBlob(s.data, a)).length, 200_000);
@@ -69,6 +89,8 @@ test('a flipped byte in a chunk: the chunk and every blob naming it are reported
   const bChunks = await chunksOf(s, b);
   const victim = aChunks[1]!;
   assert.ok(bChunks.some((d) => hex(d) === hex(victim)), 'test set-up: the damaged chunk is shared by a and b');
+  // A store laid out before packs: the chunk is a file of its own.
+  await unpackChunks(s);
   await flipByte(s.data.layout.chunkPath(victim));
 
   const r = await check(s);
@@ -102,11 +124,119 @@ test('a flipped byte in a chunk: the chunk and every blob naming it are reported
   await assertClean(s, 'second run');
 }));
 
+/** Three blobs in this thread's pack: `a` (multi-chunk), `b` sharing a's leading chunks, and `c`; `victim` is a's second chunk, shared with b. */
+async function packedTrio(s: Store) {
+  const data = randomBytes(300_000, 12);
+  const a = await putBlob(s.data, data);
+  const b = await putBlob(s.data, data.slice(0, 150_000));
+  const cBytes = randomBytes(120_000, 13);
+  const c = await putBlob(s.data, cBytes);
+  const aChunks = await chunksOf(s, a);
+  const victim = aChunks[1]!;
+  assert.ok(aChunks.length > 3, 'test set-up: a has several chunks');
+  assert.ok((await chunksOf(s, b)).some((d) => hex(d) === hex(victim)), 'test set-up: the damaged chunk is shared by a and b');
+  const at = await chunkAt(s, victim);
+  assert.ok(at.file.endsWith('.pack'), 'test set-up: the chunk is packed');
+  assert.equal(await exists(s.data.layout.chunkPath(victim)), false, 'test set-up: no chunk file');
+  const entries = packedEntries(s);
+  for (const d of await chunkSet(s, [a, b, c])) assert.equal(entries.get(d), at.file, 'test set-up: every chunk in the one pack');
+  return { a, b, c, cBytes, aChunks, victim, at, entries };
+}
+
+test('a flipped byte in a packed chunk: the entry and every blob naming it are reported; its bytes and the records are quarantined, the pack is rewritten without it', () => withStore(async (s) => {
+  const { a, b, c, cBytes, aChunks, victim, at, entries } = await packedTrio(s);
+  await flipByte(at.file, at.offset + 100);
+  const damaged = new Uint8Array((await readFile(at.file)).subarray(at.offset, at.offset + at.size));
+
+  const r = await check(s);
+  assert.equal(r.summary.consistent, false);
+  const chunkReports = r.problems.filter((p) => p.kind === 'chunk');
+  assert.equal(chunkReports.length, 1, 'the shared chunk is reported once');
+  assert.equal(chunkReports[0]!.digest, hex(victim));
+  assert.equal(chunkReports[0]!.code, 'CORRUPT_CHUNK');
+  assert.equal(chunkReports[0]!.path, path.relative(s.root, at.file), 'named by the pack it is in');
+  assert.match(chunkReports[0]!.detail, new RegExp(`hash to [0-9a-f]{64} \\(packed at offset ${at.offset}\\)`));
+  const blobReports = r.problems.filter((p) => p.kind === 'blob');
+  assert.deepEqual(blobReports.map((p) => p.digest).sort(), [hex(a), hex(b)].sort(), 'both blobs naming the chunk are reported');
+  for (const p of blobReports) {
+    assert.equal(p.code, 'CORRUPT_CHUNK');
+    assert.match(p.detail, new RegExp(`chunk ${hex(victim)} at content offset \\d+ is corrupt`));
+  }
+  assert.deepEqual(r.summary.bad, { blobs: 2, chunks: 1, directories: 0, stray: 0 });
+  assert.equal(r.summary.checked.chunks, entries.size, 'every pack entry checked once');
+  assert.equal(r.summary.quarantined, 3, 'the entry\'s bytes and two records');
+
+  // The entry's bytes (as damaged) where its chunk file would be quarantined; the records moved.
+  const q = s.data.layout.quarantine;
+  const rel = (p: string): string => path.relative(s.root, p);
+  const copy = path.join(q, rel(s.data.layout.chunkPath(victim)));
+  assert.equal(chunkReports[0]!.quarantined, rel(copy));
+  assert.deepEqual(new Uint8Array(await readFile(copy)), damaged);
+  for (const p of blobReports) assert.equal(p.quarantined, rel(path.join(q, p.path)));
+  assert.ok(await exists(path.join(q, rel(s.data.layout.blobPath(a)))));
+  assert.ok(await exists(path.join(q, rel(s.data.layout.blobPath(b)))));
+  assert.equal(await s.data.blobs.has(a), false);
+  assert.equal(await s.data.blobs.has(b), false);
+
+  // The pack rewritten: the old one and its index gone, a new one holding every other entry.
+  assert.equal(await exists(at.file), false, 'the damaged pack is gone');
+  const after = packedEntries(s);
+  assert.equal(after.has(hex(victim)), false, 'the bad entry is not in any pack');
+  assert.deepEqual([...after.keys()].sort(), [...entries.keys()].filter((h) => h !== hex(victim)).sort(), 'every other entry kept (the rest of a and b is gc\'s business)');
+  assert.equal(new Set(after.values()).size, 1, 'one new pack');
+  assert.deepEqual((await filesUnder(s.data.layout.packs)).map((f) => path.extname(f)).sort(), ['.idx', '.pack'], 'the old index went with its pack');
+  for (const d of aChunks.filter((x) => hex(x) !== hex(victim))) assert.ok(after.has(hex(d)));
+  assert.deepEqual(await readBlob(s.data, c), cBytes, 'another blob of the same pack still reads');
+
+  await assertClean(s, 'second run');
+}));
+
+test('dry run on a packed chunk: the same problems, nothing moved, the pack not rewritten', () => withStore(async (s) => {
+  const { a, b, victim, at } = await packedTrio(s);
+  await flipByte(at.file, at.offset + 100);
+  const before = await filesUnder(s.root);
+  const dry = await check(s, { dryRun: true });
+  assert.equal(dry.summary.consistent, false);
+  const seen = (r: Run) => r.problems.map((p) => [p.kind, p.digest, p.code, p.path]).sort();
+  assert.deepEqual(dry.problems.map((p) => [p.kind, p.digest, p.quarantined]).sort(), [['blob', hex(a), undefined], ['blob', hex(b), undefined], ['chunk', hex(victim), undefined]].sort());
+  assert.equal(dry.summary.quarantined, 0);
+  assert.deepEqual(await filesUnder(s.root), before, 'nothing moved, no pack rewritten, no quarantine/');
+  await assert.rejects(readBlob(s.data, a), { code: 'CORRUPT_CHUNK' });
+  const real = await check(s);
+  assert.deepEqual(seen(real), seen(dry), 'the real run finds what the dry run reported');
+  assert.equal(await exists(at.file), false);
+  await assertClean(s, 'after the real run');
+}));
+
+test('a packed chunk gone from its pack: the record naming it is reported as missing that chunk and quarantined', () => withStore(async (s) => {
+  const keepBytes = randomBytes(40_000, 35);
+  const k = await putBlob(s.data, keepBytes);
+  const a = await putBlob(s.data, randomBytes(80_000, 36));
+  const gone = (await chunksOf(s, a)).at(-1)!;
+  const at = await chunkAt(s, gone);
+  assert.ok(at.file.endsWith('.pack'), 'test set-up: the chunk is packed');
+  // The pack rewritten without it, as a gc that (wrongly) thought it dead would leave it.
+  await rewritePack(s.data.layout, readPackView(at.file)!, (h) => h !== hex(gone));
+  await unlink(at.file);
+  await removeIndexOf(at.file);
+  const r = await check(s);
+  assert.deepEqual(r.problems.map((p) => [p.kind, p.digest, p.code]), [['blob', hex(a), 'MISSING_CHUNK']]);
+  assert.match(r.problems[0]!.detail, new RegExp(`chunk ${hex(gone)} at content offset \\d+ is missing`));
+  assert.equal(await s.data.blobs.has(a), false);
+  assert.deepEqual(await readBlob(s.data, k), keepBytes);
+  await assertClean(s, 'second run');
+}));
+
 test('a record cut short is reported as a corrupt record and quarantined; its chunks stay', () => withStore(async (s) => {
   const a = await putBlob(s.data, randomBytes(100_000, 20));
   const keep = randomBytes(70_000, 21);
   const k = await putBlob(s.data, keep);
   const chunks = await chunksOf(s, a);
+  // Where its (packed) chunks are before the check; chunkAt seals this thread's pack.
+  const before = new Map<string, Awaited<ReturnType<typeof chunkAt>>>();
+  for (const d of chunks) before.set(hex(d), await chunkAt(s, d));
+  assert.ok([...before.values()].every((c) => c.file.endsWith('.pack')), 'test set-up: the chunks are packed');
+  const packsBefore = await filesUnder(s.data.layout.packs);
   await truncate(s.data.layout.blobPath(a), 30);
   const r = await check(s);
   assert.equal(r.summary.consistent, false);
@@ -116,8 +246,11 @@ test('a record cut short is reported as a corrupt record and quarantined; its ch
   assert.equal(p!.digest, hex(a));
   assert.equal(p!.code, 'CORRUPT_RECORD');
   assert.ok(p!.quarantined);
+  assert.equal(r.summary.quarantined, 1, 'only the record moved');
   assert.equal(await s.data.blobs.has(a), false);
-  for (const d of chunks) assert.ok(await exists(s.data.layout.chunkPath(d)), 'chunks of a bad record are not judged by it');
+  // Chunks of a bad record are not judged by it: its pack is neither rewritten nor touched.
+  assert.deepEqual(await filesUnder(s.data.layout.packs), packsBefore, 'the pack is left as it was');
+  for (const d of chunks) assert.deepEqual(await chunkAt(s, d), before.get(hex(d)), 'each chunk of the bad record is where it was');
   assert.deepEqual(await readBlob(s.data, k), keep);
   await assertClean(s, 'second run');
 }));
@@ -138,6 +271,7 @@ test('a record whose outboard is damaged: the record is blamed, not its (good) c
 
 test('a record that gives a good chunk the wrong size is blamed, not the chunk', () => withStore(async (s) => {
   const a = await putBlob(s.data, randomBytes(60_000, 24));
+  await unpackChunks(s);
   const st = (await s.data.blobs.stat(a))!;
   const [c0, c1, ...rest] = st.chunks;
   assert.ok(c0 && c1 && c0.size !== c1.size, 'test set-up: two chunks of different sizes');
@@ -153,6 +287,7 @@ test('a record that gives a good chunk the wrong size is blamed, not the chunk',
 
 test('a missing chunk: the record naming it is reported with the chunk digest and quarantined', () => withStore(async (s) => {
   const a = await putBlob(s.data, randomBytes(80_000, 30));
+  await unpackChunks(s);
   const gone = (await chunksOf(s, a)).at(-1)!;
   await unlink(s.data.layout.chunkPath(gone));
   const r = await check(s);
@@ -164,6 +299,7 @@ test('a missing chunk: the record naming it is reported with the chunk digest an
 
 test('a chunk file cut short: the chunk and its blob are quarantined', () => withStore(async (s) => {
   const a = await putBlob(s.data, randomBytes(80_000, 31));
+  await unpackChunks(s);
   const victim = (await chunksOf(s, a))[0]!;
   await truncate(s.data.layout.chunkPath(victim), 100);
   const r = await check(s);
@@ -279,6 +415,7 @@ test('tmp/ leftovers older than the threshold are removed and reported, younger 
 
 test('dry run: reports the same problems, moves and removes nothing', () => withStore(async (s) => {
   const a = await putBlob(s.data, randomBytes(60_000, 60));
+  await unpackChunks(s);
   const victim = (await chunksOf(s, a))[0]!;
   await flipByte(s.data.layout.chunkPath(victim));
   const leftover = path.join(s.data.layout.tmp, 'w-1-0000000000000000');
@@ -311,15 +448,29 @@ test('quarantine never overwrites: a second bad copy of the same name is kept be
   const bytes = randomBytes(30_000, 70);
   const a = await putBlob(s.data, bytes);
   const victim = (await chunksOf(s, a))[0]!;
+  const rel = (p: string): string => path.relative(s.root, p);
+  const q = path.join(s.data.layout.quarantine, rel(s.data.layout.chunkPath(victim)));
+  const movedTo = (r: Run): string | undefined => r.problems.find((p) => p.kind === 'chunk' && p.digest === hex(victim))?.quarantined;
+  // Twice as a chunk file (moved into quarantine/), then as a packed entry (its bytes
+  // copied there): each lands beside the ones before, under the same name.
+  await unpackChunks(s);
   await flipByte(s.data.layout.chunkPath(victim));
-  await check(s);
+  assert.equal(movedTo(await check(s)), rel(q));
   await putBlob(s.data, bytes);
+  await unpackChunks(s);
   await flipByte(s.data.layout.chunkPath(victim), 0);
-  await check(s);
-  const q = path.join(s.data.layout.quarantine, path.relative(s.root, s.data.layout.chunkPath(victim)));
-  assert.ok(await exists(q));
-  assert.ok(await exists(`${q}.1`));
-  assert.notDeepEqual(await readFile(q), await readFile(`${q}.1`));
+  assert.equal(movedTo(await check(s)), rel(`${q}.1`));
+  await putBlob(s.data, bytes);
+  const at = await chunkAt(s, victim);
+  assert.ok(at.file.endsWith('.pack'), 'test set-up: stored again, the chunk is packed');
+  await flipByte(at.file, at.offset + 7);
+  assert.equal(movedTo(await check(s)), rel(`${q}.2`));
+  const copies = await Promise.all([q, `${q}.1`, `${q}.2`].map((f) => readFile(f)));
+  for (const [i, x] of copies.entries()) {
+    assert.equal(x.length, copies[0]!.length);
+    for (const y of copies.slice(i + 1)) assert.notDeepEqual(x, y, 'each copy is the one damaged that time');
+  }
+  await assertClean(s, 'last run');
 }));
 
 test('notes: a tree file whose blob is gone and a pin naming nothing are noted, not counted as problems', () => withStore(async (s) => {
@@ -340,6 +491,8 @@ test('chunks larger than 1 MiB are hashed in windows; damage in the last window 
   const chunks = (await s.data.blobs.stat(a))!.chunks;
   const big = chunks.find((c) => c.size > (1 << 20) + 1000)!;
   assert.ok(big, 'test set-up: a chunk over 1 MiB');
+  await unpackChunks(s);
+  assert.equal((await chunkAt(s, big.digest)).file, s.data.layout.chunkPath(big.digest), 'test set-up: a chunk file over 1 MiB');
   await assertClean(s, 'before damage');
   await flipByte(s.data.layout.chunkPath(big.digest), big.size - 5);
   const r = await check(s);
