@@ -1,6 +1,7 @@
 // FsBlobService: the shared contract suite, then what only a store on disk has to get
-// right: dedup across blobs, damage on disk named and never yielded, only the chunks
-// under a range opened, data dir errors, temp cleanup.
+// right: dedup across blobs (counted in the packs), damage on disk (a pack's bytes, a chunk
+// file of a store from before packs, a pack cut short) named and never yielded, only the
+// chunks under a range opened, data dir errors, temp cleanup.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,11 @@ import { FsBlobService, type FsBlobServiceOptions } from '../../src/store/fs-blo
 import { blobServiceSuite, put, readAll } from './blob-service-suite.js';
 import { randomBytes, SMALL_CHUNKS } from './blob-data.js';
 import type { ChunkHandle } from '../../src/store/packed-chunk.js';
+import type { DataDir } from '../../src/store/data-dir.js';
+import type { FsBlobWriter } from '../../src/store/fs-blob-writer.js';
+import { ENTRY_HEAD, PACK_MAGIC } from '../../src/store/pack-format.js';
+import { listPacks, packIndex, readPackView } from '../../src/store/pack-index.js';
+import { chunkAt, unpackChunks, type Store } from './store-fixture.js';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'castor-fs-blob-'));
@@ -58,58 +64,101 @@ async function readUntilError(s: FsBlobService, d: Digest): Promise<{ got: Uint8
   assert.fail('read should have failed');
 }
 
+/** The bytes and number of chunks packs/ holds as readers count them, and the bytes of the pack files. */
+function packed(s: FsBlobService): { bytes: number; entries: number; fileBytes: number; packs: number } {
+  let bytes = 0;
+  let entries = 0;
+  let fileBytes = 0;
+  const packs = listPacks(s.layout.packs);
+  for (const pack of packs) {
+    const view = readPackView(pack)!;
+    for (const e of view.entries) bytes += e.size;
+    entries += view.entries.length;
+    fileBytes += view.size;
+  }
+  return { bytes, entries, fileBytes, packs: packs.length };
+}
+
+/** The store-fixture view of `s`, for unpackChunks and chunkAt (which use only its layout). */
+function fixtureOf(s: FsBlobService): Store {
+  return { data: { layout: s.layout } as DataDir, root: s.layout.root, cleanup: async () => undefined };
+}
+
+/** Stores `data` in 64 KiB writes; its digest and the writer's newBytes. */
+async function putCounting(s: FsBlobService, data: Uint8Array): Promise<{ digest: Digest; newBytes: number | undefined }> {
+  const w = s.openWriter() as FsBlobWriter;
+  for (let at = 0; at < data.length; at += 65536) await w.write(data.subarray(at, at + 65536));
+  const digest = await w.close();
+  return { digest, newBytes: w.newBytes };
+}
+
 test('dedup: a 4 MiB file changed in the middle adds about one chunk of new bytes', () => withStore(async (s) => {
   const data = randomBytes(4 << 20, 31);
-  await put(s, data);
-  const before = await usage(s.layout.chunks);
-  assert.equal(before.bytes, data.length, 'each chunk of random data stored once');
-  await put(s, data);
-  assert.deepEqual(await usage(s.layout.chunks), before, 'the same blob again adds nothing');
+  assert.equal((await putCounting(s, data)).newBytes, data.length, 'random data: every chunk new');
+  const before = packed(s);
+  assert.equal(before.bytes, data.length, 'each chunk of random data packed once');
+  // Nothing in the packs but their magic and whole entries: no torn or garbled bytes.
+  assert.equal(before.fileBytes, before.packs * PACK_MAGIC.length + before.entries * ENTRY_HEAD + before.bytes);
+  assert.deepEqual(await usage(s.layout.chunks), { bytes: 0, files: 0 }, 'the writer packs its chunks: no chunk files');
+  assert.equal((await putCounting(s, data)).newBytes, 0);
+  assert.deepEqual(packed(s), before, 'the same blob again adds nothing');
   const edited = data.slice();
   edited.set([1, 2, 3, 4, 5, 6, 7, 8], 2_000_000);
-  await put(s, edited);
-  const after = await usage(s.layout.chunks);
+  const { digest, newBytes } = await putCounting(s, edited);
+  const after = packed(s);
   const added = after.bytes - before.bytes;
-  assert.ok(after.files - before.files <= 2, `${after.files - before.files} new chunk files`);
-  assert.ok(added > 0 && added <= 2 * 262_144, `${added} new bytes in chunks/`);
-  assert.equal((await readdir(s.layout.tmp)).length, 0, 'no staging left behind');
+  assert.ok(after.entries - before.entries <= 2, `${after.entries - before.entries} new packed chunks`);
+  assert.ok(added > 0 && added <= 2 * 262_144, `${added} new bytes in packs/`);
+  assert.equal(newBytes, added, 'the writer counts what it appended');
+  assert.ok(Buffer.from(await readAll(s, digest)).equals(Buffer.from(edited)));
+  assert.equal((await readdir(s.layout.tmp)).length, 0, 'nothing left in tmp/');
 }));
 
-test('a corrupted chunk is reported with its digest and none of its bad bytes are yielded', () => withStore(async (s) => {
-  const data = randomBytes(3 << 20, 32);
-  const d = await put(s, data);
-  const { chunks } = (await s.stat(d))!;
-  // A chunk well past the decoder's first 1 MiB batch, so verified bytes come out before the error.
-  const idx = Math.floor(chunks.length * 0.8);
-  const bad = chunks[idx]!;
-  const start = chunks.slice(0, idx).reduce((n, c) => n + c.size, 0);
-  const flipAt = Math.floor(bad.size / 2);
-  const fh = await open(s.layout.chunkPath(bad.digest), 'r+');
-  await fh.write(Uint8Array.of(data[start + flipAt]! ^ 0x40), 0, 1, flipAt);
-  await fh.close();
+// Damaged in place, in its pack or (a store written before chunks were packed) its chunk file.
+for (const layout of ['packed', 'chunk files'] as const) {
+  test(`a corrupted chunk is reported with its digest and none of its bad bytes are yielded (${layout})`, () => withStore(async (s) => {
+    const data = randomBytes(3 << 20, 32);
+    const d = await put(s, data);
+    if (layout === 'chunk files') await unpackChunks(fixtureOf(s));
+    const { chunks } = (await s.stat(d))!;
+    // A chunk well past the decoder's first 1 MiB batch, so verified bytes come out before the error.
+    const idx = Math.floor(chunks.length * 0.8);
+    const bad = chunks[idx]!;
+    const start = chunks.slice(0, idx).reduce((n, c) => n + c.size, 0);
+    const flipAt = Math.floor(bad.size / 2);
+    const at = await chunkAt(fixtureOf(s), bad.digest);
+    assert.equal(at.size, bad.size);
+    assert.equal(at.file.startsWith(s.layout.packs), layout === 'packed', at.file);
+    const fh = await open(at.file, 'r+');
+    await fh.write(Uint8Array.of(data[start + flipAt]! ^ 0x40), 0, 1, at.offset + flipAt);
+    await fh.close();
 
-  const { got, err } = await readUntilError(s, d);
-  assert.equal((err as { code?: string }).code, 'CORRUPT_CHUNK');
-  assert.equal((err as { value?: unknown }).value, toHex(bad.digest));
-  assert.match((err as Error).message, /do not hash to its digest/);
-  assert.ok(got.length > 0 && got.length <= start + flipAt, `yielded ${got.length} bytes, the bad byte is at ${start + flipAt}`);
-  assert.ok(Buffer.from(got).equals(Buffer.from(data.subarray(0, got.length))), 'everything yielded is the original');
-  // Ranges away from the damaged groups still read.
-  const far = { start: 0, end: Math.max(0, start - 16384) };
-  assert.ok(Buffer.from(await readAll(s, d, far)).equals(Buffer.from(data.subarray(far.start, far.end))));
-  await assert.rejects(readAll(s, d, { start: start + flipAt, end: start + flipAt + 1 }), { code: 'CORRUPT_CHUNK' });
-}, { chunker: SMALL_CHUNKS }));
+    const { got, err } = await readUntilError(s, d);
+    assert.equal((err as { code?: string }).code, 'CORRUPT_CHUNK');
+    assert.equal((err as { value?: unknown }).value, toHex(bad.digest));
+    assert.match((err as Error).message, /do not hash to its digest/);
+    assert.ok(got.length > 0 && got.length <= start + flipAt, `yielded ${got.length} bytes, the bad byte is at ${start + flipAt}`);
+    assert.ok(Buffer.from(got).equals(Buffer.from(data.subarray(0, got.length))), 'everything yielded is the original');
+    // Ranges away from the damaged groups still read.
+    const far = { start: 0, end: Math.max(0, start - 16384) };
+    assert.ok(Buffer.from(await readAll(s, d, far)).equals(Buffer.from(data.subarray(far.start, far.end))));
+    await assert.rejects(readAll(s, d, { start: start + flipAt, end: start + flipAt + 1 }), { code: 'CORRUPT_CHUNK' });
+  }, { chunker: SMALL_CHUNKS }));
+}
 
-test('truncated and missing chunks, a damaged outboard and a bad record are typed errors', () => withStore(async (s) => {
+test('truncated and missing chunk files, a damaged outboard and a bad record are typed errors', () => withStore(async (s) => {
   const data = randomBytes(300_000, 33);
   const d = await put(s, data);
+  // Chunk files, as a store written before chunks were packed keeps them.
+  await unpackChunks(fixtureOf(s));
   const { chunks } = (await s.stat(d))!;
   await truncate(s.layout.chunkPath(chunks[1]!.digest), 10);
   await assert.rejects(readAll(s, d), { code: 'CORRUPT_CHUNK', value: toHex(chunks[1]!.digest) });
   await unlink(s.layout.chunkPath(chunks[1]!.digest));
   await assert.rejects(readAll(s, d), { code: 'MISSING_CHUNK', value: toHex(chunks[1]!.digest) });
-  // Chunks intact again (a rewrite restores the file), then a parent node in the record flipped.
-  await put(s, data);
+  // Chunks intact again (a rewrite stores the missing one again, packed), then a parent node in the record flipped.
+  assert.equal((await putCounting(s, data)).newBytes, chunks[1]!.size, 'only the missing chunk is stored again');
+  assert.ok(Buffer.from(await readAll(s, d)).equals(Buffer.from(data)));
   const record = s.layout.blobPath(d);
   const bytes = await readFile(record);
   const outboardAt = bytes.length - ((await s.stat(d))!.outboard.length);
@@ -124,6 +173,36 @@ test('truncated and missing chunks, a damaged outboard and a bad record are type
   await assert.rejects(s.read(d), { code: 'CORRUPT_RECORD' });
   await writeFile(record, bytes.subarray(0, 30));
   await assert.rejects(s.read(d), { code: 'CORRUPT_RECORD' });
+}, { chunker: SMALL_CHUNKS }));
+
+/** Stores a 300 KB blob and cuts its pack short 10 bytes into its second chunk; the blob, its content and chunks. */
+async function packCutShort(s: FsBlobService): Promise<{ d: Digest; data: Uint8Array; chunks: readonly ChunkRef[] }> {
+  const data = randomBytes(300_000, 36);
+  const d = await put(s, data);
+  const { chunks } = (await s.stat(d))!;
+  const at = await chunkAt(fixtureOf(s), chunks[1]!.digest);
+  assert.ok(at.file.startsWith(s.layout.packs), at.file);
+  await truncate(at.file, at.offset + 10);
+  return { d, data, chunks };
+}
+
+test('a pack cut short inside a chunk, looked at afresh: the chunk is missing, and storing the blob again mends it', () => withStore(async (s) => {
+  const { d, data, chunks } = await packCutShort(s);
+  // A reader that looks at the pack afresh (another process) does not count the torn entry.
+  packIndex(s.layout).reset();
+  await assert.rejects(readAll(s, d), { code: 'MISSING_CHUNK', value: toHex(chunks[1]!.digest) });
+  const lost = chunks.slice(1).reduce((n, c) => n + c.size, 0);
+  assert.equal((await putCounting(s, data)).newBytes, lost, 'the chunks past the cut are stored again, no others');
+  assert.ok(Buffer.from(await readAll(s, d)).equals(Buffer.from(data)));
+}, { chunker: SMALL_CHUNKS }));
+
+// A reader whose map still names the entry finds its bytes ending early. A chunk file cut
+// short is CORRUPT_CHUNK naming the chunk (above); this read fails with UNEXPECTED_EOF
+// naming neither chunk nor blob ("input ended at offset 10, ..."), from the blame's
+// readAt: PackedChunkHandle.stat answers the entry's size, not what the pack still holds.
+test('a pack cut short inside a chunk this thread knows is CORRUPT_CHUNK naming the chunk', { todo: 'src: packed entry cut short reads as UNEXPECTED_EOF' }, () => withStore(async (s) => {
+  const { d, chunks } = await packCutShort(s);
+  await assert.rejects(readAll(s, d), { code: 'CORRUPT_CHUNK', value: toHex(chunks[1]!.digest) });
 }, { chunker: SMALL_CHUNKS }));
 
 /** Counts chunk files opened. */
@@ -184,19 +263,31 @@ test('a missing data dir, or a file in its place, is DATA_DIR_MISSING', async ()
 });
 
 test('cleanTemp removes what dead writers left and spares live ones', () => withStore(async (s) => {
-  const old = path.join(s.layout.tmp, 'w-1-dead');
-  await mkdir(old);
-  await writeFile(path.join(old, 'ab'.repeat(32)), 'partial');
   const past = new Date(Date.now() - 3_600_000);
-  await utimes(old, past, past);
+  // A staging dir left by a writer of before chunks were packed, and a dead writer's record temp file.
+  const oldStaging = path.join(s.layout.tmp, 'w-1-dead');
+  await mkdir(oldStaging);
+  await writeFile(path.join(oldStaging, 'ab'.repeat(32)), 'partial');
+  await utimes(oldStaging, past, past);
+  const oldRecord = path.basename(s.layout.newTempPath('r-'));
+  await writeFile(path.join(s.layout.tmp, oldRecord), 'half a record');
+  await utimes(path.join(s.layout.tmp, oldRecord), past, past);
+  // A record temp file being written now (a live writer closing): recent, so spared.
+  const fresh = path.basename(s.layout.newTempPath('r-'));
+  await writeFile(path.join(s.layout.tmp, fresh), 'a record');
   const live = s.openWriter();
-  await live.write(randomBytes(600_000, 35));
-  assert.equal((await readdir(s.layout.tmp)).length, 2);
-  assert.equal(await s.cleanTemp(60_000), 1);
-  assert.deepEqual((await readdir(s.layout.tmp)).filter((n) => n === 'w-1-dead'), []);
+  const data = randomBytes(600_000, 35);
+  await live.write(data);
+  // An open writer keeps nothing in tmp/: its chunks are in this thread's pack already.
+  assert.deepEqual((await readdir(s.layout.tmp)).sort(), [fresh, oldRecord, 'w-1-dead'].sort());
+  const packedBefore = packed(s);
+  assert.ok(packedBefore.bytes > 0, 'the live writer\'s chunks are packed as they come');
+  assert.equal(await s.cleanTemp(60_000), 2);
+  assert.deepEqual(await readdir(s.layout.tmp), [fresh]);
+  assert.deepEqual(packed(s), packedBefore, 'cleanTemp leaves packs alone');
   const d = await live.close();
-  assert.equal((await readAll(s, d)).length, 600_000);
-  assert.equal((await readdir(s.layout.tmp)).length, 0);
+  assert.ok(Buffer.from(await readAll(s, d)).equals(Buffer.from(data)));
+  assert.deepEqual(await readdir(s.layout.tmp), [fresh], 'close leaves nothing of its own in tmp/');
   await assert.rejects(s.cleanTemp(-1), { code: 'INVALID_INPUT' });
 }));
 
