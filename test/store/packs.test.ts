@@ -13,11 +13,11 @@ import { asDigest, formatDigest, type Digest } from '../../src/store/digest.js';
 import { fsck, type FsckProblem } from '../../src/store/fsck.js';
 import { gc } from '../../src/store/gc.js';
 import { encodeEntryHead, encodeIndex, ENTRY_HEAD, PACK_MAGIC, readIndex } from '../../src/store/pack-format.js';
-import { INDEX_SUFFIX, listPacks, packIndex, PACK_SUFFIX } from '../../src/store/pack-index.js';
+import { INDEX_SUFFIX, indexPathOf, listPacks, packIndex, PACK_SUFFIX, readPackView, type PackView } from '../../src/store/pack-index.js';
 import { sealPacks } from '../../src/store/pack-writer.js';
 import { addPin } from '../../src/store/pins.js';
 import { randomBytes } from './blob-data.js';
-import { age, ageAll, DEFAULT_CHUNKER, exists, flipByte, HOUR, readBlob, withStore, type Store } from './store-fixture.js';
+import { age, ageAll, DEFAULT_CHUNKER, exists, flipByte, HOUR, putBlob, readBlob, withStore, type Store } from './store-fixture.js';
 
 const hex = formatDigest;
 const enc = new TextEncoder();
@@ -279,4 +279,77 @@ test('fsck takes a pack\'s index and a scan of it together: a garbled entry head
   assert.equal(second.consistent, true);
   assert.equal(await exists(wrong), false, 'the pack was rewritten with a right index');
   for (const b of blobs) assert.deepEqual(await readBlob(s.data, digestOf(b)), b);
+}, DEFAULT_CHUNKER));
+
+// Large blobs: the streaming writer appends each new chunk of a blob (up to the chunker's
+// largest, 256 KiB here) to this thread's pack, so packs hold chunks records name as well
+// as recordless small blobs, and gc must rewrite them by which chunks live records name.
+
+/** The chunks of `blob` as its record lists them, by hex, in order. */
+async function chunkHexes(s: Store, blob: Digest): Promise<string[]> {
+  return (await s.data.blobs.stat(blob))!.chunks.map((c) => hex(c.digest));
+}
+
+/** `view`'s entries that do not hash to their digest (each entry is read back from the pack), as hex. */
+async function entriesNotHashingToDigest(view: PackView): Promise<string[]> {
+  const bytes = await readFile(view.pack);
+  return view.entries.filter((e) => hex(digestOf(bytes.subarray(e.offset, e.offset + e.size))) !== e.hex).map((e) => e.hex);
+}
+
+const entryBytes = (entries: readonly { size: number }[]): number => entries.reduce((n, e) => n + ENTRY_HEAD + e.size, 0);
+
+test('gc rewrites a pack holding the chunks of two large blobs, one unpinned: only chunks the live blob names stay (those shared with the dead one too), it reads whole, the dead one is gone, the pack shrinks by the dead chunks', () => withStore(async (s) => {
+  // The live blob goes through the tree-hashing thread (sizeHint), the dead one through this
+  // thread; the dead one shares its first MiB with the live one, stored once (dedup).
+  const liveBytes = randomBytes(8 << 20, 61);
+  const w = s.data.blobs.openWriter({ sizeHint: liveBytes.length });
+  for (let at = 0; at < liveBytes.length; at += 1 << 20) await w.write(liveBytes.subarray(at, at + (1 << 20)));
+  const live = await w.close();
+  const deadBytes = new Uint8Array(Buffer.concat([liveBytes.subarray(0, 1 << 20), randomBytes(2 << 20, 62)]));
+  const dead = await putBlob(s.data, deadBytes);
+  const liveChunks = new Set(await chunkHexes(s, live));
+  const deadChunks = new Set(await chunkHexes(s, dead));
+  const shared = [...deadChunks].filter((c) => liveChunks.has(c));
+  const own = [...deadChunks].filter((c) => !liveChunks.has(c));
+  assert.ok(shared.length >= 3 && own.length >= 3, `test set-up: ${shared.length} shared, ${own.length} own chunks`);
+  assert.equal(await exists(s.data.layout.chunkPath([...liveChunks][0]!)), false, 'test set-up: no chunk files');
+
+  const packs = listPacks(s.data.layout.packs);
+  assert.equal(packs.length, 1, 'test set-up: both blobs\' chunks in one pack');
+  const oldPack = packs[0]!;
+  const before = readPackView(oldPack)!;
+  assert.deepEqual(before.entries.map((e) => e.hex).sort(), [...new Set([...liveChunks, ...deadChunks])].sort(), 'test set-up: each chunk packed once');
+  assert.ok(before.entries.some((e) => e.size > 16_384), 'test set-up: entries larger than a small blob');
+  const deadRecordBytes = (await stat(s.data.layout.blobPath(dead))).size;
+  await addPin(s.data.layout, { digest: live, type: 'blob', label: 'test' });
+  await ageAll(s, 2 * HOUR);
+
+  const removed: string[] = [];
+  const r = await gc(s.data, { graceMs: 0, onRemove: (e) => removed.push(`${e.kind} ${e.digest}`) });
+  const ownEntries = before.entries.filter((e) => own.includes(e.hex));
+  const liveEntries = before.entries.filter((e) => liveChunks.has(e.hex));
+  assert.deepEqual(removed.sort(), [`blob ${hex(dead)}`, ...own.map((c) => `chunk ${c}`)].sort(), 'the dead record and its own chunks go, nothing else');
+  assert.deepEqual(r.removed, { blobs: 1, dirs: 0, chunks: own.length });
+  assert.equal(r.bytesFreed, deadRecordBytes + ownEntries.reduce((n, e) => n + e.size, 0));
+  assert.equal(r.kept.chunks, liveChunks.size);
+
+  assert.equal(await exists(oldPack), false, 'the old pack is gone');
+  assert.equal(await exists(indexPathOf(oldPack)), false, 'and its index');
+  const [fresh, ...more] = listPacks(s.data.layout.packs);
+  assert.ok(fresh !== undefined && more.length === 0, 'one new pack');
+  const after = readPackView(fresh)!;
+  assert.equal(after.sealed, true, 'its index covers it');
+  assert.deepEqual(after.entries.map((e) => e.hex).sort(), [...liveChunks].sort(), 'it holds exactly the live blob\'s chunks, shared ones among them');
+  assert.deepEqual(await entriesNotHashingToDigest(after), [], 'each entry copied whole');
+  assert.equal(after.size, PACK_MAGIC.length + entryBytes(liveEntries));
+  assert.equal(before.size - after.size, entryBytes(ownEntries), 'bytes on disk drop by the dead chunks\' entries');
+
+  assert.deepEqual(await readBlob(s.data, live), liveBytes, 'the live blob reads whole');
+  packIndex(s.data.layout).reset();
+  assert.deepEqual(await readBlob(s.data, live), liveBytes, 'and to a reader loading the packs afresh');
+  assert.equal(await s.data.blobs.has(dead), false);
+  assert.equal(await s.data.blobs.read(dead), undefined);
+  await assertConsistent(s);
+  assert.deepEqual((await gc(s.data, { graceMs: 0 })).removed, { blobs: 0, dirs: 0, chunks: 0 }, 'a second gc finds nothing more');
+  assert.deepEqual(listPacks(s.data.layout.packs), [fresh]);
 }, DEFAULT_CHUNKER));
