@@ -3,9 +3,9 @@
 // hasher and a dozen thread-pool round trips cost about 1 ms a file. Here content
 // already in memory is hashed once (a blob of one chunk is its own chunk, so one
 // digest serves both). A blob of a single group needs no record and is appended to this
-// thread's pack (pack-format.ts): one write, no file created. Anything larger is written
-// with direct system calls, published as the writer does: temp file in tmp/, then rename;
-// chunks before the record.
+// thread's pack (pack-format.ts): one write, no file created. A larger blob's new chunks
+// are appended there too, then its record is published as the writer does (temp file in
+// tmp/, then rename), chunks durable first.
 
 import { closeSync, fsyncSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -19,7 +19,7 @@ import { chunkBuffer, type ChunkerOptions } from './fastcdc.js';
 import { errnoOf, fsError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import { chunkDigest, encodeRecord } from './fs-record.js';
-import { chunkFileKept, touch } from './chunk-put.js';
+import { chunkKept, touch } from './chunk-put.js';
 import { isOneGroupBlob } from './one-group-blob.js';
 import type { PackEntry } from './pack-format.js';
 import { packIndex } from './pack-index.js';
@@ -34,6 +34,13 @@ export interface PutResult {
   readonly newBytes: number;
   /** Where a blob small enough to be packed is (new or found). */
   readonly packed?: PackEntry;
+  /** The chunks this put appended to this thread's pack, in order (for put-file-pool's index of a worker's packs). */
+  readonly appended?: readonly Appended[];
+}
+
+export interface Appended {
+  readonly digest: Uint8Array;
+  readonly entry: PackEntry;
 }
 
 /**
@@ -67,28 +74,30 @@ export function putBytesSync(layout: FsLayout, chunker: ChunkerOptions, bytes: U
     // it), the blob is appended again.
     if (known !== undefined && touch(known.pack)) return { digest, newBytes: 0, packed: known };
     const packed = packWriter(layout).append(digest, hex, bytes, durable);
-    return { digest, newBytes: size, packed };
+    return { digest, newBytes: size, packed, appended: [{ digest, entry: packed }] };
   }
   const record = layout.blobPath(digest);
   // Refreshed, not only checked: a gc running now spares recent records (see refresh).
   if (touch(record)) return { digest, newBytes: 0 };
 
   const chunks: ChunkRef[] = [];
-  const dirty = new Set<string>();
+  const appended: Appended[] = [];
+  const touched = new Set<string>();
+  const writer = packWriter(layout);
   let newBytes = 0;
   for (const c of pieces) {
     const d = pieces.length === 1 ? digest : chunkDigest(c.data);
     chunks.push({ digest: d, size: c.length });
-    const file = layout.chunkPath(d);
-    if (chunkFileKept(file, c.length)) continue;
-    publish(tmp, file, c.data, durable, dirty);
+    const hex = toHex(d);
+    if (chunkKept(layout, hex, c.length, touched)) continue;
+    appended.push({ digest: d, entry: writer.append(d, hex, c.data, durable ? 'later' : false) });
     newBytes += c.length;
   }
-  if (durable) for (const d of dirty) syncDirSync(d);
-  dirty.clear();
+  if (durable) writer.syncPending();
+  const dirty = new Set<string>();
   publish(tmp, record, encodeRecord(size, chunks, outboard), durable, dirty);
   if (durable) for (const d of dirty) syncDirSync(d);
-  return { digest, newBytes };
+  return { digest, newBytes, appended };
 }
 
 // pid + a per-process random tag + a counter: unique even against leftovers of a dead process with the same pid.

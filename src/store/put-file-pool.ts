@@ -118,7 +118,7 @@ class PutWorker {
       if (this.#sent.size === 0) w.unref();
       sent?.batch.forEach((waiting, i) => {
         const outcome = reply.outcomes[i]!;
-        if ('packed' in outcome && outcome.packed) workerPacked(sent.layout, outcome.digest, outcome.packed);
+        if ('appended' in outcome && outcome.appended) for (const a of outcome.appended) workerPacked(sent.layout, a.digest, a.entry);
         settle(waiting, outcome);
       });
       sent?.then();

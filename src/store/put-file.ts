@@ -10,8 +10,7 @@ import { CastorError } from '../verify/errors.js';
 import { errnoInfo, type ErrnoInfo } from './errno-info.js';
 import type { ChunkerOptions } from './fastcdc.js';
 import { FsLayout } from './fs-layout.js';
-import { putBytesSync } from './fs-put-bytes.js';
-import type { PackEntry } from './pack-format.js';
+import { putBytesSync, type Appended } from './fs-put-bytes.js';
 
 export interface PutFileConfig {
   readonly root: string;
@@ -20,7 +19,7 @@ export interface PutFileConfig {
 }
 
 export type PutFileOutcome =
-  | { readonly digest: Uint8Array; readonly newBytes: number; readonly size: number; readonly mode: number; readonly packed?: PackEntry }
+  | { readonly digest: Uint8Array; readonly newBytes: number; readonly size: number; readonly mode: number; readonly appended?: readonly Appended[] }
   /** Larger than the limit: not read, for the caller to stream. */
   | { readonly large: { readonly size: number; readonly mode: number } }
   /** Not a regular file (any more): for the caller to look at again. */
@@ -58,8 +57,8 @@ export function putFileSync(layout: FsLayout, cfg: PutFileConfig, file: Uint8Arr
     closeSync(fd);
   }
   try {
-    const { digest, newBytes, packed } = putBytesSync(layout, cfg.chunker, bytes, cfg.durable, staging);
-    return packed ? { digest, newBytes, size: bytes.length, mode, packed } : { digest, newBytes, size: bytes.length, mode };
+    const { digest, newBytes, appended } = putBytesSync(layout, cfg.chunker, bytes, cfg.durable, staging);
+    return appended?.length ? { digest, newBytes, size: bytes.length, mode, appended } : { digest, newBytes, size: bytes.length, mode };
   } catch (err: unknown) {
     const path = err instanceof CastorError && typeof err.value === 'string' ? err.value : layout.root;
     return { failed: errnoInfo(err instanceof CastorError ? err.cause ?? err : err), path };
