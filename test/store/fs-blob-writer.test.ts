@@ -1,10 +1,13 @@
-// FsBlobWriter's pipeline: chunks staged concurrently while the caller reuses its buffers,
-// a durable blob of many chunks made durable by one syncfs (or, without `sync -f`, by an
-// fsync each), newBytes, and a staging failure that surfaces after its write resolved.
+// FsBlobWriter's pipeline: chunks appended to this thread's pack while the caller reuses
+// its buffers, newBytes, a durable blob made durable by one fsync of the pack before its
+// record is published, and an append that fails (on the caller's thread, or after its
+// write resolved for a blob whose chunks are hashed on the tree-hashing thread).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs, { existsSync, fstatSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { blake3, toHex } from '../../src/verify/blake3/index.js';
@@ -15,6 +18,7 @@ import type { Digest } from '../../src/store/blob-service.js';
 import { asDigest } from '../../src/store/digest.js';
 import { FsBlobService, type FsBlobServiceOptions } from '../../src/store/fs-blob-service.js';
 import type { FsBlobWriter } from '../../src/store/fs-blob-writer.js';
+import { listPacks, packIndex, readPackView } from '../../src/store/pack-index.js';
 import { checkStored } from './blob-service-suite.js';
 import { randomBytes, SMALL_CHUNKS } from './blob-data.js';
 
@@ -41,56 +45,178 @@ async function putReusing(s: FsBlobService, data: Uint8Array, piece: number): Pr
   return { digest, newBytes: w.newBytes };
 }
 
+/** Bytes and number of the entries in packs/ as a reader that looks afresh counts them, and whether every pack ends at its last whole entry. */
+function packed(s: FsBlobService): { bytes: number; entries: number; whole: boolean } {
+  let bytes = 0;
+  let entries = 0;
+  let whole = true;
+  for (const pack of listPacks(s.layout.packs)) {
+    const view = readPackView(pack, true)!;
+    for (const e of view.entries) bytes += e.size;
+    entries += view.entries.length;
+    whole &&= view.scanned === view.size;
+  }
+  return { bytes, entries, whole };
+}
+
+/** Every entry in packs/ hashes to the digest it is kept under. */
+function packsVerify(s: FsBlobService): void {
+  for (const pack of listPacks(s.layout.packs)) {
+    const file = readFileSync(pack);
+    for (const e of readPackView(pack, true)!.entries) assert.equal(toHex(blake3(file.subarray(e.offset, e.offset + e.size))), e.hex, `entry at ${e.offset} of ${pack}`);
+  }
+}
+
 for (const durable of [true, false]) {
   test(`many chunks in flight (durable: ${durable}): buffers reused at once, blob whole, newBytes, dedup`, () => withStore({ chunker: SMALL_CHUNKS, durable }, async (s) => {
-    // About 1500 chunks of 4 KiB: past the per-chunk fsync limit, so a durable close syncs the file system.
+    // About 1500 chunks of 4 KiB, appended to this thread's pack.
     const data = randomBytes(6 << 20, 61);
     const first = await putReusing(s, data, 1 << 20);
     assert.equal(toHex(first.digest), toHex(blake3(data)));
     await checkStored(s, first.digest, data);
     assert.equal(first.newBytes, data.length, 'random data: every chunk new');
+    assert.deepEqual(packed(s), { bytes: data.length, entries: (await s.stat(first.digest))!.chunks.length, whole: true }, 'each chunk packed once, as written (not the scribbled buffer)');
+    packsVerify(s);
     const again = await putReusing(s, data, 100_000);
     assert.equal(toHex(again.digest), toHex(first.digest));
     assert.equal(again.newBytes, 0, 'every chunk already stored');
+    assert.equal(packed(s).bytes, data.length);
     assert.deepEqual(await readdir(s.layout.tmp), []);
   }));
 }
 
-test('without a usable `sync -f` a durable writer fsyncs each file instead', () => withStore({ chunker: SMALL_CHUNKS }, async (s) => {
-  const saved = process.env.PATH;
-  process.env.PATH = path.join(s.layout.root, 'no-such-bin');
-  try {
-    const data = randomBytes(3 << 20, 62);
-    const { digest, newBytes } = await putReusing(s, data, 1 << 20);
-    await checkStored(s, digest, data);
-    assert.equal(newBytes, data.length);
-  } finally {
-    process.env.PATH = saved;
+/** Replaces fs.`name` (as the store's named imports of node:fs see it) with `fake` until the returned function is called. */
+function patchFs<K extends 'fsyncSync' | 'writevSync' | 'writeSync'>(name: K, fake: (real: typeof fs[K]) => typeof fs[K]): () => void {
+  const real = fs[name];
+  fs[name] = fake(real);
+  syncBuiltinESMExports();
+  return () => {
+    fs[name] = real;
+    syncBuiltinESMExports();
+  };
+}
+
+test('a durable writer fsyncs its pack once at close, after its last chunk and before its record is published; one not durable never', async () => {
+  for (const durable of [true, false]) {
+    await withStore({ chunker: SMALL_CHUNKS, durable }, async (s) => {
+      const data = randomBytes(3 << 20, 62);
+      const record = s.layout.blobPath(asDigest(blake3(data)));
+      const synced: { ino: number; size: number; recordThere: boolean }[] = [];
+      const restore = patchFs('fsyncSync', (real) => (fd) => {
+        const st = fstatSync(fd);
+        if (st.isFile()) synced.push({ ino: st.ino, size: st.size, recordThere: existsSync(record) });
+        real(fd);
+      });
+      try {
+        const { digest, newBytes } = await putReusing(s, data, 1 << 20);
+        await checkStored(s, digest, data);
+        assert.equal(newBytes, data.length);
+      } finally {
+        restore();
+      }
+      const [pack, ...others] = listPacks(s.layout.packs);
+      assert.equal(others.length, 0);
+      const st = statSync(pack!);
+      const ofPack = synced.filter((x) => x.ino === st.ino);
+      if (!durable) {
+        assert.deepEqual(ofPack, [], 'not durable: no fsync of the pack');
+        return;
+      }
+      // One when the pack is made (its magic), one at close for all ~700 chunks: not one a chunk.
+      assert.ok(ofPack.length >= 1 && ofPack.length <= 2, `${ofPack.length} fsyncs of the pack`);
+      const last = ofPack.at(-1)!;
+      assert.equal(last.size, st.size, 'the last fsync covers every chunk appended');
+      assert.equal(last.recordThere, false, 'and comes before the record is published');
+    });
   }
+});
+
+test('a durable writer whose pack fsync fails at close publishes no record', () => withStore({ chunker: SMALL_CHUNKS, durable: true }, async (s) => {
+  const data = randomBytes(1 << 20, 64);
+  const w = s.openWriter();
+  await w.write(data);
+  const restore = patchFs('fsyncSync', () => () => {
+    throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO', errno: -5, syscall: 'fsync' });
+  });
+  try {
+    await assert.rejects(w.close(), (err: Error & { code?: string; path?: string }) => {
+      assert.equal(err.code, 'STORE_IO');
+      assert.ok(err.path?.startsWith(s.layout.packs), `names the pack: ${err.path}`);
+      assert.match(err.message, /EIO/);
+      return true;
+    });
+  } finally {
+    restore();
+  }
+  assert.equal(await s.has(asDigest(blake3(data))), false);
+  assert.deepEqual(await readdir(s.layout.blobs), []);
   assert.deepEqual(await readdir(s.layout.tmp), []);
+  // The pack is still this thread's: storing the blob again makes it durable and publishes it.
+  const { digest, newBytes } = await putReusing(s, data, 1 << 18);
+  assert.equal(newBytes, 0, 'its chunks were appended before the fsync failed');
+  await checkStored(s, digest, data);
 }));
 
-test('a chunk that fails to stage after its write resolved fails close: nothing published, nothing left', () => withStore({ chunker: SMALL_CHUNKS, durable: false }, async (s) => {
-  const data = randomBytes(4 << 20, 63);
-  const w = s.openWriter();
-  await w.write(data.subarray(0, 1 << 20));
-  const [staging] = await readdir(s.layout.tmp);
-  assert.ok(staging, 'the staging dir exists once data was taken');
-  // Pulled away under the writer: staging the next chunks (or renaming the first) fails.
-  await rm(path.join(s.layout.tmp, staging), { recursive: true, force: true, maxRetries: 5 });
-  let failure: unknown;
-  try {
-    await w.write(data.subarray(1 << 20));
-    await w.close();
-  } catch (err: unknown) {
-    failure = err;
-  }
-  assert.ok(failure instanceof Error && 'code' in failure, `a typed store error, got ${String(failure)}`);
-  await assert.rejects(w.close(), { code: 'WRITER_CLOSED' });
-  assert.equal(await s.has(asDigest(blake3(data))), false);
-  assert.deepEqual(await readdir(s.layout.tmp), []);
-  assert.deepEqual(await readdir(s.layout.blobs), []);
-}));
+// The pack cannot take the next chunk (the disk fills part way into its entry): on the
+// caller's thread the write that cuts it fails; for a blob said to be large, the append
+// happens when the chunk comes back from the tree-hashing thread, after its write resolved,
+// and the next write or close fails. Either way: a typed error naming the pack, no record,
+// nothing in tmp/, no torn entry a reader would count, and the writer's thread can store the
+// blob once there is room, deduplicating against the chunks appended before the failure.
+for (const sizeHint of [undefined, 9 << 20]) {
+  test(`an append that fails (disk full part way into an entry, sizeHint ${sizeHint ?? 'none'}) fails the writer and leaves the pack whole`, () => withStore({ chunker: SMALL_CHUNKS, durable: false }, async (s) => {
+    const data = randomBytes(sizeHint ?? 4 << 20, 63);
+    const FAIL_AT = 200;
+    let appends = 0;
+    let full = false;
+    const enospc = (): Error => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+    const restoreWritev = patchFs('writevSync', (real) => (fd, buffers, position) => {
+      if (full) throw enospc();
+      if (++appends < FAIL_AT) return real(fd, buffers, position);
+      // A short write: the entry's head and half its bytes reach the pack, then the disk is full.
+      full = true;
+      const [head, bytes] = buffers as Uint8Array[];
+      return real(fd, [head!, bytes!.subarray(0, bytes!.length >> 1)], position);
+    });
+    const restoreWrite = patchFs('writeSync', (real) => ((...args: Parameters<typeof fs.writeSync>) => {
+      if (full) throw enospc();
+      return (real as (...a: Parameters<typeof fs.writeSync>) => number)(...args);
+    }) as typeof fs.writeSync);
+    const w = s.openWriter({ sizeHint }) as FsBlobWriter;
+    let failure: unknown;
+    try {
+      for (let at = 0; at < data.length && failure === undefined; at += 1 << 20) {
+        await w.write(data.subarray(at, at + (1 << 20))).catch((err: unknown) => { failure = err; });
+      }
+      if (failure === undefined) await w.close().catch((err: unknown) => { failure = err; });
+    } finally {
+      restoreWrite();
+      restoreWritev();
+    }
+    assert.ok(full, 'the fault was hit');
+    assert.ok(failure instanceof Error, `the writer failed, got ${String(failure)}`);
+    const f = failure as Error & { code?: string; path?: string };
+    assert.equal(f.code, 'DISK_FULL');
+    assert.ok(f.path?.startsWith(s.layout.packs), `names the pack: ${f.path}`);
+    await assert.rejects(w.close(), { code: 'WRITER_CLOSED' });
+    await assert.rejects(w.write(new Uint8Array(1)), { code: 'WRITER_CLOSED' });
+    assert.equal(await s.has(asDigest(blake3(data))), false);
+    assert.deepEqual(await readdir(s.layout.blobs), []);
+    assert.deepEqual(await readdir(s.layout.tmp), []);
+    // The short write was cut off again: the chunks before it, whole, and nothing after.
+    const left = packed(s);
+    assert.deepEqual({ entries: left.entries, whole: left.whole }, { entries: FAIL_AT - 1, whole: true });
+    packsVerify(s);
+
+    const again = await putReusing(s, data, 1 << 20);
+    assert.equal(again.newBytes, data.length - left.bytes, 'the chunks appended before the failure are kept and not appended again');
+    // What a reader that looks at packs/ afresh finds: every entry whole, the blob readable.
+    packIndex(s.layout).reset();
+    assert.deepEqual(packed(s), { bytes: data.length, entries: (await s.stat(again.digest))!.chunks.length, whole: true });
+    packsVerify(s);
+    await checkStored(s, again.digest, data);
+  }));
+}
 
 /** The outboard of `data`, verified against its digest, as a fetch's partial holds it. */
 function verifiedOf(data: Uint8Array): VerifiedOutboard {
