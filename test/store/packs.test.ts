@@ -6,10 +6,17 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readdir, readFile, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { blake3 } from '../../src/verify/blake3/index.js';
 import { asDigest, formatDigest, type Digest } from '../../src/store/digest.js';
+import { openDataDir } from '../../src/store/data-dir.js';
+import { FastCdcChunker } from '../../src/store/fastcdc.js';
 import { fsck, type FsckProblem } from '../../src/store/fsck.js';
 import { gc } from '../../src/store/gc.js';
 import { encodeEntryHead, encodeIndex, ENTRY_HEAD, PACK_MAGIC, readIndex } from '../../src/store/pack-format.js';
@@ -353,3 +360,129 @@ test('gc rewrites a pack holding the chunks of two large blobs, one unpinned: on
   assert.deepEqual((await gc(s.data, { graceMs: 0 })).removed, { blobs: 0, dirs: 0, chunks: 0 }, 'a second gc finds nothing more');
   assert.deepEqual(listPacks(s.data.layout.packs), [fresh]);
 }, DEFAULT_CHUNKER));
+
+const CHILD = fileURLToPath(new URL('./fs-store-child.js', import.meta.url));
+const moduleUrl = (rel: string): string => JSON.stringify(new URL(rel, import.meta.url).href);
+
+/**
+ * A child process adding `size` bytes (randomBytes(size, seed)) as one blob, in 64 KiB writes,
+ * that kills itself with SIGKILL inside its `killAt`th append to its pack: the entry's head and
+ * half its bytes are on disk, as a SIGKILL landing inside that write would leave them. Resolves
+ * to the child's pid and the torn chunk's digest (hex) and size.
+ */
+async function childKilledMidAppend(dir: string, size: number, seed: number, killAt: number): Promise<{ pid: number; torn: string; size: number }> {
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', `
+    import fs from 'node:fs';
+    import { syncBuiltinESMExports } from 'node:module';
+    import { FsBlobService } from ${moduleUrl('../../src/store/fs-blob-service.js')};
+    import { randomBytes } from ${moduleUrl('./blob-data.js')};
+    const s = await FsBlobService.open(${JSON.stringify(dir)}, { durable: false });
+    const writev = fs.writevSync;
+    let appends = 0;
+    fs.writevSync = (fd, bufs, pos) => {
+      if (++appends === ${killAt}) {
+        const [head, bytes] = bufs;
+        writev(fd, [head, bytes.subarray(0, bytes.length >> 1)], pos);
+        fs.writeSync(1, JSON.stringify({ torn: Buffer.from(head.subarray(4, 36)).toString('hex'), size: bytes.length }) + '\\n');
+        process.kill(process.pid, 'SIGKILL');
+        for (;;);
+      }
+      return writev(fd, bufs, pos);
+    };
+    syncBuiltinESMExports();
+    const data = randomBytes(${size}, ${seed});
+    const w = s.openWriter();
+    for (let at = 0; at < data.length; at += 65536) await w.write(data.subarray(at, at + 65536));
+    await w.close();
+    fs.writeSync(1, 'closed\\n');
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+  const [code, signal] = await once(proc, 'exit') as [number | null, string | null];
+  assert.equal(signal, 'SIGKILL', `test set-up: the child killed itself (exit ${code}, said ${JSON.stringify(out)})`);
+  const said = JSON.parse(out.trim()) as { torn: string; size: number };
+  return { pid: proc.pid!, ...said };
+}
+
+/** The fs-store-child 'slow' writer adding `size` bytes, killed with SIGKILL from here once it has written 4 MiB. */
+async function childKilledFromOutside(dir: string, size: number, seed: number): Promise<{ pid: number }> {
+  const proc = spawn(process.execPath, [CHILD, 'slow', dir, String(size), String(seed)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exit = once(proc, 'exit');
+  const lines = createInterface({ input: proc.stdout! });
+  for await (const l of lines) {
+    if (l === 'wrote 4194304') break;
+  }
+  proc.kill('SIGKILL');
+  const [, signal] = await exit as [number | null, string | null];
+  assert.equal(signal, 'SIGKILL', 'test set-up: killed mid-write');
+  return { pid: proc.pid! };
+}
+
+/** The chunks the default chunker cuts `bytes` into, as hex, in order. */
+function chunksOfBytes(bytes: Uint8Array): string[] {
+  const c = new FastCdcChunker(DEFAULT_CHUNKER);
+  return [...c.push(bytes), ...c.finish()].map((x) => hex(digestOf(x.data)));
+}
+
+for (const how of ['inside an append to its pack', 'from outside, at any moment'] as const) {
+  test(`a writer of a large blob SIGKILLed mid-write (${how}): no record, every entry its pack holds is a whole chunk, fsck is clean, and gc reclaims the entries once they are old`, { timeout: 30_000 }, async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'castor-packs-kill-'));
+    try {
+      const size = 16 << 20;
+      const seed = how === 'from outside, at any moment' ? 63 : 64;
+      const bytes = randomBytes(size, seed);
+      const killAt = 20;
+      const killed: { pid: number; torn?: string; size?: number } = how === 'from outside, at any moment' ? await childKilledFromOutside(root, size, seed) : await childKilledMidAppend(root, size, seed, killAt);
+      const data = await openDataDir(root, { durable: false, chunker: DEFAULT_CHUNKER });
+      const s: Store = { data, root, cleanup: async () => undefined };
+      packIndex(data.layout).reset();
+
+      // No record is visible: the blob is not there.
+      const digest = digestOf(bytes);
+      assert.equal(await data.blobs.has(digest), false);
+      assert.deepEqual(await readdir(data.layout.blobs).catch(() => []), [], 'no record file');
+
+      // Its one pack, unsealed, holds whole chunks of the blob, in order, as far as the writer got.
+      const packs = listPacks(data.layout.packs);
+      assert.equal(packs.length, 1);
+      const pack = packs[0]!;
+      assert.ok(path.basename(pack).startsWith(`${killed.pid}-`), 'the killed writer\'s pack');
+      assert.equal(await exists(indexPathOf(pack)), false, 'never sealed');
+      const view = readPackView(pack, true)!;
+      const want = chunksOfBytes(bytes);
+      assert.ok(view.entries.length >= 1 && view.entries.length < want.length, `test set-up: killed part way (${view.entries.length} of ${want.length} chunks)`);
+      assert.deepEqual(view.entries.map((e) => e.hex), want.slice(0, view.entries.length), 'each entry is the next chunk of the blob');
+      assert.deepEqual(await entriesNotHashingToDigest(view), [], 'no entry holds bytes other than its digest\'s (no partial chunk under a digest)');
+      if (killed.torn !== undefined) {
+        assert.equal(view.entries.length, killAt - 1, 'the torn append is not an entry');
+        assert.equal(killed.torn, want[killAt - 1]);
+        assert.equal(view.size - view.scanned, ENTRY_HEAD + (killed.size! >> 1), 'its head and half its bytes are the pack\'s tail');
+        assert.ok(!view.entries.some((e) => e.hex === killed.torn));
+      }
+      const packBytes = view.entries.reduce((n, e) => n + e.size, 0);
+
+      await assertConsistent(s);
+
+      // Young, they stay: a writer publishes its chunks before the record naming them.
+      const early = await gc(data, { graceMs: HOUR });
+      assert.deepEqual(early.removed, { blobs: 0, dirs: 0, chunks: 0 });
+      assert.deepEqual(listPacks(data.layout.packs), [pack]);
+
+      // Old, no record names them: the dead writer's pack goes, torn tail and all.
+      await ageAll(s, 2 * HOUR);
+      const removed: string[] = [];
+      const r = await gc(data, { graceMs: HOUR, onRemove: (e) => removed.push(e.digest) });
+      assert.deepEqual(removed, view.entries.map((e) => e.hex));
+      assert.deepEqual(r.removed, { blobs: 0, dirs: 0, chunks: view.entries.length });
+      assert.equal(r.bytesFreed, packBytes);
+      assert.deepEqual(await readdir(data.layout.packs), [], 'no pack or index is left');
+
+      // Added again, the blob is whole.
+      assert.equal(hex(await putBlob(data, bytes)), hex(digest));
+      assert.deepEqual(await readBlob(data, digest), bytes);
+      await assertConsistent(s);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+}
