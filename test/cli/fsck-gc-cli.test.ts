@@ -9,7 +9,9 @@ import path from 'node:path';
 import { openDataDir, type DataDir } from '../../src/store/data-dir.js';
 import { formatDigest } from '../../src/store/digest.js';
 import { randomBytes } from '../store/blob-data.js';
-import { age, ageAll, exists, filesUnder, flipByte, HOUR, putBlob, putTree, readBlob, type Store } from '../store/store-fixture.js';
+import { listPacks, readPackView } from '../../src/store/pack-index.js';
+import { sealPacks } from '../../src/store/pack-writer.js';
+import { age, ageAll, chunkAt, exists, filesUnder, flipByte, HOUR, putBlob, putTree, readBlob, unpackChunks, type Store } from '../store/store-fixture.js';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { castor, type CliResult } from './run-cli.js';
@@ -27,6 +29,13 @@ async function withData(body: (s: Store, run: (...args: string[]) => CliResult) 
 
 const out = (r: CliResult): string => r.stdout.toString();
 const hex = formatDigest;
+
+/** Every chunk digest (hex) in the store's packs, as read from disk. */
+function packedHexes(s: Store): Set<string> {
+  const out = new Set<string>();
+  for (const pack of listPacks(s.data.layout.packs)) for (const e of readPackView(pack)!.entries) out.add(e.hex);
+  return out;
+}
 
 test('fsck on a consistent store: exit 0, a summary line, or a JSON summary', () => withData(async (s, run) => {
   await putTree(s.data, { a: randomBytes(30_000, 1), sub: { b: randomBytes(100, 2) } });
@@ -51,7 +60,10 @@ test('fsck with a flipped chunk byte: names the chunk and the blob, quarantines 
   const goodBytes = randomBytes(60_000, 11);
   const good = await putBlob(s.data, goodBytes);
   const victim = (await s.data.blobs.stat(bad))!.chunks[2]!.digest;
-  await flipByte(s.data.layout.chunkPath(victim));
+  // The chunk is packed (chunkAt seals this process's pack, as its exit would: fsck rewrites only sealed packs or a dead writer's).
+  const at = await chunkAt(s, victim);
+  assert.ok(at.file.endsWith('.pack'), 'test set-up: the chunk is packed');
+  await flipByte(at.file, at.offset + 10);
 
   const r = run('fsck');
   assert.equal(r.status, 1, r.stderr);
@@ -60,10 +72,12 @@ test('fsck with a flipped chunk byte: names the chunk and the blob, quarantines 
   const blobLine = lines.find((l) => l.startsWith(`blob ${hex(bad)}: `));
   assert.ok(chunkLine, out(r));
   assert.ok(blobLine, out(r));
-  assert.match(chunkLine!, /corrupt.*\(quarantined to quarantine\/chunks\//);
+  assert.match(chunkLine!, new RegExp(`corrupt.*packed at offset ${at.offset}.*\\(quarantined to quarantine/chunks/`));
   assert.match(blobLine!, new RegExp(`chunk ${hex(victim)} at content offset \\d+ is corrupt \\(quarantined to quarantine/blobs/`));
   assert.match(lines.at(-1)!, /^fsck: .*2 bad.*2 quarantined/);
-  assert.ok(await exists(path.join(s.data.layout.quarantine, path.relative(s.root, s.data.layout.chunkPath(victim)))));
+  assert.ok(await exists(path.join(s.data.layout.quarantine, path.relative(s.root, s.data.layout.chunkPath(victim)))), 'the entry\'s bytes copied out');
+  assert.equal(await exists(at.file), false, 'the pack was rewritten');
+  assert.equal(packedHexes(s).has(hex(victim)), false, 'without the bad entry');
 
   const again = run('fsck', '--json');
   assert.equal(again.status, 0, out(again));
@@ -76,6 +90,8 @@ test('fsck with a flipped chunk byte: names the chunk and the blob, quarantines 
 
 test('fsck --json lists problems; --dry-run moves nothing', () => withData(async (s, run) => {
   const a = await putBlob(s.data, randomBytes(20_000, 20));
+  // A store laid out before packs: each chunk a file of its own.
+  await unpackChunks(s);
   const gone = (await s.data.blobs.stat(a))!.chunks[0]!.digest;
   const { unlink } = await import('node:fs/promises');
   await unlink(s.data.layout.chunkPath(gone));
@@ -143,6 +159,12 @@ test('pin add, ls, rm: presence checked, labels kept, clear errors and exit code
 test('gc: removes what no pin keeps, keeps pinned trees whole; --dry-run and --json; --grace respected', () => withData(async (s, run) => {
   const kept = await putTree(s.data, { a: randomBytes(20_000, 40), sub: { b: randomBytes(3_000, 41) } });
   const gone = await putTree(s.data, { c: randomBytes(20_000, 42) });
+  // Sealed as this process's exit would: gc never rewrites a pack a live writer may still append to.
+  sealPacks();
+  const goneChunks = (await s.data.blobs.stat(gone.files[0]!.digest))!.chunks.map((c) => hex(c.digest));
+  const keptChunks = new Set<string>();
+  for (const f of kept.files) for (const c of (await s.data.blobs.stat(f.digest))!.chunks) keptChunks.add(hex(c.digest));
+  assert.ok(goneChunks.every((h) => packedHexes(s).has(h) && !keptChunks.has(h)), 'test set-up: the unpinned blob\'s chunks are packed, none shared');
   assert.equal(run('pin', 'add', hex(kept.digest)).status, 0);
 
   // Everything is fresh: the default grace (1h) keeps it all.
@@ -167,7 +189,11 @@ test('gc: removes what no pin keeps, keeps pinned trees whole; --dry-run and --j
   assert.deepEqual(j.kept.blobs, 2);
   assert.equal(j.kept.dirs, 2);
   assert.equal(j.roots, 1);
+  assert.equal(j.removed.chunks, goneChunks.length, 'every chunk of the unpinned blob, no more');
   assert.equal(await s.data.blobs.has(gone.files[0]!.digest), false);
+  const left = packedHexes(s);
+  assert.deepEqual(goneChunks.filter((h) => left.has(h)), [], 'its chunks are in no pack');
+  assert.deepEqual([...keptChunks].filter((h) => !left.has(h)), [], 'every kept chunk is still packed');
   for (const f of kept.files) assert.deepEqual(await readBlob(s.data, f.digest), f.bytes);
   assert.equal(run('fsck').status, 0);
 
@@ -176,6 +202,7 @@ test('gc: removes what no pin keeps, keeps pinned trees whole; --dry-run and --j
   const all = JSON.parse(out(run('gc', '--grace', '0', '--json')));
   assert.deepEqual({ blobs: all.removed.blobs, dirs: all.removed.dirs }, { blobs: 2, dirs: 2 });
   assert.deepEqual(await filesUnder(s.data.layout.chunks), []);
+  assert.deepEqual(await filesUnder(s.data.layout.packs), [], 'no pack (or index) is left holding anything');
 }));
 
 test('usage errors exit 2, a missing data dir exits 1 with one line, --help exits 0', async () => {
@@ -214,7 +241,10 @@ test('on a read-only data dir fsck still checks and reports (exit 1), moving not
   const a = await putBlob(s.data, randomBytes(30_000, 80));
   await putBlob(s.data, randomBytes(30_000, 81));
   const victim = (await s.data.blobs.stat(a))!.chunks[1]!.digest;
-  await flipByte(s.data.layout.chunkPath(victim));
+  // Packed, its pack sealed (chunkAt), so only the read-only mount keeps fsck from rewriting it.
+  const at = await chunkAt(s, victim);
+  assert.ok(at.file.endsWith('.pack'), 'test set-up: the chunk is packed');
+  await flipByte(at.file, at.offset + 10);
   const leftover = path.join(s.data.layout.tmp, 'w-7-0000000000000000');
   await mkdir(leftover);
   await age(leftover, 2 * HOUR);
