@@ -1,6 +1,6 @@
 // Ingest and export: generated trees round-trip byte for byte through the memory and
 // disk stores with the same digest; export never writes outside OUTPUT; dedup stores a
-// small edit as about one chunk.
+// small edit as about one chunk (counted in the packs and chunk files).
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +17,9 @@ import { exportNode } from '../../src/store/export.js';
 import { asDigest, formatDigest } from '../../src/store/digest.js';
 import { directoryDigest, type Directory } from '../../src/store/castore/index.js';
 import type { DirectoryService } from '../../src/store/directory-service.js';
+import { listPacks, readPackView } from '../../src/store/pack-index.js';
 import { assertSameTree, makeAwkwardTree } from './tree-fixture.js';
+import { filesUnder } from './store-fixture.js';
 
 let tmp: string;
 before(async () => { tmp = await mkdtemp(path.join(os.tmpdir(), 'castor-ingest-')); });
@@ -144,14 +146,26 @@ describe('ingest and export', () => {
     const f = path.join(tmp, 'dedup.bin');
     const data = randomBytes(8 << 20);
     await writeFile(f, data);
-    const chunkBytes = async (): Promise<number> => Number(execFileSync('du', ['-sb', disk.layout.chunks]).toString().split('\t')[0]);
-    await ingestPath(f, disk);
+    // Chunk bytes kept, wherever: packed (as a streamed blob's are), or as chunk files.
+    const chunkBytes = async (): Promise<number> => {
+      let n = 0;
+      for (const pack of listPacks(disk.layout.packs)) for (const e of readPackView(pack)!.entries) n += e.size;
+      for (const file of await filesUnder(disk.layout.chunks)) n += (await stat(path.join(disk.layout.chunks, file))).size;
+      return n;
+    };
+    const first = await ingestPath(f, disk);
     const before = await chunkBytes();
+    assert.equal(before, data.length, 'every chunk of random data kept once');
+    assert.equal(first.newBytes, data.length);
     data.write('CHANGED', 4 << 20);
     await writeFile(f, data);
-    await ingestPath(f, disk);
+    const second = await ingestPath(f, disk);
     const grown = (await chunkBytes()) - before;
     // One or two chunks re-cut around the edit (avg 64 KiB, max 256 KiB), not the 8 MiB file.
     assert.ok(grown > 0 && grown <= 2 * 256 * 1024, `stored ${grown} new bytes for a 7-byte edit`);
+    assert.equal(second.newBytes, grown, 'the ingest reports what it stored');
+    const out = path.join(tmp, 'dedup.out');
+    await exportNode(second.node, out, disk);
+    assert.deepEqual(await readFile(out), data);
   });
 });
