@@ -1,11 +1,10 @@
-// The blob server on a damaged store: a chunk file whose bytes changed on disk is caught
-// by the server's own verification. Ranges away from it are served whole; a slice that
+// The blob server on a damaged store: a chunk whose bytes changed on disk (in the pack it
+// was appended to) is caught by the server's own verification. Ranges away from it are served whole; a slice that
 // reaches it stops before the damaged group, so not one of its bytes leaves the server,
 // and the server reports the mismatch.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { PeerId } from '@libp2p/interface';
 import { CastorNode } from '../../src/node/castor-node.js';
@@ -13,6 +12,7 @@ import { decodeAnswer, requestBlob } from '../../src/node/protocols/blob-request
 import { sliceLength } from '../../src/node/protocols/blob-serve.js';
 import { openStoredBlob } from '../../src/node/protocols/stored-blob.js';
 import type { Digest } from '../../src/store/digest.js';
+import { chunkAt, flipByte } from '../store/store-fixture.js';
 import { dataDir, putBlob, randomBytes, removeDir, tempDir } from './node-fixture.js';
 
 const MiB = 1 << 20;
@@ -38,10 +38,10 @@ before(async () => {
   const mid = 4 * MiB + 777;
   const [span] = await blob.chunksUnder([{ start: mid, end: mid + 1 }]);
   await blob.close();
-  const file = served.layout.chunkPath(span!.chunk.digest);
-  const chunk = readFileSync(file);
-  chunk[mid - span!.start]! ^= 0x40;
-  writeFileSync(file, chunk);
+  const at = await chunkAt({ data: served, root, cleanup: async () => undefined }, span!.chunk.digest);
+  assert.ok(at.file.startsWith(served.layout.packs), `the chunk is packed: ${at.file}`);
+  assert.equal(at.size, span!.chunk.size);
+  await flipByte(at.file, at.offset + (mid - span!.start));
   bad = mid;
   badGroup = Math.floor(mid / GROUP) * GROUP;
   server = await CastorNode.start(served, { listen: ['/ip4/127.0.0.1/tcp/0'], dht: false, onError: (err) => errors.push(err) });
