@@ -94,9 +94,9 @@ export async function moveInto(from: string, to: string): Promise<string[]> {
 }
 
 /**
- * moveInto with synchronous calls, for a thread with nothing else to do meanwhile (the
- * chunk-staging worker publishing a blob's chunks): the same renames, directories and
- * errors, without a thread-pool round trip per file.
+ * moveInto with synchronous calls, for a store step that is synchronous (fs-put-bytes.ts
+ * publishing a small file's record): the same renames, directories and errors, without a
+ * thread-pool round trip per file.
  */
 export function moveIntoSync(from: string, to: string): string[] {
   const dir = path.dirname(to);

@@ -1,13 +1,13 @@
 // What fsck knows about chunks: which it has hashed and found matching their names, which
-// it found bad, and hashing a chunk (its file, or its packed entry) it has not seen yet. Kept for the
-// whole run so each chunk file is hashed once, however many blobs share it.
+// it found bad, and hashing a chunk (its file, or its packed entry) it has not seen yet.
+// Kept for the whole run so each chunk is hashed once, however many blobs share it.
 
+import { open } from 'node:fs/promises';
 import { Hasher } from '../verify/blake3/index.js';
 import { asDigest, digestEquals, formatDigest, type Digest } from './digest.js';
 import { DigestSet } from './digest-set.js';
 import { errnoOf, fsError, isNotFound } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
-import { open } from 'node:fs/promises';
 import { chunkDigest } from './fs-record.js';
 import { openChunk, type ChunkHandle } from './packed-chunk.js';
 
@@ -22,6 +22,8 @@ export type ChunkVerdict =
 export class ChunkBook {
   /** Hashed and found to match their names. */
   readonly good = new DigestSet();
+  /** Of those, the ones found good as pack entries: a chunk file of the same name is hashed on its own. */
+  readonly goodPacked = new DigestSet();
   /** Found not to match (and quarantined, unless this is a dry run). */
   readonly bad = new DigestSet();
   readonly layout: FsLayout;
@@ -32,10 +34,11 @@ export class ChunkBook {
 
   /**
    * Hashes chunk `digest` unless already judged; a chunk judged bad earlier stays bad.
-   * `fileOnly` hashes its chunk file, not a packed entry of the same digest (fsck's walk of chunks/).
+   * `fileOnly` hashes its chunk file, not a packed entry of the same digest (fsck's walk of
+   * chunks/), and answers from what was judged before only if that was not a packed copy.
    */
   async check(digest: Digest, onHashed?: (bytes: number) => void, fileOnly = false): Promise<ChunkVerdict> {
-    if (this.good.has(digest)) return { state: 'ok' };
+    if (this.good.has(digest) && !(fileOnly && this.goodPacked.has(digest))) return { state: 'ok' };
     const file = this.layout.chunkPath(digest);
     let fh: ChunkHandle;
     try {

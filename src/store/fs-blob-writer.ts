@@ -116,7 +116,7 @@ export class FsBlobWriter implements BlobWriter {
     }
   }
 
-  /** Once close() resolved: bytes of the chunks this blob added to chunks/ (0 if all were there). */
+  /** Once close() resolved: bytes of the chunks this blob added to the store (0 if all were there). */
   get newBytes(): number | undefined {
     return this.#newBytes;
   }

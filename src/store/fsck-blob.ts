@@ -5,7 +5,6 @@
 // batch are in memory. Each chunk is hashed as it is loaded, so a chunk is read once for
 // both checks, and never hashed again for another blob that shares it.
 
-import { stat } from 'node:fs/promises';
 import { decode, groupBytes, joinPieces, OutboardSource, type ByteReader } from '../verify/bao/index.js';
 import { Hasher, type Blake3Kernel } from '../verify/blake3/index.js';
 import { CastorError, UnexpectedEofError } from '../verify/errors.js';
@@ -307,10 +306,15 @@ class VerifyingChunkReader implements ByteReader {
     }
   }
 
-  /** The chunk file's size for a message (rare path: it is not the size the record gives). */
+  /** The chunk's size for a message (rare path: it is not the size the record gives). */
   async #sizeText(c: ChunkRef): Promise<string> {
     try {
-      return `${(await stat(this.#book.layout.chunkPath(c.digest))).size}`;
+      const fh = await openChunk(this.#book.layout, { digest: c.digest, size: 0 });
+      try {
+        return `${(await fh.stat()).size}`;
+      } finally {
+        await fh.close();
+      }
     } catch {
       return `more than ${c.size}`;
     }

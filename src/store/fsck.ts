@@ -2,11 +2,12 @@
 // store stays consistent (no visible record naming a missing chunk, Directories closed
 // under references) and nothing is deleted; then cleans what killed writers left in tmp/.
 //
-// Order: blob records first (each read in full through the verifier, which hashes every
-// chunk it loads against the chunk's name), then the chunk files no record read, then the
-// entries of packs (small blobs kept with no record, pack-format.ts), then Directories and
-// their closure. A record is quarantined before the chunk that sank it, so a crash in
-// between leaves at worst an orphan bad chunk, which the next run finds.
+// Order: the entries of packs first (every chunk written since chunks are packed, and the
+// small blobs kept with no record, pack-format.ts), each hashed once; then blob records,
+// each read in full through the verifier, which hashes every chunk it loads that the packs
+// did not vouch for; then the chunk files (older stores) no record read, then Directories
+// and their closure. A record is quarantined before a chunk file that sank it, so a crash
+// in between leaves at worst an orphan bad chunk, which the next run finds.
 //
 // A bad pack entry is reported as a bad chunk; its bytes are copied into quarantine/ (where
 // a chunk file of that name would go) and, when no writer will append to the pack again,
@@ -324,7 +325,7 @@ class FsckRun {
       }
       const digest = this.#digest(e.hex);
       if (this.#reportedChunks.has(digest)) return;
-      if (this.#book.good.has(digest)) {
+      if (this.#book.good.has(digest) && !this.#book.goodPacked.has(digest)) {
         this.checked.chunks++;
         return;
       }
@@ -370,7 +371,10 @@ class FsckRun {
     }
     // An entry only the index gets wrong, with its bytes found good elsewhere in the pack, is no damage.
     const bad = checks.filter((c): c is Extract<EntryCheck, { bytes: Uint8Array }> => c.actual !== undefined && !goodHex.has(c.entry.hex));
-    for (const hex of goodHex) this.#book.good.add(parseDigest(hex));
+    for (const hex of goodHex) {
+      this.#book.good.add(parseDigest(hex));
+      this.#book.goodPacked.add(parseDigest(hex));
+    }
     for (const { entry } of bad) this.#book.bad.add(parseDigest(entry.hex));
     this.checked.chunks += good.size + bad.length;
     // A pack a live writer may still append to is not rewritten: its bad entries are only reported.

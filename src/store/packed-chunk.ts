@@ -5,7 +5,7 @@
 // pack has gone (gc or fsck rewrote it since this thread's index was loaded) is looked up
 // once more after the index starts over.
 
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { toHex } from '../verify/blake3/index.js';
 import { errnoOf, fsError } from './fs-errors.js';
@@ -56,14 +56,26 @@ export async function openChunk(layout: FsLayout, chunk: ChunkRef): Promise<Chun
     const packed = await openPackedChunk(layout, chunk.digest);
     if (packed !== undefined) return packed;
   }
+  let fh: FileHandle;
   try {
-    return await open(layout.chunkPath(chunk.digest), 'r');
+    fh = await open(layout.chunkPath(chunk.digest), 'r');
   } catch (err: unknown) {
     if (errnoOf(err) !== 'ENOENT') throw err;
     const packed = await openPackedChunk(layout, chunk.digest);
     if (packed === undefined) throw err;
     return packed;
   }
+  if (chunk.size > 0 && (await fh.stat()).size !== chunk.size) {
+    // A chunk file of the wrong size is corrupt (fsck quarantines it); a writer that met
+    // it stored the chunk again, packed, and that copy is the one to read.
+    const packed = await openPackedChunk(layout, chunk.digest);
+    if (packed !== undefined && (await packed.stat()).size === chunk.size) {
+      await fh.close();
+      return packed;
+    }
+    await packed?.close();
+  }
+  return fh;
 }
 
 /** Whether this thread's loaded map holds `chunk` (see PackIndex.known). */
@@ -97,14 +109,31 @@ export function openChunkSync(layout: FsLayout, chunk: ChunkRef): { fd: number; 
     const packed = packedAt(openPackedChunkSync(layout, chunk.digest), chunk.size);
     if (packed !== undefined) return packed;
   }
+  let fd: number;
   try {
-    return { fd: openSync(layout.chunkPath(chunk.digest), 'r'), base: 0 };
+    fd = openSync(layout.chunkPath(chunk.digest), 'r');
   } catch (err: unknown) {
     if (errnoOf(err) !== 'ENOENT') throw err;
     const packed = packedAt(openPackedChunkSync(layout, chunk.digest), chunk.size);
     if (packed === undefined) throw err;
     return packed;
   }
+  let size: number;
+  try {
+    size = fstatSync(fd).size;
+  } catch (err: unknown) {
+    closeSync(fd);
+    throw err;
+  }
+  if (size !== chunk.size) {
+    // As in openChunk: a good packed copy beats a chunk file of the wrong size.
+    const packed = packedAt(openPackedChunkSync(layout, chunk.digest), chunk.size);
+    if (packed !== undefined) {
+      closeSync(fd);
+      return packed;
+    }
+  }
+  return { fd, base: 0 };
 }
 
 /** An opened packed entry as openChunkSync answers, if it is `size` bytes (else closed: it is not that chunk). */

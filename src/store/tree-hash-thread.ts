@@ -1,11 +1,9 @@
-// A worker thread that hashes the trees of large blobs for FsBlobWriter (RemoteHasher), so
-// adding a large file spreads over three threads: the caller's (reading, FastCDC, chunk
-// digests), this one (the blob's tree and outboard) and the chunk-staging worker (creating
-// and writing chunk files). With the tree hash on the caller's thread, a 1 GiB add had
-// that thread at 2.9 s of CPU against the staging worker's 1.3 s (perf, quiet machine);
-// on the staging worker instead, that worker became the bottleneck whenever creating files
-// was slow (5.6 s of CPU against 3.3 s, after mass deletes). One thread per process, made on
-// first use, holding the process open only while it has work.
+// A worker thread that hashes the trees of large blobs for FsBlobWriter (RemoteHasher), and
+// their chunks' digests, so adding a large file spreads over two threads: the caller's
+// (reading, FastCDC, appending chunks to its pack) and this one (the blob's tree and
+// outboard, a digest per chunk). With the chunk digests on the caller's thread, a 1 GiB
+// add had that thread at 3.0 s of CPU against this one's 0.9 s (perf, quiet machine).
+// One thread per process, made on first use, holding the process open only while it has work.
 
 import type { Worker } from 'node:worker_threads';
 import { HashClient, type TreeHashReply } from '../verify/blake3/index.js';

@@ -200,7 +200,7 @@ test('a pack cut short inside a chunk, looked at afresh: the chunk is missing, a
 // short is CORRUPT_CHUNK naming the chunk (above); this read fails with UNEXPECTED_EOF
 // naming neither chunk nor blob ("input ended at offset 10, ..."), from the blame's
 // readAt: PackedChunkHandle.stat answers the entry's size, not what the pack still holds.
-test('a pack cut short inside a chunk this thread knows is CORRUPT_CHUNK naming the chunk', { todo: 'src: packed entry cut short reads as UNEXPECTED_EOF' }, () => withStore(async (s) => {
+test('a pack cut short inside a chunk this thread knows is CORRUPT_CHUNK naming the chunk', () => withStore(async (s) => {
   const { d, chunks } = await packCutShort(s);
   await assert.rejects(readAll(s, d), { code: 'CORRUPT_CHUNK', value: toHex(chunks[1]!.digest) });
 }, { chunker: SMALL_CHUNKS }));
