@@ -6,7 +6,7 @@
 // exit; a writer never appends to a pack once it is sealed, which is what lets gc rewrite
 // sealed packs.
 
-import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
+import { close, closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { threadId } from 'node:worker_threads';
 import { DataDirMissingError, errnoOf, fsError } from './fs-errors.js';
@@ -81,11 +81,13 @@ class PackWriter {
     // (an append rotating the pack, whose blob then fails), the pack stays open for a retry.
     this.syncPending();
     this.#fd = undefined;
+    const full = this.#end >= PACK_ROTATE_BYTES;
     try {
       writePackIndex(this.#layout, this.#path, this.#written, this.#end);
     } finally {
-      closeSync(fd);
       this.#written = [];
+      if (full && !exiting) writeBackThenClose(fd);
+      else closeSync(fd);
     }
   }
 
@@ -138,6 +140,18 @@ export function writePackIndex(layout: FsLayout, pack: string, entries: readonly
   }
 }
 
+/**
+ * A full pack's bytes written to disk in the background on the thread pool, then its fd
+ * closed: whatever makes the blob durable later (its writer's fsync, or an add's one
+ * syncfs at the end) then finds them written instead of writing 1 GiB after the last
+ * chunk. A hint only: a failure shows again where durability is asked for.
+ */
+function writeBackThenClose(fd: number): void {
+  fdatasync(fd, () => close(fd, () => undefined));
+}
+
+let exiting = false;
+
 function syncDir(dir: string): void {
   const fd = openSync(dir, 'r');
   try { fsyncSync(fd); } finally { closeSync(fd); }
@@ -149,7 +163,12 @@ const writers = new Map<string, PackWriter>();
 export function packWriter(layout: FsLayout): PackWriter {
   let w = writers.get(layout.packs);
   if (w === undefined) {
-    if (writers.size === 0) process.once('exit', sealPacks);
+    if (writers.size === 0) {
+      process.once('exit', () => {
+        exiting = true;
+        sealPacks();
+      });
+    }
     w = new PackWriter(layout);
     writers.set(layout.packs, w);
   }
