@@ -90,15 +90,21 @@ describe('castor add / get / ls / stat / cat', () => {
     const content = randomBytes(1 << 20);
     await writeFile(f, content);
     const d = digestOf(castor(['add', '--data-dir', data, f]).stdout);
-    const chunks = spawnSync('find', [path.join(data, 'chunks'), '-type', 'f'], { encoding: 'utf8' }).stdout.trim().split('\n').sort();
-    const victim = chunks[Math.floor(chunks.length / 2)]!;
-    const bytes = await readFile(victim);
-    bytes[100] ^= 1;
-    await writeFile(victim, bytes);
+    // Its chunks are appended to one pack, in order: damage the middle one's bytes there.
+    const packs = (await readdir(path.join(data, 'packs'))).filter((n) => n.endsWith('.pack'));
+    assert.equal(packs.length, 1, 'one pack holds the file\'s chunks');
+    const file = path.join(data, 'packs', packs[0]!);
+    const fd = openSync(file, 'r');
+    const entries = scanPack(fd, 0, statSync(file).size).entries;
+    closeSync(fd);
+    assert.ok(entries.length > 4, `${entries.length} chunks`);
+    const victim = entries[Math.floor(entries.length / 2)]!;
+    const bytes = await readFile(file);
+    bytes[victim.offset + 100] ^= 1;
+    await writeFile(file, bytes);
     const r = castor(['cat', '--data-dir', data, d]);
     assert.equal(r.status, 1);
-    const hex = path.basename(path.dirname(victim)) + path.basename(victim);
-    assert.match(r.stderr, new RegExp(`chunk ${hex}.* is corrupt`));
+    assert.match(r.stderr, new RegExp(`chunk ${victim.hex}.* is corrupt`));
     assert.ok(r.stdout.length < content.length);
     assert.deepEqual(r.stdout, content.subarray(0, r.stdout.length), 'what was written is a verified prefix');
   });
