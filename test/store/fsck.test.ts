@@ -61,6 +61,16 @@ function packedEntries(s: Store): Map<string, string> {
   return out;
 }
 
+/** The run found the store inconsistent, with `victim` reported once, as a corrupt chunk; that report. */
+function oneCorruptChunk(r: Run, victim: Digest): FsckProblem {
+  assert.equal(r.summary.consistent, false);
+  const chunkReports = r.problems.filter((p) => p.kind === 'chunk');
+  assert.equal(chunkReports.length, 1, 'the shared chunk is reported once');
+  assert.equal(chunkReports[0]!.digest, hex(victim));
+  assert.equal(chunkReports[0]!.code, 'CORRUPT_CHUNK');
+  return chunkReports[0]!;
+}
+
 test('a consistent store: everything checked, nothing reported, nothing moved', () => withStore(async (s) => {
   const a = await putBlob(s.data, randomBytes(200_000, 1));
   const tree = await putTree(s.data, { x: randomBytes(50_000, 2), sub: { y: randomBytes(10, 3), z: new Uint8Array(0) } });
@@ -94,11 +104,7 @@ test('a flipped byte in a chunk: the chunk and every blob naming it are reported
   await flipByte(s.data.layout.chunkPath(victim));
 
   const r = await check(s);
-  assert.equal(r.summary.consistent, false);
-  const chunkReports = r.problems.filter((p) => p.kind === 'chunk');
-  assert.equal(chunkReports.length, 1, 'the shared chunk is reported once');
-  assert.equal(chunkReports[0]!.digest, hex(victim));
-  assert.equal(chunkReports[0]!.code, 'CORRUPT_CHUNK');
+  const chunkReports = [oneCorruptChunk(r, victim)];
   assert.match(chunkReports[0]!.detail, /hash to [0-9a-f]{64}/);
   const blobReports = r.problems.filter((p) => p.kind === 'blob').map((p) => p.digest).sort();
   assert.deepEqual(blobReports, [hex(a), hex(b)].sort(), 'both blobs naming the chunk are reported');
@@ -149,11 +155,7 @@ test('a flipped byte in a packed chunk: the entry and every blob naming it are r
   const damaged = new Uint8Array((await readFile(at.file)).subarray(at.offset, at.offset + at.size));
 
   const r = await check(s);
-  assert.equal(r.summary.consistent, false);
-  const chunkReports = r.problems.filter((p) => p.kind === 'chunk');
-  assert.equal(chunkReports.length, 1, 'the shared chunk is reported once');
-  assert.equal(chunkReports[0]!.digest, hex(victim));
-  assert.equal(chunkReports[0]!.code, 'CORRUPT_CHUNK');
+  const chunkReports = [oneCorruptChunk(r, victim)];
   assert.equal(chunkReports[0]!.path, path.relative(s.root, at.file), 'named by the pack it is in');
   assert.match(chunkReports[0]!.detail, new RegExp(`hash to [0-9a-f]{64} \\(packed at offset ${at.offset}\\)`));
   const blobReports = r.problems.filter((p) => p.kind === 'blob');
