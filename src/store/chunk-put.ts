@@ -1,8 +1,10 @@
 // A chunk of a blob being stored, kept once: found already kept (dedup), or appended to this
-// thread's pack (pack-format.ts). Chunks are looked for in the packs this thread knows and,
-// for stores written before chunks were packed, as chunk files. A chunk found is refreshed
-// for gc, which spares what was touched recently (gc.ts): a chunk file by its own mtime, a
-// packed chunk by its pack's, once per pack and `touched` set (one writer's blob).
+// thread's pack (pack-format.ts). Chunks are looked for in the packs this thread knows (and
+// in packs/ again on a miss, at most every DEDUP_REFRESH_MS: another process may have stored
+// it meanwhile) and, for stores written before chunks were packed, as chunk files. A chunk
+// found is refreshed for gc, which spares what was touched recently (gc.ts): a chunk file
+// by its own mtime, a packed chunk by its pack's, once per pack and blob (Dedup.touched);
+// a durable writer also has the pack made durable (PackWriter.syncFor), once per pack and blob.
 
 import { statSync, utimesSync } from 'node:fs';
 import { fsError, isNotFound } from './fs-errors.js';
@@ -10,18 +12,33 @@ import type { FsLayout } from './fs-layout.js';
 import { packIndex } from './pack-index.js';
 import { packWriter } from './pack-writer.js';
 
+/** How often a dedup lookup that misses may look at packs/ again. */
+export const DEDUP_REFRESH_MS = 100;
+
+/** One blob's dedup state: the packs it found chunks in, touched (and synced, if durable) once each. */
+export interface Dedup {
+  readonly durable: boolean;
+  readonly touched: Set<string>;
+}
+
+export function newDedup(durable: boolean): Dedup {
+  return { durable, touched: new Set() };
+}
+
 /**
  * Whether chunk `hex` of `size` bytes is kept already, packed or as a chunk file, refreshed
  * for gc. A pack gone since this thread loaded its map (gc rewrote it) makes the map start
  * over, and the chunk is looked for once more.
  */
-export function chunkKept(layout: FsLayout, hex: string, size: number, touched: Set<string>): boolean {
+export function chunkKept(layout: FsLayout, hex: string, size: number, dedup: Dedup): boolean {
   const index = packIndex(layout);
   for (let attempt = 0; attempt < 2; attempt++) {
-    const e = index.peek(hex);
+    const e = index.lookupEvery(hex, DEDUP_REFRESH_MS);
     if (e === undefined || e.size !== size) break;
-    if (touched.has(e.pack) || touch(e.pack)) {
-      touched.add(e.pack);
+    if (dedup.touched.has(e.pack)) return true;
+    if (touch(e.pack)) {
+      if (dedup.durable) packWriter(layout).syncFor(e.pack);
+      dedup.touched.add(e.pack);
       return true;
     }
     index.reset();
@@ -30,12 +47,12 @@ export function chunkKept(layout: FsLayout, hex: string, size: number, touched: 
 }
 
 /**
- * Stores chunk `hex` (`digest`, `bytes`) unless it is kept already; the bytes it added.
- * `durable` as PackWriter.append.
+ * Stores chunk `hex` (`digest`, `bytes`) unless it is kept already; the bytes it added. A
+ * durable `dedup` appends with durability 'later' (PackWriter.append).
  */
-export function putChunkSync(layout: FsLayout, digest: Uint8Array, hex: string, bytes: Uint8Array, durable: boolean | 'later', touched: Set<string>): number {
-  if (chunkKept(layout, hex, bytes.length, touched)) return 0;
-  packWriter(layout).append(digest, hex, bytes, durable);
+export function putChunkSync(layout: FsLayout, digest: Uint8Array, hex: string, bytes: Uint8Array, dedup: Dedup): number {
+  if (chunkKept(layout, hex, bytes.length, dedup)) return 0;
+  packWriter(layout).append(digest, hex, bytes, dedup.durable ? 'later' : false);
   return bytes.length;
 }
 

@@ -29,7 +29,7 @@ import { moveInto, syncDir, writeSynced } from './atomic-write.js';
 import {
   BLOB_GROUP_LOG, checkBytes, WriterClosedError, type BlobWriter, type BlobWriterOptions, type ChunkRef, type Digest,
 } from './blob-service.js';
-import { putChunkSync } from './chunk-put.js';
+import { newDedup, putChunkSync, type Dedup } from './chunk-put.js';
 import { forEachConcurrent } from './concurrent.js';
 import { asDigest } from './digest.js';
 import { FastCdcChunker, type Chunk, type ChunkerOptions } from './fastcdc.js';
@@ -76,8 +76,8 @@ export class FsBlobWriter implements BlobWriter {
   #chunks: ChunkRef[] = [];
   /** Chunks this writer has taken on (appended, or found kept already). */
   #seen = new Set<string>();
-  /** Packs a chunk was found in (dedup), refreshed for gc once each. */
-  #touched = new Set<string>();
+  /** Packs a chunk was found in (dedup), refreshed for gc (and synced, if durable) once each. */
+  #dedup: Dedup;
   /** Bytes of the chunks appended (those not kept already). */
   #addedBytes = 0;
   #newBytes: number | undefined;
@@ -92,6 +92,7 @@ export class FsBlobWriter implements BlobWriter {
   /** `verified`: see BlobWriterOptions.verified. */
   constructor(cfg: FsWriterConfig, options: BlobWriterOptions = {}) {
     this.#cfg = cfg;
+    this.#dedup = newDedup(cfg.durable);
     this.#chunker = new FastCdcChunker(cfg.chunker);
     const v = options.verified;
     if (v === undefined) {
@@ -259,7 +260,7 @@ export class FsBlobWriter implements BlobWriter {
     const hex = toHex(digest);
     if (this.#seen.has(hex)) return;
     this.#seen.add(hex);
-    this.#addedBytes += putChunkSync(this.#cfg.layout, digest, hex, data, this.#cfg.durable ? 'later' : false, this.#touched);
+    this.#addedBytes += putChunkSync(this.#cfg.layout, digest, hex, data, this.#dedup);
   }
 
   async #fail(err: unknown): Promise<never> {
@@ -275,7 +276,7 @@ export class FsBlobWriter implements BlobWriter {
     const temp = this.#recordTemp;
     this.#recordTemp = undefined;
     this.#seen = new Set();
-    this.#touched = new Set();
+    this.#dedup = newDedup(this.#cfg.durable);
     this.#chunkFailure = undefined;
     this.#addedBytes = 0;
     this.#chunks = [];

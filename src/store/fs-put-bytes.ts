@@ -19,7 +19,7 @@ import { chunkBuffer, type ChunkerOptions } from './fastcdc.js';
 import { errnoOf, fsError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
 import { chunkDigest, encodeRecord } from './fs-record.js';
-import { chunkKept, touch } from './chunk-put.js';
+import { chunkKept, DEDUP_REFRESH_MS, newDedup, touch } from './chunk-put.js';
 import { isOneGroupBlob } from './one-group-blob.js';
 import type { PackEntry } from './pack-format.js';
 import { packIndex } from './pack-index.js';
@@ -67,12 +67,18 @@ export function putBytesSync(layout: FsLayout, chunker: ChunkerOptions, bytes: U
     // Its own chunk, kept with no record (one-group-blob.ts), appended to this thread's
     // pack (pack-format.ts): no file to create at all.
     const hex = toHex(digest);
-    const index = packIndex(layout);
-    const known = index.peek(hex);
+    const known = packIndex(layout).lookupEvery(hex, DEDUP_REFRESH_MS);
     // Dedup: the pack's mtime set to now, as for a chunk file (refresh), so a gc about to
     // rewrite that pack sees it young and keeps it whole; if the pack is gone (gc rewrote
-    // it), the blob is appended again.
-    if (known !== undefined && touch(known.pack)) return { digest, newBytes: 0, packed: known };
+    // it), the blob is appended again. A durable put makes that pack durable first (it
+    // may be another writer's, not synced yet).
+    if (known !== undefined && touch(known.pack)) {
+      if (durable) {
+        packWriter(layout).syncFor(known.pack);
+        packWriter(layout).syncPending();
+      }
+      return { digest, newBytes: 0, packed: known };
+    }
     const packed = packWriter(layout).append(digest, hex, bytes, durable);
     return { digest, newBytes: size, packed, appended: [{ digest, entry: packed }] };
   }
@@ -82,14 +88,14 @@ export function putBytesSync(layout: FsLayout, chunker: ChunkerOptions, bytes: U
 
   const chunks: ChunkRef[] = [];
   const appended: Appended[] = [];
-  const touched = new Set<string>();
+  const dedup = newDedup(durable);
   const writer = packWriter(layout);
   let newBytes = 0;
   for (const c of pieces) {
     const d = pieces.length === 1 ? digest : chunkDigest(c.data);
     chunks.push({ digest: d, size: c.length });
     const hex = toHex(d);
-    if (chunkKept(layout, hex, c.length, touched)) continue;
+    if (chunkKept(layout, hex, c.length, dedup)) continue;
     appended.push({ digest: d, entry: writer.append(d, hex, c.data, durable ? 'later' : false) });
     newBytes += c.length;
   }

@@ -343,15 +343,19 @@ class FsckRun {
   async #packs(): Promise<void> {
     if (!this.#dry) sealPacks();
     let changed = false;
+    const badSomewhere = new DigestSet();
     try {
-      for (const pack of listPacks(this.#layout.packs)) changed = (await this.#pack(pack)) || changed;
+      for (const pack of listPacks(this.#layout.packs)) changed = (await this.#pack(pack, badSomewhere)) || changed;
     } finally {
       if (changed) packIndex(this.#layout).reset();
     }
+    // A chunk is bad for the blob checks only if no pack holds a good copy of it: a blob
+    // whose chunk has one good copy left (a rewritten pack's, gc's restored one) is whole.
+    for (const d of badSomewhere) if (!this.#book.good.has(d)) this.#book.bad.add(d);
   }
 
-  /** Checks one pack; true if it was rewritten. */
-  async #pack(pack: string): Promise<boolean> {
+  /** Checks one pack, adding the digests of its bad entries to `bad`; true if it was rewritten. */
+  async #pack(pack: string, badSomewhere: DigestSet): Promise<boolean> {
     // What its index lists and what a scan finds, both: a garbled entry head stops a scan
     // (the index still knows the entries past it), and an index that is wrong points at
     // bytes that do not hash to the digest it gives (a scan still finds the entry).
@@ -375,7 +379,7 @@ class FsckRun {
       this.#book.good.add(parseDigest(hex));
       this.#book.goodPacked.add(parseDigest(hex));
     }
-    for (const { entry } of bad) this.#book.bad.add(parseDigest(entry.hex));
+    for (const { entry } of bad) badSomewhere.add(parseDigest(entry.hex));
     this.checked.chunks += good.size + bad.length;
     // A pack a live writer may still append to is not rewritten: its bad entries are only reported.
     const repair = good.size < checks.length && !this.#dry && packRewritable(indexed);

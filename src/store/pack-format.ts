@@ -30,6 +30,8 @@ const INDEX_ENTRY = 44;
 const CHECK_SALT = 0x9e3779b9;
 /** No entry is larger than the largest chunk any chunker setting cuts. */
 export const ENTRY_MAX = MAXIMUM_MAX;
+/** Entries up to this size are scanned a block at a time; past a larger one, a head at a time. */
+const SMALL_ENTRY = 4096;
 
 /** Where an entry's bytes are: the pack's path, the offset of its bytes in it, its size. */
 export interface PackEntry {
@@ -77,11 +79,15 @@ export function scanPack(fd: number, from: number, end: number): { entries: Scan
   const block = new Uint8Array(1 << 20);
   let blockStart = 0;
   let blockLen = 0;
+  let lastSize = 0;
   const view = new DataView(block.buffer);
   while (pos + ENTRY_HEAD <= end) {
     if (pos < blockStart || pos + ENTRY_HEAD > blockStart + blockLen) {
       blockStart = pos;
-      blockLen = readFully(fd, block.subarray(0, Math.min(block.length, end - pos)), pos);
+      // Past a large entry only the next head is read: a pack of a large blob's chunks is
+      // found by reading 40 bytes per 64 KiB, not all of it; small entries come a block at a time.
+      const want = lastSize > SMALL_ENTRY ? ENTRY_HEAD : block.length;
+      blockLen = readFully(fd, block.subarray(0, Math.min(want, end - pos)), pos);
       if (blockLen < ENTRY_HEAD) break;
     }
     const at = pos - blockStart;
@@ -91,6 +97,7 @@ export function scanPack(fd: number, from: number, end: number): { entries: Scan
     if (pos + ENTRY_HEAD + size > end) break;
     entries.push({ hex: toHex(digest), offset: pos + ENTRY_HEAD, size });
     pos += ENTRY_HEAD + size;
+    lastSize = size;
   }
   return { entries, stop: pos };
 }

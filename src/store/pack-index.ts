@@ -30,6 +30,8 @@ export class PackIndex {
   readonly #packs = new Map<string, PackState>();
   #dirStamp = -1n;
   #loaded = false;
+  /** When refresh last ran (performance.now()). */
+  #lastRefresh = -Infinity;
 
   constructor(dir: string) {
     this.#dir = dir;
@@ -48,6 +50,19 @@ export class PackIndex {
    */
   known(hex: string): PackEntry | undefined {
     return this.#loaded ? this.#entries.get(hex) : undefined;
+  }
+
+  /**
+   * The entry for `hex`, looking at packs/ again when it is not known and the last look
+   * was at least `ms` ago (dedup: a miss is the usual case, new data, and a look per miss
+   * would be a stat per unsealed pack per chunk).
+   */
+  lookupEvery(hex: string, ms: number): PackEntry | undefined {
+    const known = this.peek(hex);
+    if (known !== undefined) return known;
+    const now = performance.now();
+    if (now - this.#lastRefresh < ms) return undefined;
+    return this.refresh() ? this.#entries.get(hex) : undefined;
   }
 
   /** The entry for blob `hex`, looking at packs/ again if it is not known yet. */
@@ -100,6 +115,7 @@ export class PackIndex {
   /** Looks for new packs and growth of known ones; true if anything new was found. */
   refresh(): boolean {
     this.#loaded = true;
+    this.#lastRefresh = performance.now();
     let grew = false;
     const stamp = dirStamp(this.#dir);
     if (stamp !== this.#dirStamp) {

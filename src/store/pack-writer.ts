@@ -25,6 +25,12 @@ class PackWriter {
   #written: { digest: Uint8Array; offset: number; size: number }[] = [];
   /** Appended with durability 'later' since the last fsync: synced by syncPending, or before the pack is sealed. */
   #pending = false;
+  /**
+   * The first failed fsync, kept: Linux reports a writeback error once per fd, so an fsync
+   * retried after one can succeed over bytes that never reached the disk. Every later
+   * syncPending fails with it (writes that ask for no durability go on).
+   */
+  #syncFailure: Error | undefined;
 
   constructor(layout: FsLayout) {
     this.#layout = layout;
@@ -64,31 +70,67 @@ class PackWriter {
 
   /** Makes durable what was appended with durability 'later' (see append). */
   syncPending(): void {
+    if (this.#syncFailure !== undefined) throw this.#syncFailure;
     if (!this.#pending || this.#fd === undefined) return;
     try {
       fsyncSync(this.#fd);
     } catch (err: unknown) {
-      throw fsError(err, this.#path, 'writing');
+      this.#syncFailure = fsError(err, this.#path, 'writing');
+      throw this.#syncFailure;
     }
     this.#pending = false;
+  }
+
+  /**
+   * Makes entry bytes in `pack` durable for a durable writer that found its chunk there
+   * (dedup): this thread's open pack is synced with the rest of the writer's chunks
+   * (syncPending); any other pack, written by another thread or process that may not have
+   * synced it yet, is fsynced now.
+   */
+  syncFor(pack: string): void {
+    if (pack === this.#path && this.#fd !== undefined) {
+      this.#pending = true;
+      return;
+    }
+    let fd: number;
+    try {
+      fd = openSync(pack, 'r');
+    } catch (err: unknown) {
+      throw fsError(err, pack, 'opening');
+    }
+    try {
+      fsyncSync(fd);
+    } catch (err: unknown) {
+      throw fsError(err, pack, 'writing');
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Writes the index of the current pack and closes it; the next append begins a new pack. */
   seal(): void {
     const fd = this.#fd;
     if (fd === undefined) return;
-    // A pending fsync must happen before the fd is gone; its failure is the caller's
-    // (an append rotating the pack, whose blob then fails), the pack stays open for a retry.
-    this.syncPending();
+    // A pending fsync must happen before the fd is gone. Its failure is the caller's (an
+    // append rotating the pack, whose blob then fails) and stays (see #syncFailure); the
+    // pack is sealed all the same, a new one begun for writes that ask no durability.
+    let failure: unknown;
+    try {
+      this.syncPending();
+    } catch (err: unknown) {
+      failure = err;
+    }
+    this.#pending = false;
     this.#fd = undefined;
     const full = this.#end >= PACK_ROTATE_BYTES;
     try {
       writePackIndex(this.#layout, this.#path, this.#written, this.#end);
     } finally {
       this.#written = [];
-      if (full && !exiting) writeBackThenClose(fd);
+      if (full && !exiting && failure === undefined) writeBackThenClose(fd);
       else closeSync(fd);
     }
+    if (failure !== undefined) throw failure;
   }
 
   #begin(durable: boolean): void {

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import fs, { existsSync, fstatSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { blake3, toHex } from '../../src/verify/blake3/index.js';
@@ -131,7 +133,7 @@ test('a durable writer fsyncs its pack once at close, after its last chunk and b
   }
 });
 
-test('a durable writer whose pack fsync fails at close publishes no record', () => withStore({ chunker: SMALL_CHUNKS, durable: true }, async (s) => {
+test('a durable writer whose pack fsync fails at close publishes no record, and later durable writers fail too', () => withStore({ chunker: SMALL_CHUNKS, durable: true }, async (s) => {
   const data = randomBytes(1 << 20, 64);
   const w = s.openWriter();
   await w.write(data);
@@ -151,10 +153,11 @@ test('a durable writer whose pack fsync fails at close publishes no record', () 
   assert.equal(await s.has(asDigest(blake3(data))), false);
   assert.deepEqual(await readdir(s.layout.blobs), []);
   assert.deepEqual(await readdir(s.layout.tmp), []);
-  // The pack is still this thread's: storing the blob again makes it durable and publishes it.
-  const { digest, newBytes } = await putReusing(s, data, 1 << 18);
-  assert.equal(newBytes, 0, 'its chunks were appended before the fsync failed');
-  await checkStored(s, digest, data);
+  // Not retried: Linux reports a writeback error once per fd, so a second fsync could
+  // succeed over bytes that never reached the disk. Every later durable close of this
+  // thread's writer fails the same way and publishes nothing.
+  await assert.rejects(putReusing(s, data, 1 << 18), { code: 'STORE_IO' });
+  assert.deepEqual(await readdir(s.layout.blobs), [], 'still no record');
 }));
 
 // The pack cannot take the next chunk (the disk fills part way into its entry): on the
@@ -322,3 +325,52 @@ test('a writer told of a large blob hashes its tree on the tree-hashing thread, 
     assert.equal(results[0]!.outboard, toHex(blake3(outboardOf(data, 4).outboard)));
   });
 });
+
+const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fs-store-child.js');
+
+/** Another process puts SIZE random bytes (seed SEED, small chunks, not durable) into `dir`; its digest. */
+function childPut(dir: string, size: number, seed: number): string {
+  const r = spawnSync(process.execPath, [CHILD, 'put', dir, String(size), String(seed)], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+test('dedup sees chunks another process packed after this one loaded its map of the packs', () => withStore({ chunker: SMALL_CHUNKS, durable: false }, async (s) => {
+  await putReusing(s, randomBytes(300_000, 70), 1 << 16);
+  assert.ok(packIndex(s.layout).known('00'.repeat(32)) === undefined && packed(s).entries > 0, 'this thread has loaded its map');
+  const data = randomBytes(2 << 20, 71);
+  assert.equal(childPut(s.layout.root, data.length, 71), toHex(blake3(data)));
+  const before = packed(s);
+  // Past the refresh interval: a miss looks at packs/ again (a stat of the dir).
+  await new Promise((r) => setTimeout(r, 150));
+  const { digest, newBytes } = await putReusing(s, data, 1 << 16);
+  assert.equal(newBytes, 0, 'every chunk was found in the other process\'s pack');
+  assert.deepEqual(packed(s), before, 'nothing appended');
+  await checkStored(s, digest, data);
+}));
+
+test('a durable writer that finds its chunks in a pack another process has not synced fsyncs that pack before publishing', () => withStore({ chunker: SMALL_CHUNKS, durable: true }, async (s) => {
+  const theirData = randomBytes(1 << 20, 72);
+  childPut(s.layout.root, theirData.length, 72);
+  const [theirs] = listPacks(s.layout.packs);
+  const theirIno = statSync(theirs!).ino;
+  // A new blob: theirs with more after it, so most of its chunks are found in their pack.
+  const data = new Uint8Array([...theirData, ...randomBytes(100_000, 73)]);
+  const record = s.layout.blobPath(asDigest(blake3(data)));
+  const synced: { ino: number; recordThere: boolean }[] = [];
+  const restore = patchFs('fsyncSync', (real) => (fd) => {
+    synced.push({ ino: fstatSync(fd).ino, recordThere: existsSync(record) });
+    real(fd);
+  });
+  let newBytes: number | undefined;
+  try {
+    ({ newBytes } = await putReusing(s, data, 1 << 16));
+  } finally {
+    restore();
+  }
+  assert.ok(newBytes !== undefined && newBytes < 200_000, `only the tail is new (${newBytes} bytes)`);
+  const theirs1 = synced.filter((x) => x.ino === theirIno);
+  assert.equal(theirs1.length, 1, 'their pack fsynced once (once per pack and blob)');
+  assert.equal(theirs1[0]!.recordThere, false, 'before the record was published');
+  assert.ok(existsSync(record));
+}));

@@ -65,6 +65,12 @@ async function main(mode: string, dir: string, args: string[]): Promise<void> {
       say(JSON.stringify({ ...failure, tmp: await readdir(s.layout.tmp), smallReads: await readsBack(s, d, small) }));
       return;
     }
+    case 'put': {
+      // put DIR SIZE SEED: a blob of SIZE random bytes (small chunks), not durable; its digest.
+      const s = await FsBlobService.open(dir, { chunker: SMALL_CHUNKS, durable: false });
+      say(toHex(await putAll(s, randomBytes(Number(args[0]), Number(args[1])))));
+      return;
+    }
     case 'populate': {
       await putAll(await FsBlobService.open(dir), randomBytes(300_000, 7));
       return;

@@ -183,3 +183,21 @@ test('in-process channel: busy while work is out, idle once the result is in', a
   await h.finalize();
   assert.equal(busy.at(-1), false);
 });
+
+test('a stream whose hashing thread was lost part way fails with HASH_WORKER instead of hashing only its tail on the next thread', async () => {
+  const { client } = localClient();
+  for (const pieces of [false, true]) {
+    const h = pieces ? new RemoteHasher(client, { groupLog: GROUP_LOG, onPieces: () => undefined }) : new RemoteHasher(client, { groupLog: GROUP_LOG });
+    const data = randomBytes(PIECE_MAX, 90);
+    // A full buffer goes to the worker: the stream now has state there.
+    if (pieces) await feed(h, [data, data.subarray(0, 10)]);
+    else await h.update(Uint8Array.from([...data, 1, 2, 3]));
+    client.onLost(new Error('worker gone'));
+    await assert.rejects(h.finalize(), { code: 'HASH_WORKER' });
+  }
+  // A stream begun after the loss is hashed whole on the new thread.
+  const fresh = new RemoteHasher(client, { groupLog: GROUP_LOG });
+  const data = randomBytes(3 * PIECE_MAX + 5, 91);
+  await fresh.update(data);
+  assert.equal(toHex((await fresh.finalize()).hash), toHex(blake3(data)));
+});

@@ -51,6 +51,8 @@ export class HashClient {
   readonly #results = new Map<number, Waiting>();
   readonly #pieces = new Map<number, PiecesHashed>();
   #nextId = 1;
+  /** Counts workers lost: a stream begun on one worker cannot be finished on the next. */
+  #generation = 0;
 
   constructor(channel: HashChannel) {
     this.#channel = channel;
@@ -58,6 +60,10 @@ export class HashClient {
 
   newId(): number {
     return this.#nextId++;
+  }
+
+  get generation(): number {
+    return this.#generation;
   }
 
   /** A free buffer, waiting for one to come back if all are out. */
@@ -115,6 +121,7 @@ export class HashClient {
 
   /** The worker died: the results awaited fail, and the buffers it held are made anew as needed. */
   onLost(err: Error): void {
+    this.#generation++;
     this.#made -= this.#out;
     this.#out = 0;
     for (const r of this.#results.values()) r.reject(err);
@@ -139,6 +146,8 @@ export class RemoteHasher {
   #done = false;
   /** Whether the worker has state for this stream (something was sent). */
   #started = false;
+  /** The client's generation when this stream was begun on its worker. */
+  #generation = 0;
 
   constructor(client: HashClient, options: { groupLog?: number; onPieces?: PiecesHashed } = {}) {
     this.#w = client;
@@ -189,6 +198,7 @@ export class RemoteHasher {
     if (this.#done) throw new Error('finalize called twice');
     this.#done = true;
     this.#send();
+    this.#checkWorker();
     try {
       return await this.#w.result(this.#id, this.#groupLog);
     } finally {
@@ -201,11 +211,28 @@ export class RemoteHasher {
     if (this.#done) return;
     this.#done = true;
     this.#w.onPieces(this.#id, undefined);
-    this.#send();
+    try {
+      this.#send();
+    } catch {
+      return; // its worker is gone, and its state with it
+    }
     if (this.#started) this.#w.send({ op: 'drop', id: this.#id });
   }
 
+  /** The worker that has this stream's state is gone: what a new one would answer is wrong. */
+  #checkWorker(): void {
+    if (this.#started && this.#generation !== this.#w.generation) {
+      this.#w.onPieces(this.#id, undefined);
+      const buffer = this.#buf;
+      this.#buf = undefined;
+      this.#fill = 0;
+      if (buffer !== undefined) this.#w.giveBack(buffer);
+      throw new CastorError('HASH_WORKER', 'tree hash worker: the thread hashing this stream stopped');
+    }
+  }
+
   #send(): void {
+    this.#checkWorker();
     const buffer = this.#buf;
     if (buffer === undefined) return;
     if (this.#fill === 0) {
@@ -218,6 +245,7 @@ export class RemoteHasher {
       ? { op: 'update', id: this.#id, groupLog: this.#groupLog, buffer, length: this.#fill }
       : { op: 'update', id: this.#id, groupLog: this.#groupLog, buffer, length: this.#fill, pieces });
     if (pieces !== undefined) this.#pieces = [];
+    if (!this.#started) this.#generation = this.#w.generation;
     this.#started = true;
     this.#buf = undefined;
     this.#fill = 0;
