@@ -1,10 +1,10 @@
-// Appends chunks (small blobs among them) to this thread's pack in packs/ (pack-format.ts). One writer per
-// thread and data dir, each with a pack of its own, so appends never interleave. An entry
-// is one positional write of its header and bytes; a write cut short (disk full) is cut
-// off again, so the pack never holds a torn entry while its writer lives. A pack is sealed
-// (its index written) when it reaches PACK_ROTATE_BYTES, when gc asks (sealPacks), and at
-// exit; a writer never appends to a pack once it is sealed, which is what lets gc rewrite
-// sealed packs.
+// Appends chunks (small blobs among them) to this thread's pack in packs/ (pack-format.ts).
+// One writer per thread and data dir, each with a pack of its own, so appends never
+// interleave. An entry is one positional write of its header and bytes; a write cut short
+// (disk full) is cut off again, so the pack never holds a torn entry while its writer
+// lives. A pack is sealed (its index written) when it reaches PACK_ROTATE_BYTES, when gc
+// asks (sealPacks), and at exit; a writer never appends to a pack once it is sealed, which
+// is what lets gc rewrite sealed packs.
 
 import { close, closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
