@@ -1,6 +1,6 @@
 // Small blobs into the disk store in one synchronous step. A tree of small files is
-// bound by per-file overhead, not bytes: the streaming writer's staging dir, chunker,
-// hasher and a dozen thread-pool round trips cost about 1 ms a file. Here content
+// bound by per-file overhead, not bytes: the streaming writer's chunker, hasher and
+// thread-pool round trips cost about 1 ms a file (measured when it also had a staging dir). Here content
 // already in memory is hashed once (a blob of one chunk is its own chunk, so one
 // digest serves both). A blob of a single group needs no record and is appended to this
 // thread's pack (pack-format.ts): one write, no file created. A larger blob's new chunks

@@ -9,12 +9,13 @@ import { DATA_DIR_HELP, DATA_DIR_OPTION, openStore } from '../store-options.js';
 
 export const HELP = `usage: castor fsck [--tmp-age DURATION] [--dry-run] [--json] [--data-dir DIR]
 
-Re-verifies the whole store: every blob record is decoded and its content read in
-full through the verifier, every chunk file hashed against its name (each once; a
-blob of at most 16 KiB is kept as its chunk alone, with no record, and counted with
-the chunks),
-every Directory hashed against its name, decoded, validated, and checked to name
-only child Directories that are present with the size it claims.
+Re-verifies the whole store: every chunk in packs/ hashed against its digest (each
+once; a blob of at most 16 KiB is kept as its chunk alone, with no record, and
+counted with the chunks), every blob record decoded and its content read in full
+through the verifier, every chunk file an older store holds hashed against its
+name, every Directory hashed against its name, decoded, validated, and checked to
+name only child Directories that are present with the size it claims. A bad packed
+chunk's bytes are copied into quarantine/ and its pack rewritten without it.
 
 Each problem is one line on stdout, with the digest and what is wrong. What fails
 is moved into quarantine/ under the same relative path (nothing is deleted), and so

@@ -1,7 +1,7 @@
 // A stored blob's content as the verifying slicer reads it: content offsets mapped onto
-// the chunk files under the slice, read straight into the buffer the slicer hands over
-// (the hash kernel's own memory), so no buffer is allocated per piece. Reads are
-// synchronous: chunk files are 64 KiB and usually in the page cache, where a read takes
+// the chunks under the slice (packed, or chunk files), read straight into the buffer the
+// slicer hands over (the hash kernel's own memory), so no buffer is allocated per piece.
+// Reads are synchronous: chunks are 64 KiB and usually in the page cache, where a read takes
 // tens of microseconds, while each call through the thread pool costs a round trip whose
 // wake-up takes the core from this thread (2.3 s of the server's main thread per 256 MiB
 // served, profiled on the 2-core machine kind, where server and client share the cores).
