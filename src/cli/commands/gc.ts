@@ -12,7 +12,9 @@ roots this store accepted name (their Index blobs and each entry's tree or file)
 A Directory root keeps every Directory below it and every blob its files name; a
 blob keeps its chunks. Everything else goes: blob records first, then chunks, so
 the store stays consistent even if gc is killed. A blob of at most 16 KiB is kept as
-its chunk alone (no record) and counted with the chunks.
+its chunk alone (no record) and counted with the chunks. Chunks are kept in packs
+(packs/): a pack holding dead chunks is rewritten with the live ones and the old one
+removed; one a running process may still append to is left whole until it is done.
 
 Anything modified within the grace period is kept, with all it names: a writer
 publishes chunks before its record, and trees before the pin that will keep them.
