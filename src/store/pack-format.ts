@@ -14,16 +14,29 @@
 // past the end of the file), so no partial blob is ever visible under a digest.
 //
 // The index of a pack (PACK.idx) lists its entries so a reader need not read the pack to
-// find them: magic, the pack length it covers, then [digest 32][data offset u64][size u32]
-// per entry. It is written when the writer is done with the pack; a reader takes it for
-// the prefix it covers and scans the rest, so an index is only ever a shortcut.
+// find them. It is written when the writer is done with the pack; a reader takes it for
+// the prefix it covers and scans the rest, so an index is only ever a shortcut. Version 2
+// (what writers write) is made to be asked without being loaded: magic "castorI2", the
+// pack length it covers u64, entry count u32, bloom filter bytes u32, a fanout table
+// (256 u32: entries whose digest's first byte is at most i), a bloom filter over the
+// digests (10 bits per entry, 7 probes taken from the digest's own words, which are
+// uniformly random), then the entries sorted by digest, [digest 32][data offset u64][size
+// u32] each. A process keeps a pack's fanout and filter (about 1.25 bytes per chunk) and
+// reads one fanout bucket of entries when the filter says yes, instead of holding every
+// entry of every pack in a map (about 150 bytes per chunk). Version 1 ("castorI1": covered,
+// then the entries in pack order) is still read.
 
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { toHex } from '../verify/blake3/index.js';
 import { MAXIMUM_MAX } from './fastcdc.js';
 
 export const PACK_MAGIC = new TextEncoder().encode('castorP1');
 export const INDEX_MAGIC = new TextEncoder().encode('castorI1');
+export const INDEX2_MAGIC = new TextEncoder().encode('castorI2');
+const INDEX2_HEAD = 24;
+const FANOUT_BYTES = 256 * 4;
+const BLOOM_BITS_PER_ENTRY = 10;
+const BLOOM_PROBES = 7;
 export const ENTRY_HEAD = 40;
 const INDEX_HEAD = 16;
 const INDEX_ENTRY = 44;
@@ -117,8 +130,9 @@ export function encodeIndex(covered: number, entries: readonly { digest: Uint8Ar
 }
 
 /**
- * The entries an index file lists and the pack length it covers, or undefined when it is
- * not a whole, sane index for a pack of `packSize` bytes (then the pack is scanned instead).
+ * The entries an index file lists (in pack order) and the pack length it covers, or
+ * undefined when it is not a whole, sane index for a pack of `packSize` bytes (then the
+ * pack is scanned instead).
  */
 export function readIndex(file: string, packSize: number): { entries: ScannedEntry[]; covered: number } | undefined {
   let fd: number;
@@ -128,33 +142,208 @@ export function readIndex(file: string, packSize: number): { entries: ScannedEnt
     return undefined;
   }
   try {
-    const head = new Uint8Array(INDEX_HEAD);
-    if (readFully(fd, head, 0) !== INDEX_HEAD || !equal(head.subarray(0, 8), INDEX_MAGIC)) return undefined;
+    const head = new Uint8Array(INDEX2_HEAD);
+    const got = readFully(fd, head, 0);
+    if (got >= 8 && equal(head.subarray(0, 8), INDEX2_MAGIC)) return readIndex2(fd, head, got, packSize);
+    if (got < INDEX_HEAD || !equal(head.subarray(0, 8), INDEX_MAGIC)) return undefined;
     const covered = Number(new DataView(head.buffer).getBigUint64(8, true));
     if (covered > packSize) return undefined;
     const entries: ScannedEntry[] = [];
     const block = new Uint8Array(INDEX_ENTRY * 4096);
     const v = new DataView(block.buffer);
     let pos = INDEX_HEAD;
-    let last = PACK_MAGIC.length;
     for (;;) {
       const n = readFully(fd, block, pos);
       if (n % INDEX_ENTRY !== 0) return undefined;
       for (let at = 0; at < n; at += INDEX_ENTRY) {
-        const offset = Number(v.getBigUint64(at + 32, true));
-        const size = v.getUint32(at + 40, true);
-        // In order, not overlapping, inside what the index covers: else it is not ours.
-        if (offset < last + ENTRY_HEAD || size === 0 || size > ENTRY_MAX || offset + size > covered) return undefined;
-        last = offset + size;
-        entries.push({ hex: toHex(block.subarray(at, at + 32)), offset, size });
+        entries.push({ hex: toHex(block.subarray(at, at + 32)), offset: Number(v.getBigUint64(at + 32, true)), size: v.getUint32(at + 40, true) });
       }
       if (n < block.length) break;
       pos += n;
     }
-    return { entries, covered };
+    return saneEntries(entries, covered) ? { entries, covered } : undefined;
   } finally {
     closeSync(fd);
   }
+}
+
+/** In order, not overlapping, inside what the index covers: else the index is not ours. */
+function saneEntries(entries: readonly ScannedEntry[], covered: number): boolean {
+  let last = PACK_MAGIC.length;
+  for (const { offset, size } of entries) {
+    if (offset < last + ENTRY_HEAD || size === 0 || size > ENTRY_MAX || offset + size > covered) return false;
+    last = offset + size;
+  }
+  return true;
+}
+
+/** What a version 2 index holds besides its entries: enough to ask it for one digest. */
+export interface IndexSummary {
+  readonly covered: number;
+  readonly count: number;
+  readonly fanout: Uint32Array;
+  readonly bloom: Uint8Array;
+  /** Where the sorted entries begin in the index file. */
+  readonly entriesAt: number;
+}
+
+/** Version 2's head, fanout and filter, checked against each other and the file's length. */
+function readSummary(fd: number, head: Uint8Array, got: number, packSize: number): IndexSummary | undefined {
+  if (got < INDEX2_HEAD) return undefined;
+  const hv = new DataView(head.buffer, head.byteOffset, INDEX2_HEAD);
+  const covered = Number(hv.getBigUint64(8, true));
+  const count = hv.getUint32(16, true);
+  const bloomBytes = hv.getUint32(20, true);
+  const entriesAt = INDEX2_HEAD + FANOUT_BYTES + bloomBytes;
+  if (covered > packSize || bloomBytes < 8 || fstatSync(fd).size !== entriesAt + count * INDEX_ENTRY) return undefined;
+  const tables = new Uint8Array(FANOUT_BYTES + bloomBytes);
+  if (readFully(fd, tables, INDEX2_HEAD) !== tables.length) return undefined;
+  const tv = new DataView(tables.buffer);
+  const fanout = new Uint32Array(256);
+  let prev = 0;
+  for (let i = 0; i < 256; i++) {
+    fanout[i] = tv.getUint32(i * 4, true);
+    if (fanout[i]! < prev) return undefined;
+    prev = fanout[i]!;
+  }
+  if (prev !== count) return undefined;
+  return { covered, count, fanout, bloom: tables.subarray(FANOUT_BYTES), entriesAt };
+}
+
+function readIndex2(fd: number, head: Uint8Array, got: number, packSize: number): { entries: ScannedEntry[]; covered: number } | undefined {
+  const summary = readSummary(fd, head, got, packSize);
+  if (summary === undefined) return undefined;
+  const raw = new Uint8Array(summary.count * INDEX_ENTRY);
+  if (readFully(fd, raw, summary.entriesAt) !== raw.length) return undefined;
+  const v = new DataView(raw.buffer);
+  const entries: ScannedEntry[] = [];
+  for (let at = 0; at < raw.length; at += INDEX_ENTRY) {
+    entries.push({ hex: toHex(raw.subarray(at, at + 32)), offset: Number(v.getBigUint64(at + 32, true)), size: v.getUint32(at + 40, true) });
+  }
+  entries.sort((a, b) => a.offset - b.offset);
+  return saneEntries(entries, summary.covered) ? { entries, covered: summary.covered } : undefined;
+}
+
+/** The fanout and filter of a version 2 index for a pack of `packSize` bytes; undefined for anything else. */
+export function readIndexSummary(file: string, packSize: number): IndexSummary | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const head = new Uint8Array(INDEX2_HEAD);
+    const got = readFully(fd, head, 0);
+    if (got < 8 || !equal(head.subarray(0, 8), INDEX2_MAGIC)) return undefined;
+    return readSummary(fd, head, got, packSize);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Where `digest` is in the pack, asked of its version 2 index (`summary` read from
+ * `file`): the filter first, then the one fanout bucket it would be in. Undefined if it is
+ * not there, or the index is gone or does not hold a sane entry for it.
+ */
+export function findInIndex(file: string, summary: IndexSummary, digest: Uint8Array, probes = bloomProbes(digest)): { offset: number; size: number } | undefined {
+  if (!bloomHas(summary.bloom, probes)) return undefined;
+  const b = digest[0]!;
+  const lo = b === 0 ? 0 : summary.fanout[b - 1]!;
+  const hi = summary.fanout[b]!;
+  if (hi === lo) return undefined;
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const raw = new Uint8Array((hi - lo) * INDEX_ENTRY);
+    if (readFully(fd, raw, summary.entriesAt + lo * INDEX_ENTRY) !== raw.length) return undefined;
+    const v = new DataView(raw.buffer);
+    for (let at = 0; at < raw.length; at += INDEX_ENTRY) {
+      if (!equal(raw.subarray(at, at + 32), digest)) continue;
+      const offset = Number(v.getBigUint64(at + 32, true));
+      const size = v.getUint32(at + 40, true);
+      if (offset < PACK_MAGIC.length + ENTRY_HEAD || size === 0 || size > ENTRY_MAX || offset + size > summary.covered) return undefined;
+      return { offset, size };
+    }
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A version 2 index of `entries` (any order), covering the pack's first `covered` bytes. */
+export function encodeIndex2(covered: number, entries: readonly { digest: Uint8Array; offset: number; size: number }[]): Uint8Array {
+  const sorted = [...entries].sort((x, y) => compareBytes(x.digest, y.digest));
+  const count = sorted.length;
+  // A power of two (10 to 20 bits an entry), so a probe's bit is a mask, not a division.
+  let bloomBytes = 8;
+  while (bloomBytes * 8 < count * BLOOM_BITS_PER_ENTRY) bloomBytes *= 2;
+  const entriesAt = INDEX2_HEAD + FANOUT_BYTES + bloomBytes;
+  const out = new Uint8Array(entriesAt + count * INDEX_ENTRY);
+  const v = new DataView(out.buffer);
+  out.set(INDEX2_MAGIC, 0);
+  v.setBigUint64(8, BigInt(covered), true);
+  v.setUint32(16, count, true);
+  v.setUint32(20, bloomBytes, true);
+  const counts = new Uint32Array(256);
+  for (const e of sorted) counts[e.digest[0]!]!++;
+  let run = 0;
+  for (let i = 0; i < 256; i++) {
+    run += counts[i]!;
+    v.setUint32(INDEX2_HEAD + i * 4, run, true);
+  }
+  const bloom = out.subarray(INDEX2_HEAD + FANOUT_BYTES, entriesAt);
+  sorted.forEach((e, i) => {
+    bloomAdd(bloom, e.digest);
+    const at = entriesAt + i * INDEX_ENTRY;
+    out.set(e.digest, at);
+    v.setBigUint64(at + 32, BigInt(e.offset), true);
+    v.setUint32(at + 40, e.size, true);
+  });
+  return out;
+}
+
+/** The filter's probes for `digest`: its own words 1 to 7, uniformly random as the digest is. */
+export function bloomProbes(digest: Uint8Array): Uint32Array {
+  const probes = new Uint32Array(BLOOM_PROBES);
+  for (let i = 0; i < BLOOM_PROBES; i++) {
+    const at = 4 + i * 4;
+    probes[i] = (digest[at]! | (digest[at + 1]! << 8) | (digest[at + 2]! << 16) | (digest[at + 3]! << 24)) >>> 0;
+  }
+  return probes;
+}
+
+/** A probe's bit in a filter of `bits` bits: writers make `bits` a power of two, so a mask. */
+function bitOf(probe: number, bits: number): number {
+  return (bits & (bits - 1)) === 0 ? probe & (bits - 1) : probe % bits;
+}
+
+function bloomAdd(bloom: Uint8Array, digest: Uint8Array): void {
+  const bits = bloom.length * 8;
+  for (const p of bloomProbes(digest)) {
+    const b = bitOf(p, bits);
+    bloom[b >>> 3]! |= 1 << (b & 7);
+  }
+}
+
+/** Whether the filter may hold the digest whose probes these are (no: it does not). */
+export function bloomHas(bloom: Uint8Array, probes: Uint32Array): boolean {
+  const bits = bloom.length * 8;
+  for (let i = 0; i < probes.length; i++) {
+    const b = bitOf(probes[i]!, bits);
+    if ((bloom[b >>> 3]! & (1 << (b & 7))) === 0) return false;
+  }
+  return true;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
 }
 
 /** Reads into `buf` from `pos` until it is full or the file ends; the bytes read. */

@@ -1,8 +1,11 @@
-// Where in packs/ each packed small blob is (pack-format.ts), as one map per data dir and
-// thread, loaded on first use and refreshed when a lookup misses: the packs written since by
-// other threads and processes are found by the packs dir changing (new packs) or a pack
-// still being written growing. Entries this thread writes, or hears of from the put-file
-// worker, are added as they are made.
+// Where in packs/ each packed chunk is (pack-format.ts), per data dir and thread, loaded on
+// first use and refreshed when a lookup misses: the packs written since by other threads
+// and processes are found by the packs dir changing (new packs) or a pack still being
+// written growing. A sealed pack with a version 2 index is held by that index's filter and
+// fanout alone (about 1.25 bytes a chunk), and asked one fanout bucket at a time; the
+// entries of other packs (being written, or indexed by an older castor) are held in a map
+// (about 150 bytes a chunk), as are entries this thread writes, hears of from the put-file
+// worker, or found by asking a sealed pack's index.
 //
 // Synchronous on purpose: it is asked from the small-file put path and the server's
 // synchronous chunk reads, where a thread-pool round trip costs more than the work.
@@ -10,7 +13,7 @@
 import { fstatSync, openSync, closeSync, readdirSync, statSync } from 'node:fs';
 import { errnoOf, fsError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
-import { ENTRY_HEAD, PACK_MAGIC, readIndex, scanPack, type PackEntry, type ScannedEntry } from './pack-format.js';
+import { bloomProbes, ENTRY_HEAD, findInIndex, PACK_MAGIC, readIndex, readIndexSummary, scanPack, type IndexSummary, type PackEntry, type ScannedEntry } from './pack-format.js';
 
 export const PACK_SUFFIX = '.pack';
 export const INDEX_SUFFIX = '.idx';
@@ -24,9 +27,18 @@ interface PackState {
   sealed: boolean;
 }
 
+/** A sealed pack asked through its version 2 index rather than held entry by entry. */
+interface FilteredPack {
+  readonly pack: string;
+  readonly index: string;
+  readonly summary: IndexSummary;
+}
+
 export class PackIndex {
   readonly #dir: string;
   readonly #entries = new Map<string, PackEntry>();
+  /** Sealed packs with a version 2 index: their filters and fanouts only (pack-format.ts). */
+  #filtered: FilteredPack[] = [];
   readonly #packs = new Map<string, PackState>();
   #dirStamp = -1n;
   #loaded = false;
@@ -37,10 +49,15 @@ export class PackIndex {
     this.#dir = dir;
   }
 
+  /** Entries held in the map (those of unsealed packs, and those asked of sealed ones): for tests. */
+  get held(): number {
+    return this.#entries.size;
+  }
+
   /** The entry for blob `hex` known now, without looking at the disk (for dedup). */
   peek(hex: string): PackEntry | undefined {
     if (!this.#loaded) this.refresh();
-    return this.#entries.get(hex);
+    return this.#find(hex);
   }
 
   /**
@@ -49,7 +66,23 @@ export class PackIndex {
    * missing, so reading a large blob does not load the map of every packed blob).
    */
   known(hex: string): PackEntry | undefined {
-    return this.#loaded ? this.#entries.get(hex) : undefined;
+    return this.#loaded ? this.#find(hex) : undefined;
+  }
+
+  /** What this thread knows of `hex`: its map, then the sealed packs' indexes (an entry found there is kept in the map). */
+  #find(hex: string): PackEntry | undefined {
+    const held = this.#entries.get(hex);
+    if (held !== undefined || this.#filtered.length === 0) return held;
+    const digest = Buffer.from(hex, 'hex');
+    const probes = bloomProbes(digest);
+    for (const f of this.#filtered) {
+      const at = findInIndex(f.index, f.summary, digest, probes);
+      if (at === undefined) continue;
+      const entry = { pack: f.pack, offset: at.offset, size: at.size };
+      this.#entries.set(hex, entry);
+      return entry;
+    }
+    return undefined;
   }
 
   /**
@@ -62,14 +95,14 @@ export class PackIndex {
     if (known !== undefined) return known;
     const now = performance.now();
     if (now - this.#lastRefresh < ms) return undefined;
-    return this.refresh() ? this.#entries.get(hex) : undefined;
+    return this.refresh() ? this.#find(hex) : undefined;
   }
 
   /** The entry for blob `hex`, looking at packs/ again if it is not known yet. */
   lookup(hex: string): PackEntry | undefined {
     const known = this.peek(hex);
     if (known !== undefined) return known;
-    return this.refresh() ? this.#entries.get(hex) : undefined;
+    return this.refresh() ? this.#find(hex) : undefined;
   }
 
   /**
@@ -108,6 +141,7 @@ export class PackIndex {
   reset(): void {
     this.#entries.clear();
     this.#packs.clear();
+    this.#filtered = [];
     this.#dirStamp = -1n;
     this.#loaded = false;
   }
@@ -126,6 +160,7 @@ export class PackIndex {
         // A pack went away (gc or fsck rewrote it): start over rather than unpick which entries it held.
         this.#entries.clear();
         this.#packs.clear();
+        this.#filtered = [];
       }
       for (const pack of names) {
         if (!this.#packs.has(pack)) grew = this.#load(pack) || grew;
@@ -140,8 +175,20 @@ export class PackIndex {
     return grew;
   }
 
-  /** Takes the entries of `pack` the first time it is seen: from its index, and a scan of the rest. */
+  /**
+   * Takes `pack` the first time it is seen: a sealed pack with a version 2 index by its
+   * filter and fanout alone; any other by its entries, from its index and a scan of the rest.
+   */
   #load(pack: string): boolean {
+    const size = sizeOf(pack);
+    if (size === undefined) return false;
+    const index = indexPathOf(pack);
+    const summary = readIndexSummary(index, size);
+    if (summary !== undefined && summary.covered === size) {
+      this.#filtered.push({ pack, index, summary });
+      this.#packs.set(pack, { scanned: size, size, sealed: true });
+      return summary.count > 0;
+    }
     const view = readPackView(pack);
     if (view === undefined) return false;
     for (const e of view.entries) this.#note(e.hex, { pack, offset: e.offset, size: e.size });

@@ -18,7 +18,7 @@ import { chunkDigest } from './fs-record.js';
 import { syncDir } from './atomic-write.js';
 import { errnoOf, fsError, isNotFound } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
-import { encodeEntryHead, encodeIndex, ENTRY_HEAD, PACK_MAGIC, type ScannedEntry } from './pack-format.js';
+import { encodeEntryHead, encodeIndex2, ENTRY_HEAD, PACK_MAGIC, type ScannedEntry } from './pack-format.js';
 import { INDEX_SUFFIX, indexPathOf, PACK_SUFFIX, type PackView } from './pack-index.js';
 
 /** Whether the process that wrote `pack` (the pid its name starts with) is gone, so it will not append again. */
@@ -73,7 +73,7 @@ export async function rewritePacks(layout: FsLayout, views: readonly PackView[],
     if (written === undefined) return undefined;
     const ifh = await open(tempIndex, 'wx');
     try {
-      await ifh.writeFile(encodeIndex(written.end, written.entries));
+      await ifh.writeFile(encodeIndex2(written.end, written.entries));
       await ifh.sync();
     } finally {
       await ifh.close();

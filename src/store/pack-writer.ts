@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { threadId } from 'node:worker_threads';
 import { DataDirMissingError, errnoOf, fsError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
-import { encodeEntryHead, encodeIndex, ENTRY_HEAD, PACK_MAGIC, type PackEntry } from './pack-format.js';
+import { encodeEntryHead, encodeIndex2, ENTRY_HEAD, PACK_MAGIC, type PackEntry } from './pack-format.js';
 import { indexPathOf, PACK_SUFFIX, packIndex } from './pack-index.js';
 
 /** A pack is sealed and a new one begun past this size, so gc can reclaim space in bounded pieces. */
@@ -171,7 +171,7 @@ export function writePackIndex(layout: FsLayout, pack: string, entries: readonly
   try {
     const ifd = openSync(temp, 'wx');
     try {
-      const bytes = encodeIndex(covered, entries);
+      const bytes = encodeIndex2(covered, entries);
       for (let at = 0; at < bytes.length;) at += writeSync(ifd, bytes, at, bytes.length - at, at);
     } finally {
       closeSync(ifd);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { blake3, toHex } from '../../src/verify/blake3/index.js';
 import { FsBlobService } from '../../src/store/fs-blob-service.js';
 import { FsLayout } from '../../src/store/fs-layout.js';
-import { encodeEntryHead, encodeIndex, ENTRY_HEAD, ENTRY_MAX, PACK_MAGIC, readIndex, scanPack } from '../../src/store/pack-format.js';
+import { bloomHas, bloomProbes, encodeEntryHead, encodeIndex, encodeIndex2, ENTRY_HEAD, ENTRY_MAX, findInIndex, PACK_MAGIC, readIndex, readIndexSummary, scanPack } from '../../src/store/pack-format.js';
 import { indexPathOf, listPacks, PackIndex } from '../../src/store/pack-index.js';
 import { sealPacks } from '../../src/store/pack-writer.js';
 import { asDigest } from '../../src/store/digest.js';
@@ -235,6 +235,70 @@ test('entries of any chunk size up to ENTRY_MAX scan and index like small ones; 
     assert.equal(readIndex(idx, overSize), undefined, 'an index listing an entry over ENTRY_MAX is not taken');
     writeFileSync(idx, encodeIndex(overSize, entries));
     assert.equal(readIndex(idx, overSize)?.entries.length, big.length, 'the same index without it is');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a version 2 index: read whole it lists the entries in pack order; asked by digest it finds each one and nothing else; a damaged one is refused', async () => {
+  const dir = await tempDir();
+  try {
+    const many = Array.from({ length: 600 }, (_, i) => randomBytes(100 + (i % 50), 1000 + i));
+    const file = path.join(dir, 'b.pack');
+    const offsets = writePack(file, many);
+    const size = statSync(file).size;
+    const entries = many.map((b, i) => ({ digest: blake3(b), offset: offsets[i]!, size: b.length }));
+    const idx = path.join(dir, 'b.idx');
+    // Given in any order: written sorted by digest.
+    writeFileSync(idx, encodeIndex2(size, [...entries].reverse()));
+    assert.deepEqual(readIndex(idx, size)?.entries.map((e) => [e.hex, e.offset, e.size]), entries.map((e) => [toHex(e.digest), e.offset, e.size]), 'read whole: the entries in pack order');
+
+    const summary = readIndexSummary(idx, size)!;
+    assert.equal(summary.count, many.length);
+    for (const e of entries) assert.deepEqual(findInIndex(idx, summary, e.digest), { offset: e.offset, size: e.size });
+    let filterSaidMaybe = 0;
+    for (let i = 0; i < 2000; i++) {
+      const absent = blake3(randomBytes(8, 5000 + i));
+      if (bloomHas(summary.bloom, bloomProbes(absent))) filterSaidMaybe++;
+      assert.equal(findInIndex(idx, summary, absent), undefined);
+    }
+    // 10 to 20 bits an entry, 7 probes: under 1% (about 0.8% at 10 bits) say maybe.
+    assert.ok(filterSaidMaybe < 40, `${filterSaidMaybe} of 2000 absent digests passed the filter`);
+
+    assert.equal(readIndexSummary(idx, size - 1), undefined, 'covers more than the pack holds');
+    const good = encodeIndex2(size, entries);
+    writeFileSync(idx, good.subarray(0, good.length - 1));
+    assert.equal(readIndexSummary(idx, size), undefined, 'cut short');
+    assert.equal(readIndex(idx, size), undefined, 'cut short, read whole');
+    const badFanout = good.slice();
+    badFanout[24 + 4 * 255] ^= 1;
+    writeFileSync(idx, badFanout);
+    assert.equal(readIndexSummary(idx, size), undefined, 'fanout does not end at the count');
+    const overlapping = encodeIndex2(size, entries.map((e, i) => (i === 7 ? { ...e, offset: e.offset - 3 } : e)));
+    writeFileSync(idx, overlapping);
+    assert.equal(readIndex(idx, size), undefined, 'entries overlap, read whole');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('sealed packs are held by their index\'s filter and fanout, not entry by entry, and every chunk is still found', async () => {
+  const dir = await tempDir();
+  try {
+    const s = await FsBlobService.open(dir, { chunker: { min: 1024, avg: 4096, max: 16384, normalization: 1 }, durable: false });
+    const data = randomBytes(3 << 20, 77);
+    const w = s.openWriter();
+    await w.write(data);
+    const digest = await w.close();
+    sealPacks();
+    const index = new PackIndex(s.layout.packs);
+    const chunks = (await s.stat(digest))!.chunks;
+    assert.ok(chunks.length > 300, `${chunks.length} chunks`);
+    assert.equal(index.peek('00'.repeat(32)), undefined);
+    assert.equal(index.held, 0, 'loaded: no entry held in the map');
+    for (const c of chunks) assert.equal(index.peek(toHex(c.digest))?.size, c.size);
+    assert.ok(index.held <= chunks.length, 'only the entries asked for are kept');
+    assert.deepEqual(Buffer.from(await collect((await s.read(digest))!)), Buffer.from(data));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
