@@ -135,15 +135,7 @@ export function encodeIndex(covered: number, entries: readonly { digest: Uint8Ar
  * pack is scanned instead).
  */
 export function readIndex(file: string, packSize: number): { entries: ScannedEntry[]; covered: number } | undefined {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const head = new Uint8Array(INDEX2_HEAD);
-    const got = readFully(fd, head, 0);
+  return withIndexHead(file, (fd, head, got) => {
     if (got >= 8 && equal(head.subarray(0, 8), INDEX2_MAGIC)) return readIndex2(fd, head, got, packSize);
     if (got < INDEX_HEAD || !equal(head.subarray(0, 8), INDEX_MAGIC)) return undefined;
     const covered = Number(new DataView(head.buffer).getBigUint64(8, true));
@@ -162,6 +154,27 @@ export function readIndex(file: string, packSize: number): { entries: ScannedEnt
       pos += n;
     }
     return saneEntries(entries, covered) ? { entries, covered } : undefined;
+  });
+}
+
+/** Opens index `file` and reads its head (up to a version 2 head) for `body`; undefined if it cannot be opened. */
+function withIndexHead<T>(file: string, body: (fd: number, head: Uint8Array, got: number) => T | undefined): T | undefined {
+  return withFile(file, (fd) => {
+    const head = new Uint8Array(INDEX2_HEAD);
+    return body(fd, head, readFully(fd, head, 0));
+  });
+}
+
+/** `body` with `file` open for reading; undefined if it cannot be opened (an index is only a shortcut). */
+function withFile<T>(file: string, body: (fd: number) => T | undefined): T | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    return body(fd);
   } finally {
     closeSync(fd);
   }
@@ -226,20 +239,7 @@ function readIndex2(fd: number, head: Uint8Array, got: number, packSize: number)
 
 /** The fanout and filter of a version 2 index for a pack of `packSize` bytes; undefined for anything else. */
 export function readIndexSummary(file: string, packSize: number): IndexSummary | undefined {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const head = new Uint8Array(INDEX2_HEAD);
-    const got = readFully(fd, head, 0);
-    if (got < 8 || !equal(head.subarray(0, 8), INDEX2_MAGIC)) return undefined;
-    return readSummary(fd, head, got, packSize);
-  } finally {
-    closeSync(fd);
-  }
+  return withIndexHead(file, (fd, head, got) => (got >= 8 && equal(head.subarray(0, 8), INDEX2_MAGIC) ? readSummary(fd, head, got, packSize) : undefined));
 }
 
 /**
@@ -253,13 +253,7 @@ export function findInIndex(file: string, summary: IndexSummary, digest: Uint8Ar
   const lo = b === 0 ? 0 : summary.fanout[b - 1]!;
   const hi = summary.fanout[b]!;
   if (hi === lo) return undefined;
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
+  return withFile(file, (fd) => {
     const raw = new Uint8Array((hi - lo) * INDEX_ENTRY);
     if (readFully(fd, raw, summary.entriesAt + lo * INDEX_ENTRY) !== raw.length) return undefined;
     const v = new DataView(raw.buffer);
@@ -271,9 +265,7 @@ export function findInIndex(file: string, summary: IndexSummary, digest: Uint8Ar
       return { offset, size };
     }
     return undefined;
-  } finally {
-    closeSync(fd);
-  }
+  });
 }
 
 /** A version 2 index of `entries` (any order), covering the pack's first `covered` bytes. */
