@@ -230,8 +230,16 @@ function readIndex2(fd: number, head: Uint8Array, got: number, packSize: number)
   if (readFully(fd, raw, summary.entriesAt) !== raw.length) return undefined;
   const v = new DataView(raw.buffer);
   const entries: ScannedEntry[] = [];
-  for (let at = 0; at < raw.length; at += INDEX_ENTRY) {
-    entries.push({ hex: toHex(raw.subarray(at, at + 32)), offset: Number(v.getBigUint64(at + 32, true)), size: v.getUint32(at + 40, true) });
+  for (let at = 0, i = 0; at < raw.length; at += INDEX_ENTRY, i++) {
+    const digest = raw.subarray(at, at + 32);
+    // What a lookup relies on, checked here where every entry is read anyway (fsck, gc and
+    // every reader of a pack not yet sealed come here): sorted by digest, each in its
+    // fanout bucket, each in the filter. An index that fails is not taken at all.
+    const b = digest[0]!;
+    if (i < (b === 0 ? 0 : summary.fanout[b - 1]!) || i >= summary.fanout[b]!) return undefined;
+    if (at > 0 && compareBytes(raw.subarray(at - INDEX_ENTRY, at - INDEX_ENTRY + 32), digest) >= 0) return undefined;
+    if (!bloomHas(summary.bloom, bloomProbes(digest))) return undefined;
+    entries.push({ hex: toHex(digest), offset: Number(v.getBigUint64(at + 32, true)), size: v.getUint32(at + 40, true) });
   }
   entries.sort((a, b) => a.offset - b.offset);
   return saneEntries(entries, summary.covered) ? { entries, covered: summary.covered } : undefined;

@@ -10,10 +10,10 @@
 // Synchronous on purpose: it is asked from the small-file put path and the server's
 // synchronous chunk reads, where a thread-pool round trip costs more than the work.
 
-import { fstatSync, openSync, closeSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, fstatSync, openSync, closeSync, readdirSync, statSync } from 'node:fs';
 import { errnoOf, fsError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
-import { bloomProbes, ENTRY_HEAD, findInIndex, PACK_MAGIC, readIndex, readIndexSummary, scanPack, type IndexSummary, type PackEntry, type ScannedEntry } from './pack-format.js';
+import { bloomHas, bloomProbes, ENTRY_HEAD, findInIndex, packCheck, readFully, PACK_MAGIC, readIndex, readIndexSummary, scanPack, type IndexSummary, type PackEntry, type ScannedEntry } from './pack-format.js';
 
 export const PACK_SUFFIX = '.pack';
 export const INDEX_SUFFIX = '.idx';
@@ -75,14 +75,33 @@ export class PackIndex {
     if (held !== undefined || this.#filtered.length === 0) return held;
     const digest = Buffer.from(hex, 'hex');
     const probes = bloomProbes(digest);
+    // #unfilter replaces the array, so this loop goes on over the one it began with.
     for (const f of this.#filtered) {
+      if (!bloomHas(f.summary.bloom, probes)) continue;
       const at = findInIndex(f.index, f.summary, digest, probes);
-      if (at === undefined) continue;
+      if (at === undefined) {
+        // An index gone while its pack stays (a gc that put the pack back): its entries
+        // would be out of sight for good; the pack is taken entry by entry instead.
+        if (!existsSync(f.index)) this.#unfilter(f);
+        const held = this.#entries.get(hex);
+        if (held !== undefined) return held;
+        continue;
+      }
+      // Before the entry is trusted (dedup skips storing a chunk it finds): the pack's own
+      // head there names this digest and size.
+      if (!headMatches(f.pack, at.offset, digest, at.size)) continue;
       const entry = { pack: f.pack, offset: at.offset, size: at.size };
       this.#entries.set(hex, entry);
       return entry;
     }
     return undefined;
+  }
+
+  /** Takes a filtered pack entry by entry (its index is gone). */
+  #unfilter(f: FilteredPack): void {
+    this.#filtered = this.#filtered.filter((x) => x !== f);
+    this.#packs.delete(f.pack);
+    this.#load(f.pack);
   }
 
   /**
@@ -216,6 +235,24 @@ export class PackIndex {
     } finally {
       closeSync(fd);
     }
+  }
+}
+
+/** Whether the entry head before `offset` in `pack` is a whole, checked head for `digest` of `size` bytes. */
+function headMatches(pack: string, offset: number, digest: Uint8Array, size: number): boolean {
+  let fd: number;
+  try {
+    fd = openSync(pack, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const head = new Uint8Array(ENTRY_HEAD);
+    if (readFully(fd, head, offset - ENTRY_HEAD) !== ENTRY_HEAD) return false;
+    const v = new DataView(head.buffer);
+    return v.getUint32(0, true) === size && Buffer.compare(head.subarray(4, 36), digest) === 0 && v.getUint32(36, true) === packCheck(digest, size);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -303,3 +303,44 @@ test('sealed packs are held by their index\'s filter and fanout, not entry by en
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a version 2 index is trusted only as far as it checks: entries out of digest order, out of their bucket or missing from the filter void it; a wrong offset is not taken; a removed index leaves its pack scanned', async () => {
+  const dir = await tempDir();
+  try {
+    const packs = path.join(dir, 'packs');
+    execFileSync('mkdir', [packs]);
+    const many = Array.from({ length: 300 }, (_, i) => randomBytes(200 + i, 3000 + i));
+    const file = path.join(packs, '1-0-a.pack');
+    const offsets = writePack(file, many);
+    const size = statSync(file).size;
+    const entries = many.map((b, i) => ({ digest: blake3(b), offset: offsets[i]!, size: b.length }));
+    const idx = indexPathOf(file);
+    const good = encodeIndex2(size, entries);
+    const entriesAt = good.length - entries.length * 44;
+
+    const swapped = good.slice();
+    swapped.copyWithin(entriesAt, entriesAt + 44, entriesAt + 88);
+    swapped.set(good.subarray(entriesAt, entriesAt + 44), entriesAt + 44);
+    writeFileSync(idx, swapped);
+    assert.equal(readIndex(idx, size), undefined, 'two entries out of digest order');
+    const noFilter = good.slice();
+    noFilter.fill(0, 24 + 1024, entriesAt);
+    writeFileSync(idx, noFilter);
+    assert.equal(readIndex(idx, size), undefined, 'entries missing from the filter');
+
+    // An entry whose offset is wrong (its digest kept): not taken, so dedup stores the chunk again.
+    const shifted = encodeIndex2(size, entries.map((e, i) => (i === 5 ? { ...e, offset: offsets[6]! } : e)));
+    writeFileSync(idx, shifted);
+    assert.equal(new PackIndex(packs).lookup(toHex(entries[5]!.digest)), undefined, 'the pack\'s own head there names another chunk');
+
+    // The index removed while the pack stays (a gc that put the pack back): a process that
+    // held the pack by its filter takes it entry by entry, and still finds every chunk.
+    writeFileSync(idx, good);
+    const index = new PackIndex(packs);
+    assert.equal(index.lookup(toHex(entries[0]!.digest))?.offset, offsets[0]);
+    execFileSync('rm', [idx]);
+    for (const e of entries) assert.equal(index.lookup(toHex(e.digest))?.offset, e.offset);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
