@@ -166,7 +166,7 @@ function withIndexHead<T>(file: string, body: (fd: number, head: Uint8Array, got
 }
 
 /** `body` with `file` open for reading; undefined if it cannot be opened (an index is only a shortcut). */
-function withFile<T>(file: string, body: (fd: number) => T | undefined): T | undefined {
+export function withFile<T>(file: string, body: (fd: number) => T | undefined): T | undefined {
   let fd: number;
   try {
     fd = openSync(file, 'r');

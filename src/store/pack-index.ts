@@ -13,7 +13,7 @@
 import { existsSync, fstatSync, openSync, closeSync, readdirSync, statSync } from 'node:fs';
 import { errnoOf, fsError } from './fs-errors.js';
 import type { FsLayout } from './fs-layout.js';
-import { bloomHas, bloomProbes, ENTRY_HEAD, findInIndex, packCheck, readFully, PACK_MAGIC, readIndex, readIndexSummary, scanPack, type IndexSummary, type PackEntry, type ScannedEntry } from './pack-format.js';
+import { bloomHas, bloomProbes, ENTRY_HEAD, findInIndex, packCheck, readFully, withFile, PACK_MAGIC, readIndex, readIndexSummary, scanPack, type IndexSummary, type PackEntry, type ScannedEntry } from './pack-format.js';
 
 export const PACK_SUFFIX = '.pack';
 export const INDEX_SUFFIX = '.idx';
@@ -218,42 +218,25 @@ export class PackIndex {
   /** Takes the entries appended to `pack` since it was last looked at, by scanning them. */
   #catchUp(pack: string): boolean {
     const st = this.#packs.get(pack)!;
-    let fd: number;
-    try {
-      fd = openSync(pack, 'r');
-    } catch (err: unknown) {
-      if (errnoOf(err) === 'ENOENT') return false;
-      throw fsError(err, pack, 'reading');
-    }
-    try {
+    return withPack(pack, (fd) => {
       st.size = fstatSync(fd).size;
       const { entries, stop } = scanPack(fd, st.scanned, st.size);
       for (const e of entries) this.#note(e.hex, { pack, offset: e.offset, size: e.size });
       // A torn tail (a writer killed mid-append) stays unscanned; the size records that we saw it.
       st.scanned = stop;
       return entries.length > 0;
-    } finally {
-      closeSync(fd);
-    }
+    }) ?? false;
   }
 }
 
 /** Whether the entry head before `offset` in `pack` is a whole, checked head for `digest` of `size` bytes. */
 function headMatches(pack: string, offset: number, digest: Uint8Array, size: number): boolean {
-  let fd: number;
-  try {
-    fd = openSync(pack, 'r');
-  } catch {
-    return false;
-  }
-  try {
+  return withFile(pack, (fd) => {
     const head = new Uint8Array(ENTRY_HEAD);
     if (readFully(fd, head, offset - ENTRY_HEAD) !== ENTRY_HEAD) return false;
     const v = new DataView(head.buffer);
     return v.getUint32(0, true) === size && Buffer.compare(head.subarray(4, 36), digest) === 0 && v.getUint32(36, true) === packCheck(digest, size);
-  } finally {
-    closeSync(fd);
-  }
+  }) ?? false;
 }
 
 /** A pack as found on disk: its entries (as readers see them), size, mtime, and whether it is sealed. */
@@ -278,14 +261,7 @@ export function indexPathOf(pack: string): string {
  * `scanOnly` ignores the index (fsck, when the index turned out not to match the pack).
  */
 export function readPackView(pack: string, scanOnly = false): PackView | undefined {
-  let fd: number;
-  try {
-    fd = openSync(pack, 'r');
-  } catch (err: unknown) {
-    if (errnoOf(err) === 'ENOENT') return undefined;
-    throw fsError(err, pack, 'reading');
-  }
-  try {
+  return withPack(pack, (fd) => {
     const st = fstatSync(fd);
     const entries: ScannedEntry[] = [];
     let scanned = 0;
@@ -302,6 +278,20 @@ export function readPackView(pack: string, scanOnly = false): PackView | undefin
       scanned = scan.stop;
     }
     return { pack, size: st.size, mtimeMs: st.mtimeMs, sealed, entries, scanned };
+  });
+}
+
+/** `body` with `pack` open for reading; undefined if the pack is gone (gc or fsck rewrote it). */
+function withPack<T>(pack: string, body: (fd: number) => T): T | undefined {
+  let fd: number;
+  try {
+    fd = openSync(pack, 'r');
+  } catch (err: unknown) {
+    if (errnoOf(err) === 'ENOENT') return undefined;
+    throw fsError(err, pack, 'reading');
+  }
+  try {
+    return body(fd);
   } finally {
     closeSync(fd);
   }
