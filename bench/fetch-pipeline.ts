@@ -10,12 +10,12 @@
 
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { InOrderFeeder } from '../src/node/swarm/in-order-feeder.js';
-import { Pipeline } from '../src/node/pipeline.js';
-import { openDataDir } from '../src/store/data-dir.js';
-import { asDigest, digestEquals } from '../src/store/digest.js';
-import { PartialBlob } from '../src/store/partial-blob.js';
-import { BytesReader, decode, encodeBytes, outboardOf, sliceSource } from '../src/verify/bao/index.js';
+import { InOrderFeeder } from '../src/node/index.js';
+import { Pipeline } from '../src/node/index.js';
+import { openDataDir } from '../src/store/index.js';
+import { asDigest, digestEquals } from '../src/store/index.js';
+import { PartialBlob } from '../src/store/index.js';
+import { BytesReader, decode, encodeBytes, outboardOf, sliceSource } from '../src/verify/index.js';
 import { median, removeDir, tempDir } from './bench-util.js';
 
 const SIZE = Number(process.env['BENCH_SIZE_MIB'] ?? 256) << 20;

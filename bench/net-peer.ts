@@ -13,12 +13,12 @@ import { open } from 'node:fs/promises';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Stream } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
-import { CastorNode } from '../src/node/castor-node.js';
-import { createHost } from '../src/node/host.js';
-import { decodeAnswer, requestBlob } from '../src/node/protocols/blob-request.js';
-import { send, StreamInput } from '../src/node/stream-io.js';
-import { openDataDir } from '../src/store/data-dir.js';
-import { parseDigest } from '../src/store/digest.js';
+import { CastorNode } from '../src/node/index.js';
+import { createHost } from '../src/node/index.js';
+import { decodeAnswer, requestBlob } from '../src/node/index.js';
+import { send, StreamInput } from '../src/node/index.js';
+import { openDataDir } from '../src/store/index.js';
+import { parseDigest } from '../src/store/index.js';
 
 export const RAW_PROTOCOL = '/castor-bench/raw/1';
 const PIECE = 1 << 20;

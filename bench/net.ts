@@ -10,9 +10,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { formatDigest } from '../src/store/digest.js';
-import { openDataDir } from '../src/store/data-dir.js';
-import { ingestPath } from '../src/store/ingest.js';
+import { formatDigest } from '../src/store/index.js';
+import { openDataDir } from '../src/store/index.js';
+import { ingestPath } from '../src/store/index.js';
 import { makeFile, median, removeDir, table, tempDir } from './bench-util.js';
 
 const SIZE = Number(process.env['BENCH_SIZE_MIB'] ?? 256) << 20;

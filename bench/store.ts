@@ -9,8 +9,8 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { availableParallelism, loadavg } from 'node:os';
 import path from 'node:path';
 import { castor, makeFile, median, removeDir, table, tempDir, timed } from './bench-util.js';
-import { openDataDir } from '../src/store/data-dir.js';
-import { parseDigest } from '../src/store/digest.js';
+import { openDataDir } from '../src/store/index.js';
+import { parseDigest } from '../src/store/index.js';
 
 const BIG = Number(process.env['BENCH_BIG_MIB'] ?? 1024) << 20;
 const FILES = Number(process.env['BENCH_FILES'] ?? 20_000);

@@ -10,10 +10,10 @@
 //                                    prints each newcomer lookup time in order)
 
 import { randomBytes } from 'node:crypto';
-import { CastorNode } from '../src/node/castor-node.js';
-import { contentKey } from '../src/node/discovery/dht-key.js';
-import { openDataDir } from '../src/store/data-dir.js';
-import { asDigest } from '../src/store/digest.js';
+import { CastorNode } from '../src/node/index.js';
+import { contentKey } from '../src/node/index.js';
+import { openDataDir } from '../src/store/index.js';
+import { asDigest } from '../src/store/index.js';
 import { median, removeDir, tempDir } from './bench-util.js';
 
 const SIZES = (process.env['BENCH_DHT_SIZES'] ?? '10,30').split(',').map(Number);

@@ -17,12 +17,12 @@ import { cp } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { CastorNode } from '../src/node/castor-node.js';
-import { fetchBlob } from '../src/node/fetch-blob.js';
-import { servedBytes } from '../src/node/swarm/served-bytes.js';
-import { openDataDir } from '../src/store/data-dir.js';
-import { formatDigest, parseDigest } from '../src/store/digest.js';
-import { ingestPath } from '../src/store/ingest.js';
+import { CastorNode } from '../src/node/index.js';
+import { fetchBlob } from '../src/node/index.js';
+import { servedBytes } from '../src/node/index.js';
+import { openDataDir } from '../src/store/index.js';
+import { formatDigest, parseDigest } from '../src/store/index.js';
+import { ingestPath } from '../src/store/index.js';
 import { makeFile, median, removeDir, table, tempDir } from './bench-util.js';
 
 const SIZE = Number(process.env['BENCH_SIZE_MIB'] ?? 256) << 20;

@@ -3,9 +3,9 @@
 // or the same names with nodes only.
 
 import { randomFillSync } from 'node:crypto';
-import type { Node } from '../src/store/castore/index.js';
-import { type IndexEntry, type NixInfo, encodeIndex, sortEntries } from '../src/store/trust/index.js';
-import { nix32Encode } from '../src/verify/nix-fingerprint.js';
+import type { Node } from '../src/store/index.js';
+import { type IndexEntry, type NixInfo, encodeIndex, sortEntries } from '../src/store/index.js';
+import { nix32Encode } from '../src/verify/index.js';
 
 const PACKAGES = ['glibc', 'hello', 'curl', 'openssl', 'python3', 'gcc', 'bash', 'coreutils', 'zlib', 'perl', 'rustc', 'nodejs'];
 

@@ -13,12 +13,12 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { blake3 } from '../src/verify/blake3/index.js';
-import { formatPublicKey, generateKeyPair, parsePublicKey } from '../src/verify/keys.js';
-import type { Digest } from '../src/store/digest.js';
+import { blake3 } from '../src/verify/index.js';
+import { formatPublicKey, generateKeyPair, parsePublicKey } from '../src/verify/index.js';
+import type { Digest } from '../src/store/index.js';
 import {
   IndexView, checkRoot, decodeRootBundle, decodeSignedRoot, encodeRootBundle, encodeSignedRoot, scanIndex, signRoot, verifyRootSignature,
-} from '../src/store/trust/index.js';
+} from '../src/store/index.js';
 import { castor, median, removeDir, table, tempDir, timed } from './bench-util.js';
 import { makeEntries, makeIndex } from './trust-index.js';
 

@@ -2,9 +2,9 @@
 // verifying decoder on an open, page-cached file, timed inside this process.
 
 import { open } from 'node:fs/promises';
-import { hashFile } from '../src/verify/blake3/index.js';
-import { closeWorkerPool } from '../src/verify/blake3/worker-pool.js';
-import { CombinedSource, decode, FileReader, outboardFile } from '../src/verify/bao/index.js';
+import { hashFile } from '../src/verify/index.js';
+import { closeWorkerPool } from '../src/verify/index.js';
+import { CombinedSource, decode, FileReader, outboardFile } from '../src/verify/index.js';
 import { median } from './bench-util.js';
 
 export interface InProc {

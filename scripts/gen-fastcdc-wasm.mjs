@@ -1,6 +1,6 @@
 // Generates the WebAssembly FastCDC 2020 cut search (the crate's two-bytes-per-step gear
 // loop on a native u64 hash) as WAT, assembles it with wabt and writes
-// src/store/fastcdc-wasm-binary.ts.
+// src/store/chunking/fastcdc-wasm-binary.ts.
 //
 // Usage: node scripts/gen-fastcdc-wasm.mjs [--wat out.wat]
 //
@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 
 const require = createRequire(import.meta.url);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outPath = join(root, 'src/store/fastcdc-wasm-binary.ts');
+const outPath = join(root, 'src/store/chunking/fastcdc-wasm-binary.ts');
 
 /** One phase: pairs while $a < $end; a match returns the offset of the matching byte. */
 const phase = (lsMask, mask) => `

@@ -5,8 +5,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { CastorError } from '../verify/errors.js';
-import { FileReader, StreamReader, type ByteReader } from '../verify/bao/readers.js';
+import { CastorError } from '../verify/index.js';
+import { FileReader, StreamReader, type ByteReader } from '../verify/index.js';
 
 export interface Io {
   out: (s: string) => void;

@@ -16,9 +16,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { resolveDataDir } from '../store/data-dir.js';
-import { ControlError, NoDaemonError, controlJson, controlRequest, isNotListening, pidAlive, readDaemonState, type Endpoint } from '../node/control.js';
-import type { CastorNode } from '../node/castor-node.js';
+import { resolveDataDir } from '../store/index.js';
+import { ControlError, NoDaemonError, controlJson, controlRequest, isNotListening, pidAlive, readDaemonState, type Endpoint } from '../node/index.js';
+import type { CastorNode } from '../node/index.js';
 import type { Io } from './cli-io.js';
 
 /** What a command running inside the daemon can use. */

@@ -4,12 +4,12 @@
 // key, valid signature, no rollback, not expired), fetched from the peers first.
 
 import { readFile } from 'node:fs/promises';
-import { type Digest, digestEquals, parseDigest } from '../store/digest.js';
-import { parseKeyList, showRootKey, type AcceptedRoot, type TrustStore } from '../store/trust/index.js';
-import { CastorError } from '../verify/errors.js';
-import { formatPublicKey, type PublicKey } from '../verify/keys.js';
-import type { CastorNode } from '../node/castor-node.js';
-import { InvalidTicketError, decodeTicket, looksLikeTicket, ticketDialAddresses, type Ticket } from '../node/ticket.js';
+import { type Digest, digestEquals, parseDigest } from '../store/index.js';
+import { parseKeyList, showRootKey, type AcceptedRoot, type TrustStore } from '../store/index.js';
+import { CastorError } from '../verify/index.js';
+import { formatPublicKey, type PublicKey } from '../verify/index.js';
+import type { CastorNode } from '../node/index.js';
+import { InvalidTicketError, decodeTicket, looksLikeTicket, ticketDialAddresses, type Ticket } from '../node/index.js';
 import { CommandExit, UsageError, oneLine } from './cli-io.js';
 import { nameArg } from './trust-options.js';
 

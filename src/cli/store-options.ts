@@ -1,9 +1,9 @@
 // What every store command shares: --data-dir, opening the disk store there, and
 // reading DIGEST arguments.
 
-import { openDataDir, resolveDataDir, type DataDir } from '../store/data-dir.js';
-import { formatDigest, InvalidDigestError, parseDigest, type Digest } from '../store/digest.js';
-import { findDigest, type Found } from '../store/lookup.js';
+import { openDataDir, resolveDataDir, type DataDir } from '../store/index.js';
+import { formatDigest, InvalidDigestError, parseDigest, type Digest } from '../store/index.js';
+import { findDigest, type Found } from '../store/index.js';
 import { CommandExit, UsageError } from './cli-io.js';
 
 export const DATA_DIR_OPTION = { 'data-dir': { type: 'string' } } as const;

@@ -1,11 +1,11 @@
 // What the trust commands (publish, resolve, root) share: --trusted-key, opening the
 // trust store of the data dir, and printing a root the same way everywhere.
 
-import { validateName } from '../store/castore/index.js';
-import { formatDigest } from '../store/digest.js';
-import { CastorError } from '../verify/errors.js';
-import type { PublicKey } from '../verify/keys.js';
-import { type AcceptedRoot, type SignedRoot, TrustStore, describeRoot, trustedKeyArg } from '../store/trust/index.js';
+import { validateName } from '../store/index.js';
+import { formatDigest } from '../store/index.js';
+import { CastorError } from '../verify/index.js';
+import type { PublicKey } from '../verify/index.js';
+import { type AcceptedRoot, type SignedRoot, TrustStore, describeRoot, trustedKeyArg } from '../store/index.js';
 import { UsageError, oneLine } from './cli-io.js';
 import { openStore } from './store-options.js';
 

@@ -7,9 +7,9 @@
 
 import './polyfill.js';
 import type { PeerId, PeerInfo } from '@libp2p/interface';
-import type { DataDir } from '../store/data-dir.js';
-import { formatDigest, type Digest } from '../store/digest.js';
-import { TrustStore, type AcceptedRoot } from '../store/trust/index.js';
+import type { DataDir } from '../store/index.js';
+import { formatDigest, type Digest } from '../store/index.js';
+import { TrustStore, type AcceptedRoot } from '../store/index.js';
 import { Announcer } from './discovery/announcer.js';
 import { contentKey, rootKey, type DhtKey } from './discovery/dht-key.js';
 import { NoProviderError } from './discovery/errors.js';

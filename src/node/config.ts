@@ -17,8 +17,8 @@
 
 import { readFile } from 'node:fs/promises';
 import { multiaddr } from '@multiformats/multiaddr';
-import { CastorError } from '../verify/errors.js';
-import { fsError, isNotFound } from '../store/fs-errors.js';
+import { CastorError } from '../verify/index.js';
+import { fsError, isNotFound } from '../store/index.js';
 
 export const CONFIG_LISTEN = 'listen';
 export const CONFIG_ANNOUNCE = 'announce';

@@ -14,7 +14,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { link, open, readFile, rename, rm, stat, chmod } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
-import { CastorError } from '../verify/errors.js';
+import { CastorError } from '../verify/index.js';
 
 export const DAEMON_STATE_FILE = 'daemon.json';
 export const DAEMON_SOCKET_FILE = 'daemon.sock';

@@ -1,8 +1,8 @@
 // Errors of the node layer. Like the other layers': a stable `code`, the offending value,
 // and messages that say which peer and which digest.
 
-import { formatDigest, type Digest } from '../store/digest.js';
-import { CastorError } from '../verify/errors.js';
+import { formatDigest, type Digest } from '../store/index.js';
+import { CastorError } from '../verify/index.js';
 
 /**
  * A peer sent something that does not verify or breaks the protocol: bytes that fail

@@ -12,11 +12,11 @@
 // others carry on. When every peer failed, a lie is the error reported first.
 
 import type { Libp2p, PeerId } from '@libp2p/interface';
-import { CastorError } from '../verify/errors.js';
-import type { DataDir } from '../store/data-dir.js';
-import { digestEquals, formatDigest, type Digest } from '../store/digest.js';
-import { cacheOutboard } from '../store/outboard-cache.js';
-import { PartialBlob } from '../store/partial-blob.js';
+import { CastorError } from '../verify/index.js';
+import type { DataDir } from '../store/index.js';
+import { digestEquals, formatDigest, type Digest } from '../store/index.js';
+import { cacheOutboard } from '../store/index.js';
+import { PartialBlob } from '../store/index.js';
 import { NotFoundOnPeersError, PeerMisbehavedError } from './errors.js';
 import { decodeAnswer, requestBlob, type BlobAnswer } from './protocols/blob-request.js';
 import { InOrderFeeder } from './swarm/in-order-feeder.js';

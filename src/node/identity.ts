@@ -6,7 +6,7 @@ import { chmod, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
-import { CastorError } from '../verify/errors.js';
+import { CastorError } from '../verify/index.js';
 
 export const IDENTITY_FILE = 'identity.key';
 const IDENTITY_MODE = 0o600;

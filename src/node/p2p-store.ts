@@ -1,4 +1,4 @@
-// The `p2p` store scheme: peers as a lower tier of a layered store (src/store/store-spec.ts),
+// The `p2p` store scheme: peers as a lower tier of a layered store (src/store/compose/store-spec.ts),
 // so `--store fs:///data --store p2p://` reads through to peers with no special case.
 //
 //   p2p://                     the peers the CastorNode running in this process is connected to
@@ -11,7 +11,7 @@
 import './polyfill.js';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Libp2p, PeerId } from '@libp2p/interface';
-import { registerStoreScheme, StoreSpecError, type OpenedStore } from '../store/store-spec.js';
+import { registerStoreScheme, StoreSpecError, type OpenedStore } from '../store/index.js';
 import { createHost, parseMultiaddr } from './host.js';
 import { DialError } from './errors.js';
 import { DIAL_TIMEOUT } from './limits.js';

@@ -6,8 +6,8 @@
 // read-only: writes go to the local tier.
 
 import type { Libp2p, PeerId } from '@libp2p/interface';
-import { checkDigest, checkReadRange, type BlobService, type BlobStat, type BlobWriter, type Digest, type ReadRange } from '../store/blob-service.js';
-import { CastorError } from '../verify/errors.js';
+import { checkDigest, checkReadRange, type BlobService, type BlobStat, type BlobWriter, type Digest, type ReadRange } from '../store/index.js';
+import { CastorError } from '../verify/index.js';
 import { decodeAnswer, requestBlob } from './protocols/blob-request.js';
 import { requestStat } from './protocols/stat-request.js';
 

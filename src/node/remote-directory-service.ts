@@ -2,10 +2,10 @@
 // Directory is checked against the digest asked for, a tree Directory by Directory
 // against the digests and sizes its parents name, before anything is yielded. Read-only.
 
-import type { Directory } from '../store/castore/index.js';
-import { asDigest, type Digest } from '../store/digest.js';
-import type { DirectoryService } from '../store/directory-service.js';
-import { DirectoryTreeVerifier } from '../store/directory-tree-verifier.js';
+import type { Directory } from '../store/index.js';
+import { asDigest, type Digest } from '../store/index.js';
+import type { DirectoryService } from '../store/index.js';
+import { DirectoryTreeVerifier } from '../store/index.js';
 import { requestDirectory, requestTree } from './protocols/directory-request.js';
 import { firstAnswer, ReadOnlyTierError, type PeerSet } from './remote-blob-service.js';
 

@@ -7,8 +7,8 @@
 
 import type { Stream } from '@libp2p/interface';
 import type { Uint8ArrayList } from 'uint8arraylist';
-import { StreamReader, type ByteReader } from '../verify/bao/index.js';
-import { CastorError } from '../verify/errors.js';
+import { StreamReader, type ByteReader } from '../verify/index.js';
+import { CastorError } from '../verify/index.js';
 import { HIGH_WATER, LOW_WATER } from './limits.js';
 
 /** A length prefix that is malformed or over the cap; `value` is the length claimed. */

@@ -18,9 +18,9 @@
 
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { blake3 } from '../verify/blake3/index.js';
-import { CastorError } from '../verify/errors.js';
-import { asDigest, DIGEST_LENGTH, digestEquals, type Digest } from '../store/digest.js';
+import { blake3 } from '../verify/index.js';
+import { CastorError } from '../verify/index.js';
+import { asDigest, DIGEST_LENGTH, digestEquals, type Digest } from '../store/index.js';
 
 export const TICKET_PREFIX = 'castor1';
 export const TICKET_VERSION = 1;

@@ -1,10 +1,10 @@
 // The BlobService contract: blobs addressed by their BLAKE3 digest, written through a
 // hashing writer and read back only as bytes verified against that digest.
 
-import { toHex } from '../verify/blake3/index.js';
-import type { ByteRange } from '../verify/bao/index.js';
-import type { VerifiedOutboard } from '../verify/bao/verify-outboard.js';
-import { CastorError, InvalidInputError } from '../verify/errors.js';
+import { toHex } from '../verify/index.js';
+import type { ByteRange } from '../verify/index.js';
+import type { VerifiedOutboard } from '../verify/index.js';
+import { CastorError, InvalidInputError } from '../verify/index.js';
 import { asDigest, type Digest } from './digest.js';
 
 export type { Digest } from './digest.js';

@@ -1,8 +1,8 @@
 // The 32-byte BLAKE3 digest that names blobs and directories, and its text form
 // (lowercase hex, as b3sum prints it).
 
-import { CastorError } from '../verify/errors.js';
-import { toHex } from '../verify/blake3/index.js';
+import { CastorError } from '../verify/index.js';
+import { toHex } from '../verify/index.js';
 
 export const DIGEST_LENGTH = 32;
 

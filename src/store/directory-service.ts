@@ -1,8 +1,8 @@
 // DirectoryService: where castore Directories are kept by digest, its contract,
 // and a base class that enforces the contract for any byte-keyed backend.
 
-import { CastorError } from '../verify/errors.js';
-import { blake3 } from '../verify/blake3/index.js';
+import { CastorError } from '../verify/index.js';
+import { blake3 } from '../verify/index.js';
 import { type Directory, type DirectoryNode, decodeDirectory, directorySize, encodeDirectory, showName, validateDirectory } from './castore/index.js';
 import { type Digest, asDigest, digestEquals, formatDigest } from './digest.js';
 

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { closeSync, openSync, statSync } from 'node:fs';
 import { castor } from './run-cli.js';
-import { scanPack } from '../../src/store/pack-format.js';
+import { scanPack } from '../../src/store/disk/packs/pack-format.js';
 import { assertSameTree, makeAwkwardTree } from '../store/tree-fixture.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');

@@ -9,14 +9,14 @@ import path from 'node:path';
 import { CastorNode } from '../../src/node/castor-node.js';
 import { contentKey, rootKey } from '../../src/node/discovery/dht-key.js';
 import { dhtProviders } from '../../src/node/discovery/find-providers.js';
-import { addPin } from '../../src/store/pins.js';
-import { ingestPath } from '../../src/store/ingest.js';
+import { addPin } from '../../src/store/maintenance/pins.js';
+import { ingestPath } from '../../src/store/ingest/ingest.js';
 import { asDigest, digestEquals, formatDigest } from '../../src/store/digest.js';
 import { TrustStore } from '../../src/store/trust/index.js';
 import { formatPublicKey, generateKeyPair } from '../../src/verify/keys.js';
 import { assertSameTree } from '../store/tree-fixture.js';
-import { exportNode } from '../../src/store/export.js';
-import { findDigest } from '../../src/store/lookup.js';
+import { exportNode } from '../../src/store/ingest/export.js';
+import { findDigest } from '../../src/store/ingest/lookup.js';
 import { dataDir, putBlob, randomBytes, readBlob, removeDir, tempDir } from './node-fixture.js';
 
 const COUNT = 10;

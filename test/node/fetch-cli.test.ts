@@ -8,7 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatDigest } from '../../src/store/digest.js';
-import { ingestPath } from '../../src/store/ingest.js';
+import { ingestPath } from '../../src/store/ingest/ingest.js';
 import { assertSameTree } from '../store/tree-fixture.js';
 import { dataDir, putBlob, randomBytes, removeDir, startServer, tempDir, type ServerProcess } from './node-fixture.js';
 

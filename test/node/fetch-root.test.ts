@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CastorNode } from '../../src/node/castor-node.js';
-import { ingestPath } from '../../src/store/ingest.js';
+import { ingestPath } from '../../src/store/ingest/ingest.js';
 import { decodeRootBundle, TrustStore } from '../../src/store/trust/index.js';
 import { formatPublicKey, generateKeyPair } from '../../src/verify/keys.js';
 import { asDigest, digestEquals } from '../../src/store/digest.js';

@@ -8,10 +8,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { CastorNode } from '../../src/node/castor-node.js';
-import { PartialBlob } from '../../src/store/partial-blob.js';
+import { PartialBlob } from '../../src/store/partial/partial-blob.js';
 import { formatDigest, type Digest } from '../../src/store/digest.js';
-import type { DataDir } from '../../src/store/data-dir.js';
-import { ingestPath } from '../../src/store/ingest.js';
+import type { DataDir } from '../../src/store/disk/data-dir.js';
+import { ingestPath } from '../../src/store/ingest/ingest.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dataDir, putBlob, randomBytes, readBlob, removeDir, startServer, tempDir, type ServerProcess } from './node-fixture.js';
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Digest } from '../../src/store/digest.js';
-import { openDataDir, type DataDir } from '../../src/store/data-dir.js';
+import { openDataDir, type DataDir } from '../../src/store/disk/data-dir.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const SERVE_CHILD = path.join(HERE, 'serve-child.js');

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PartialBlob } from '../../src/store/partial-blob.js';
-import { openDataDir } from '../../src/store/data-dir.js';
+import { PartialBlob } from '../../src/store/partial/partial-blob.js';
+import { openDataDir } from '../../src/store/disk/data-dir.js';
 import { formatDigest, type Digest } from '../../src/store/digest.js';
 import { dataDir, putBlob, randomBytes, readBlob, removeDir, startServer, tempDir, type ServerProcess } from './node-fixture.js';
 

@@ -7,7 +7,7 @@
 //
 //   node serve-child.js DATA_DIR [LISTEN_MULTIADDR]
 
-import { openDataDir } from '../../src/store/data-dir.js';
+import { openDataDir } from '../../src/store/disk/data-dir.js';
 import { createInterface } from 'node:readline';
 import { CastorNode } from '../../src/node/castor-node.js';
 import { servedBytes } from '../../src/node/swarm/served-bytes.js';

@@ -5,14 +5,14 @@ import { mkdir, mkdtemp, open, readdir, rm, stat, unlink, utimes, writeFile } fr
 import os from 'node:os';
 import path from 'node:path';
 import { type Directory, directorySize } from '../../src/store/castore/index.js';
-import { openDataDir, type DataDir } from '../../src/store/data-dir.js';
-import { DEFAULT_CHUNKER, type ChunkerOptions } from '../../src/store/fastcdc.js';
+import { openDataDir, type DataDir } from '../../src/store/disk/data-dir.js';
+import { DEFAULT_CHUNKER, type ChunkerOptions } from '../../src/store/chunking/fastcdc.js';
 import { formatDigest, parseDigest, type Digest } from '../../src/store/digest.js';
-import { listPacks, packIndex, readPackView } from '../../src/store/pack-index.js';
-import { removeIndexOf, rewritePack } from '../../src/store/pack-rewrite.js';
-import { sealPacks } from '../../src/store/pack-writer.js';
-import { readChunkTable } from '../../src/store/record-file.js';
-import { shardEntries } from '../../src/store/shard-walk.js';
+import { listPacks, packIndex, readPackView } from '../../src/store/disk/packs/pack-index.js';
+import { removeIndexOf, rewritePack } from '../../src/store/disk/packs/pack-rewrite.js';
+import { sealPacks } from '../../src/store/disk/packs/pack-writer.js';
+import { readChunkTable } from '../../src/store/disk/record-file.js';
+import { shardEntries } from '../../src/store/fs/shard-walk.js';
 import { toHex } from '../../src/verify/blake3/index.js';
 import { collect, SMALL_CHUNKS } from './blob-data.js';
 

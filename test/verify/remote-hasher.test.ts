@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { blake3, HashClient, Hasher, handleTreeHash, PIECE_MAX, RemoteHasher, toHex, type RemoteHashResult } from '../../src/verify/blake3/index.js';
 import type { ReplyPort } from '../../src/verify/blake3/tree-hash-worker.js';
-import { treeHashes } from '../../src/store/tree-hash-thread.js';
+import { treeHashes } from '../../src/store/disk/tree-hash-thread.js';
 import { randomBytes } from '../store/blob-data.js';
 
 const GROUP_LOG = 4;

@@ -1,8 +1,8 @@
 // castor add PATH...: store files and trees, print each root digest, pin it.
 
-import { addPin } from '../../store/pins.js';
-import { ingestPath } from '../../store/ingest.js';
-import { formatDigest } from '../../store/digest.js';
+import { addPin } from '../../store/index.js';
+import { ingestPath } from '../../store/index.js';
+import { formatDigest } from '../../store/index.js';
 import { HELP_OPTION, intArg, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { progressCounter } from '../progress.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, openStore } from '../store-options.js';
@@ -34,7 +34,7 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
     }
     if (positionals.length === 0) throw new UsageError('add: missing PATH');
     const jobs = intArg(values['jobs'], '--jobs', 8, 1, 256);
-    // One syncfs for the whole add instead of fsyncs per file: see src/store/sync-fs.ts.
+    // One syncfs for the whole add instead of fsyncs per file: see src/store/fs/sync-fs.ts.
     const data = await openStore(values, { create: true, durable: 'batch' });
     let status = 0;
     for (const path of positionals) {

@@ -8,9 +8,9 @@ import path from 'node:path';
 import {
   buildOutboard, CombinedSource, outboardFile, type Outboard, decode, DEFAULT_GROUP_LOG, extractSlice, FileReader, MAX_GROUP_LOG, OutboardSource,
   sliceSource, writeCombined, type ByteRange, type TreeSource,
-} from '../../verify/bao/index.js';
+} from '../../verify/index.js';
 import { progressBar } from '../progress.js';
-import { closeWorkerPool } from '../../verify/blake3/worker-pool.js';
+import { closeWorkerPool } from '../../verify/index.js';
 import {
   inputStream, intArg, isStdio, onRegularFile, openFile, openOutput, openReader, parse, parseHash, processIo, reportError, UsageError, type Io, type Output,
 } from '../cli-io.js';

@@ -1,6 +1,6 @@
 // castor cat DIGEST [--range START:END]: a blob's verified bytes on stdout.
 
-import { formatDigest } from '../../store/digest.js';
+import { formatDigest } from '../../store/index.js';
 import { CommandExit, HELP_OPTION, openOutput, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, digestArg, findOrFail, openStore } from '../store-options.js';
 

@@ -1,7 +1,7 @@
 // `castor chunk`: split a file or stdin with FastCDC 2020 and list each chunk's offset, length and BLAKE3.
 
-import { type ChunkerOptions, DEFAULT_CHUNKER, chunkStream, cutParams } from '../../store/fastcdc.js';
-import { blake3, toHex } from '../../verify/blake3/index.js';
+import { type ChunkerOptions, DEFAULT_CHUNKER, chunkStream, cutParams } from '../../store/index.js';
+import { blake3, toHex } from '../../verify/index.js';
 import { CommandExit, HELP_OPTION, type Io, inputStream, intArg, oneLine, openOutput, parse, processIo, reportError, UsageError } from '../cli-io.js';
 
 const USAGE = 'usage: castor chunk [FILE|-] [--min N] [--avg N] [--max N] [--normalization 0-3]';

@@ -3,12 +3,12 @@
 import type http from 'node:http';
 import { CommandExit, HELP_OPTION, oneLine, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { DAEMON_COMMANDS, withDaemonContext } from '../daemon-client.js';
-import type { CastorNode } from '../../node/castor-node.js';
-import { DHT_PROTOCOL } from '../../node/discovery/dht-protocol.js';
+import type { CastorNode } from '../../node/index.js';
+import { DHT_PROTOCOL } from '../../node/index.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, openStore } from '../store-options.js';
-import { CONFIG_ANNOUNCE, CONFIG_BOOTSTRAP, CONFIG_LISTEN, NetworkConfigError, checkAddresses, mergeNetworkConfig, readNetworkConfig, type NetworkConfig } from '../../node/config.js';
-import { ControlError, claimDataDir, controlJson, listenControl, readJsonBody, type ControlServer, type DaemonClaim, type Endpoint } from '../../node/control.js';
-import type { DataDir } from '../../store/data-dir.js';
+import { CONFIG_ANNOUNCE, CONFIG_BOOTSTRAP, CONFIG_LISTEN, NetworkConfigError, checkAddresses, mergeNetworkConfig, readNetworkConfig, type NetworkConfig } from '../../node/index.js';
+import { ControlError, claimDataDir, controlJson, listenControl, readJsonBody, type ControlServer, type DaemonClaim, type Endpoint } from '../../node/index.js';
+import type { DataDir } from '../../store/index.js';
 
 const HELP = `Usage: castor daemon [--listen MULTIADDR]... [--announce MULTIADDR]... [--bootstrap MULTIADDR]...
                      [--no-mdns] [--no-dht] [--data-dir DIR]

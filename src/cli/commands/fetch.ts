@@ -5,18 +5,18 @@
 // (dialling --peer, or config.json's bootstrap peers and looking through the DHT),
 // fetches and stops.
 
-import { formatDigest } from '../../store/digest.js';
-import { exportNode } from '../../store/export.js';
-import { CastorError } from '../../verify/errors.js';
+import { formatDigest } from '../../store/index.js';
+import { exportNode } from '../../store/index.js';
+import { CastorError } from '../../verify/index.js';
 import { HELP_OPTION, oneLine, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
-import { readNetworkConfig } from '../../node/config.js';
+import { readNetworkConfig } from '../../node/index.js';
 import { progressBar, type Progress } from '../progress.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, findOrFail, openStore } from '../store-options.js';
 import { daemonContext, runViaDaemon } from '../daemon-client.js';
 import { needsPeers, parseFetchTarget, resolveFetchTarget } from '../fetch-target.js';
 import { TRUSTED_KEY_HELP, TRUSTED_KEY_OPTION, trustedKeyOptions } from '../trust-options.js';
-import { TrustStore } from '../../store/trust/index.js';
-import type { Digest } from '../../store/digest.js';
+import { TrustStore } from '../../store/index.js';
+import type { Digest } from '../../store/index.js';
 
 const HELP = `Usage: castor fetch DIGEST|TICKET|KEY/NAME [OUTPUT] [--peer MULTIADDR]... [--trusted-key K]...
                     [--force] [--json] [--data-dir DIR]

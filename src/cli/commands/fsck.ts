@@ -1,7 +1,7 @@
 // `castor fsck`: re-verify everything in the data dir, quarantine what fails, clean what
 // killed writers left in tmp/.
 
-import { DEFAULT_TMP_AGE_MS, fsck, type FsckNote, type FsckProblem, type FsckSummary, type FsckTmpLeftover } from '../../store/fsck.js';
+import { DEFAULT_TMP_AGE_MS, fsck, type FsckNote, type FsckProblem, type FsckSummary, type FsckTmpLeftover } from '../../store/index.js';
 import { HELP_OPTION, type Io, parse, processIo, reportError, UsageError } from '../cli-io.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import { progressBar } from '../progress.js';

@@ -1,6 +1,6 @@
 // `castor gc`: remove the blobs, Directories and chunks no pin or signed root keeps.
 
-import { DEFAULT_GRACE_MS, gc, type GcSummary } from '../../store/gc.js';
+import { DEFAULT_GRACE_MS, gc, type GcSummary } from '../../store/index.js';
 import { HELP_OPTION, type Io, parse, processIo, reportError, UsageError } from '../cli-io.js';
 import { parseDuration } from '../duration.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, openStore } from '../store-options.js';

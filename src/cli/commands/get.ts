@@ -1,6 +1,6 @@
 // castor get DIGEST OUTPUT: a stored tree or file recreated at OUTPUT.
 
-import { exportNode } from '../../store/export.js';
+import { exportNode } from '../../store/index.js';
 import { HELP_OPTION, intArg, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { progressCounter } from '../progress.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, digestArg, findOrFail, openStore } from '../store-options.js';

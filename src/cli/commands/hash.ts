@@ -1,6 +1,6 @@
 // castor hash [FILE...]: BLAKE3 of files or stdin, one b3sum-style line each.
 
-import { hashFile, Hasher, toHex } from '../../verify/blake3/index.js';
+import { hashFile, Hasher, toHex } from '../../verify/index.js';
 import { inputStream, intArg, onRegularFile, parse, processIo, reportError, type Io } from '../cli-io.js';
 import { progressBar } from '../progress.js';
 

@@ -2,11 +2,11 @@
 
 import { mkdir } from 'node:fs/promises';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import { resolveDataDir } from '../../store/data-dir.js';
-import { FsLayout } from '../../store/fs-layout.js';
-import { fsError } from '../../store/fs-errors.js';
-import { readNetworkConfig } from '../../node/config.js';
-import { loadOrCreateIdentity } from '../../node/identity.js';
+import { resolveDataDir } from '../../store/index.js';
+import { FsLayout } from '../../store/index.js';
+import { fsError } from '../../store/index.js';
+import { readNetworkConfig } from '../../node/index.js';
+import { loadOrCreateIdentity } from '../../node/index.js';
 import { HELP_OPTION, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { daemonJsonIfRunning } from '../daemon-client.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION } from '../store-options.js';

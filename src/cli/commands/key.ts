@@ -3,10 +3,10 @@
 import { open, readFile, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { CastorError } from '../../verify/errors.js';
+import { CastorError } from '../../verify/index.js';
 import {
   type SecretKey, checkKeyName, formatPublicKey, formatSecretKey, generateKeyPair, parseSecretKey, publicKeyOf,
-} from '../../verify/keys.js';
+} from '../../verify/index.js';
 import { CommandExit, HELP_OPTION, type Io, oneLine, parse, processIo, reportError, UsageError } from '../cli-io.js';
 
 const USAGE = `usage: castor key generate NAME [--out DIR]

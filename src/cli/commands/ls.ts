@@ -1,12 +1,12 @@
 // castor ls DIGEST [-r]: the entries of a stored tree.
 
-import { nodesOf, type Directory, type Node } from '../../store/castore/index.js';
-import { asDigest, formatDigest } from '../../store/digest.js';
-import { MissingChildError } from '../../store/directory-service.js';
-import { showPath } from '../../store/ingest.js';
+import { nodesOf, type Directory, type Node } from '../../store/index.js';
+import { asDigest, formatDigest } from '../../store/index.js';
+import { MissingChildError } from '../../store/index.js';
+import { showPath } from '../../store/index.js';
 import { HELP_OPTION, openOutput, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, digestArg, findOrFail, openStore } from '../store-options.js';
-import type { DataDir } from '../../store/data-dir.js';
+import type { DataDir } from '../../store/index.js';
 
 const HELP = `Usage: castor ls DIGEST [-r] [--json] [--data-dir DIR]
 

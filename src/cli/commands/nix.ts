@@ -1,9 +1,9 @@
 // `castor nix`: sign and check narinfo fingerprints, as a Nix binary cache does.
 
 import { readFile } from 'node:fs/promises';
-import { CastorError } from '../../verify/errors.js';
-import { type PublicKey, parsePublicKey, parseSignature } from '../../verify/keys.js';
-import { parseFingerprint, signFingerprint, verifyFingerprint } from '../../verify/nix-fingerprint.js';
+import { CastorError } from '../../verify/index.js';
+import { type PublicKey, parsePublicKey, parseSignature } from '../../verify/index.js';
+import { parseFingerprint, signFingerprint, verifyFingerprint } from '../../verify/index.js';
 import { CommandExit, HELP_OPTION, type Io, oneLine, parse, processIo, reportError, UsageError } from '../cli-io.js';
 import { loadSecretKeyFile } from './key.js';
 

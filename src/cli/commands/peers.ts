@@ -1,6 +1,6 @@
 // castor peers: the peers the running daemon is connected to.
 
-import { resolveDataDir } from '../../store/data-dir.js';
+import { resolveDataDir } from '../../store/index.js';
 import { HELP_OPTION, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { daemonJson } from '../daemon-client.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION } from '../store-options.js';

@@ -1,8 +1,8 @@
 // `castor pin add|rm|ls`: the digests gc must keep.
 
-import type { DataDir } from '../../store/data-dir.js';
-import { formatDigest, type Digest } from '../../store/digest.js';
-import { addPin, listPins, removePin, type Pin } from '../../store/pins.js';
+import type { DataDir } from '../../store/index.js';
+import { formatDigest, type Digest } from '../../store/index.js';
+import { addPin, listPins, removePin, type Pin } from '../../store/index.js';
 import { CommandExit, HELP_OPTION, type Io, parse, processIo, reportError, UsageError } from '../cli-io.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, digestArg, openStore } from '../store-options.js';
 

@@ -1,9 +1,9 @@
 // castor resolve KEY/NAME: what a name is, only through an accepted signed root.
 
-import { formatDigest } from '../../store/digest.js';
-import { type IndexEntry, showRootKey } from '../../store/trust/index.js';
-import { toHex } from '../../verify/blake3/index.js';
-import { nix32Encode } from '../../verify/nix-fingerprint.js';
+import { formatDigest } from '../../store/index.js';
+import { type IndexEntry, showRootKey } from '../../store/index.js';
+import { toHex } from '../../verify/index.js';
+import { nix32Encode } from '../../verify/index.js';
 import { CommandExit, HELP_OPTION, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION } from '../store-options.js';
 import { TRUSTED_KEY_HELP, TRUSTED_KEY_OPTION, nameArg, openTrust } from '../trust-options.js';

@@ -2,11 +2,11 @@
 // import or verify such a file under the acceptance rules.
 
 import { readFile, writeFile } from 'node:fs/promises';
-import { DataDirMissingError } from '../../store/fs-errors.js';
+import { DataDirMissingError } from '../../store/index.js';
 import {
   type RootBundle, EquivocationError, TrustStore, checkRoot, decodeRootBundle, showRootKey, unixSeconds,
-} from '../../store/trust/index.js';
-import { CastorError } from '../../verify/errors.js';
+} from '../../store/index.js';
+import { CastorError } from '../../verify/index.js';
 import { CommandExit, HELP_OPTION, isStdio, oneLine, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION } from '../store-options.js';
 import { TRUSTED_KEY_HELP, TRUSTED_KEY_OPTION, formatInfo, openTrust, rootInfo, trustedKeyOptions } from '../trust-options.js';

@@ -1,11 +1,11 @@
 // castor share PATH...: store paths as add does and print a ticket for each, naming the
 // running daemon as the peer to fetch from.
 
-import { addPin } from '../../store/pins.js';
-import { ingestPath } from '../../store/ingest.js';
-import { formatDigest } from '../../store/digest.js';
-import { NoDaemonError } from '../../node/control.js';
-import { encodeTicket } from '../../node/ticket.js';
+import { addPin } from '../../store/index.js';
+import { ingestPath } from '../../store/index.js';
+import { formatDigest } from '../../store/index.js';
+import { NoDaemonError } from '../../node/index.js';
+import { encodeTicket } from '../../node/index.js';
 import { HELP_OPTION, intArg, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { daemonContext, dataDirOf, runViaDaemon } from '../daemon-client.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, openStore } from '../store-options.js';

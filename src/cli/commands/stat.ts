@@ -1,8 +1,8 @@
 // castor stat DIGEST: what a digest names in the store, and its shape.
 
-import { groupBytes } from '../../verify/bao/index.js';
-import { BLOB_GROUP_LOG } from '../../store/blob-service.js';
-import { formatDigest } from '../../store/digest.js';
+import { groupBytes } from '../../verify/index.js';
+import { BLOB_GROUP_LOG } from '../../store/index.js';
+import { formatDigest } from '../../store/index.js';
 import { HELP_OPTION, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, digestArg, findOrFail, openStore } from '../store-options.js';
 

@@ -9,11 +9,11 @@
 // comes, and everything again every `interval`, because provider records expire and the
 // peers closest to a key change as nodes come and go.
 
-import type { DataDir } from '../../store/data-dir.js';
-import { formatDigest, type Digest } from '../../store/digest.js';
-import { limit } from '../../store/concurrency.js';
-import { listPins } from '../../store/pins.js';
-import type { TrustStore } from '../../store/trust/index.js';
+import type { DataDir } from '../../store/index.js';
+import { formatDigest, type Digest } from '../../store/index.js';
+import { limit } from '../../store/index.js';
+import { listPins } from '../../store/index.js';
+import type { TrustStore } from '../../store/index.js';
 import type { Host } from '../host.js';
 import { pause } from '../pause.js';
 import { contentKey, rootKey, type DhtKey } from './dht-key.js';

@@ -13,7 +13,7 @@ import type { ContentRouting } from '@libp2p/interface';
 import { CID } from 'multiformats/cid';
 import * as Digest from 'multiformats/hashes/digest';
 import { sha256 } from 'multiformats/hashes/sha2';
-import { InvalidInputError } from '../../verify/errors.js';
+import { InvalidInputError } from '../../verify/index.js';
 
 /** Multicodec of raw bytes: the record names bytes, not an IPLD block. */
 const RAW_CODEC = 0x55;

@@ -6,9 +6,9 @@
 
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { DataDir } from '../../store/data-dir.js';
-import { formatDigest, parseDigest, type Digest } from '../../store/digest.js';
-import { fsError, isNotFound } from '../../store/fs-errors.js';
+import type { DataDir } from '../../store/index.js';
+import { formatDigest, parseDigest, type Digest } from '../../store/index.js';
+import { fsError, isNotFound } from '../../store/index.js';
 
 export const PROVIDES_DIR = 'provides';
 

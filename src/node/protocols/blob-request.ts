@@ -4,9 +4,9 @@
 // malformed answer: PeerMisbehavedError naming the peer and the digest.
 
 import type { Libp2p, PeerId } from '@libp2p/interface';
-import { CombinedSource, decode, decodeLength, HEADER_LEN, type ByteRange } from '../../verify/bao/index.js';
-import { BLOB_GROUP_LOG } from '../../store/blob-service.js';
-import { formatDigest, type Digest } from '../../store/digest.js';
+import { CombinedSource, decode, decodeLength, HEADER_LEN, type ByteRange } from '../../verify/index.js';
+import { BLOB_GROUP_LOG } from '../../store/index.js';
+import { formatDigest, type Digest } from '../../store/index.js';
 import { PeerMisbehavedError } from '../errors.js';
 import { closeStream } from '../stream-io.js';
 import { BlobRequest, BlobResponse, Status } from './exchange-pb.js';

@@ -3,12 +3,12 @@
 // disk store and sent with backpressure, never holding more than a block of the blob.
 
 import type { Stream } from '@libp2p/interface';
-import { encodeLength, normalizeRanges, verifiedSliceBlocks, walk, WHOLE, type ByteRange } from '../../verify/bao/index.js';
-import { BLOB_GROUP_LOG } from '../../store/blob-service.js';
-import { asDigest, type Digest } from '../../store/digest.js';
-import type { DataDir } from '../../store/data-dir.js';
-import { PartialBlob } from '../../store/partial-blob.js';
-import { CastorError } from '../../verify/errors.js';
+import { encodeLength, normalizeRanges, verifiedSliceBlocks, walk, WHOLE, type ByteRange } from '../../verify/index.js';
+import { BLOB_GROUP_LOG } from '../../store/index.js';
+import { asDigest, type Digest } from '../../store/index.js';
+import type { DataDir } from '../../store/index.js';
+import { PartialBlob } from '../../store/index.js';
+import { CastorError } from '../../verify/index.js';
 import { MAX_RANGES } from '../limits.js';
 import { send } from '../stream-io.js';
 import { SIZE_LIE, tamperMode, type TamperMode } from '../tamper.js';

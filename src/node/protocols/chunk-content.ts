@@ -9,11 +9,11 @@
 // that straddles two batches is opened once.
 
 import fs from 'node:fs';
-import type { ContentSource } from '../../verify/bao/index.js';
-import { UnexpectedEofError } from '../../verify/errors.js';
-import type { ChunkRef } from '../../store/blob-service.js';
-import type { FsLayout } from '../../store/fs-layout.js';
-import { openChunkSync } from '../../store/packed-chunk.js';
+import type { ContentSource } from '../../verify/index.js';
+import { UnexpectedEofError } from '../../verify/index.js';
+import type { ChunkRef } from '../../store/index.js';
+import type { FsLayout } from '../../store/index.js';
+import { openChunkSync } from '../../store/index.js';
 
 /** A chunk of a blob and the content offset where it starts. */
 export interface ChunkSpan {

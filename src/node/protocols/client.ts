@@ -3,8 +3,8 @@
 // deadline. What the header says is mapped to typed errors naming the peer.
 
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface';
-import type { Digest } from '../../store/digest.js';
-import { CastorError } from '../../verify/errors.js';
+import type { Digest } from '../../store/index.js';
+import { CastorError } from '../../verify/index.js';
 import { PeerFailedError, PeerMisbehavedError, RemoteError } from '../errors.js';
 import { MAX_HEADER_BYTES, RESPONSE_TIMEOUT } from '../limits.js';
 import { sendMessage, StreamBytes } from '../stream-io.js';

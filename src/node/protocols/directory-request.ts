@@ -4,9 +4,9 @@
 // unverified is yielded; the answer is read only until the tree is complete.
 
 import type { Libp2p, PeerId } from '@libp2p/interface';
-import { decodeDirectory, type Directory } from '../../store/castore/index.js';
-import type { Digest } from '../../store/digest.js';
-import { DirectoryTreeVerifier } from '../../store/directory-tree-verifier.js';
+import { decodeDirectory, type Directory } from '../../store/index.js';
+import type { Digest } from '../../store/index.js';
+import { DirectoryTreeVerifier } from '../../store/index.js';
 import { MAX_DIRECTORY_BYTES } from '../limits.js';
 import { closeStream } from '../stream-io.js';
 import { openExchange, peerError, readHeader, type Exchange, type RequestOptions } from './client.js';

@@ -3,7 +3,7 @@
 // each as a length-prefixed canonical castore message, sent with backpressure.
 
 import { Uint8ArrayList } from 'uint8arraylist';
-import { encodeDirectory, type Directory } from '../../store/castore/index.js';
+import { encodeDirectory, type Directory } from '../../store/index.js';
 import { MAX_DIRECTORY_BYTES } from '../limits.js';
 import { framed, send } from '../stream-io.js';
 import { checkRequestDigest } from './blob-serve.js';

@@ -4,8 +4,8 @@
 // TrustStore to judge.
 
 import type { Libp2p, PeerId } from '@libp2p/interface';
-import { decodeSignedRoot, type SignedRoot } from '../../store/trust/index.js';
-import { digestEquals } from '../../store/digest.js';
+import { decodeSignedRoot, type SignedRoot } from '../../store/index.js';
+import { digestEquals } from '../../store/index.js';
 import { PeerMisbehavedError } from '../errors.js';
 import { closeStream } from '../stream-io.js';
 import { openExchange, readHeader, type RequestOptions } from './client.js';

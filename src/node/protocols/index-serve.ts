@@ -1,7 +1,7 @@
 // /castor/index/1, serving side: the newest SignedRoot this node accepted for a
 // publisher key (its Index travels separately, as a blob over /castor/blob/1).
 
-import { encodeSignedRoot } from '../../store/trust/index.js';
+import { encodeSignedRoot } from '../../store/index.js';
 import { IndexRequest, IndexResponse, Status } from './exchange-pb.js';
 import { INDEX_PROTOCOL } from './ids.js';
 import { BadRequestError, type ProtocolHandler, type Responder, type ServeSources } from './server.js';

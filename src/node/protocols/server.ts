@@ -6,9 +6,9 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Connection, Libp2p, Stream } from '@libp2p/interface';
-import type { DataDir } from '../../store/data-dir.js';
-import type { TrustStore } from '../../store/trust/index.js';
-import { CastorError } from '../../verify/errors.js';
+import type { DataDir } from '../../store/index.js';
+import type { TrustStore } from '../../store/index.js';
+import { CastorError } from '../../verify/index.js';
 import { MAX_ERROR_TEXT, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_REQUEST_BYTES, MAX_REQUESTS_PER_PEER, MAX_VIOLATIONS_PER_PEER, REQUEST_TIMEOUT } from '../limits.js';
 import { send, sendMessage, StreamBytes } from '../stream-io.js';
 import { tamperMode } from '../tamper.js';

@@ -4,10 +4,10 @@
 // size itself stays a claim until the final group verifies (bao spec).
 
 import type { Libp2p, PeerId } from '@libp2p/interface';
-import { groupCount, outboardSize } from '../../verify/bao/index.js';
-import { verifyOutboard, type VerifiedOutboard } from '../../verify/bao/verify-outboard.js';
-import { BLOB_GROUP_LOG, type ChunkRef } from '../../store/blob-service.js';
-import { asDigest, type Digest } from '../../store/digest.js';
+import { groupCount, outboardSize } from '../../verify/index.js';
+import { verifyOutboard, type VerifiedOutboard } from '../../verify/index.js';
+import { BLOB_GROUP_LOG, type ChunkRef } from '../../store/index.js';
+import { asDigest, type Digest } from '../../store/index.js';
 import { PeerMisbehavedError } from '../errors.js';
 import { MAX_STAT_CHUNKS } from '../limits.js';
 import { closeStream } from '../stream-io.js';

@@ -3,9 +3,9 @@
 // groups its partial holds). The header is a message; the bulk follows as raw bytes.
 
 import { Uint8ArrayList } from 'uint8arraylist';
-import { groupCount } from '../../verify/bao/index.js';
-import { BLOB_GROUP_LOG, type ChunkRef } from '../../store/blob-service.js';
-import { PartialBlob } from '../../store/partial-blob.js';
+import { groupCount } from '../../verify/index.js';
+import { BLOB_GROUP_LOG, type ChunkRef } from '../../store/index.js';
+import { PartialBlob } from '../../store/index.js';
 import { send } from '../stream-io.js';
 import { tamperMode } from '../tamper.js';
 import { checkRequestDigest } from './blob-serve.js';

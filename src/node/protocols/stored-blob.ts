@@ -9,14 +9,14 @@
 // range's latency (2 to 8 ms measured from request to header, 1 GiB blob).
 
 import fs from 'node:fs';
-import { BytesReader, type ByteRange, type ByteReader } from '../../verify/bao/index.js';
-import { UnexpectedEofError } from '../../verify/errors.js';
-import { CorruptRecordError, type Digest } from '../../store/blob-service.js';
-import { asDigest } from '../../store/digest.js';
-import type { DataDir } from '../../store/data-dir.js';
-import type { FsLayout } from '../../store/fs-layout.js';
-import { oneGroupBlobSize, oneGroupRecord } from '../../store/one-group-blob.js';
-import { checkOutboardHeader, decodeHead, RECORD_HEAD_LEN, type RecordHead } from '../../store/fs-record.js';
+import { BytesReader, type ByteRange, type ByteReader } from '../../verify/index.js';
+import { UnexpectedEofError } from '../../verify/index.js';
+import { CorruptRecordError, type Digest } from '../../store/index.js';
+import { asDigest } from '../../store/index.js';
+import type { DataDir } from '../../store/index.js';
+import type { FsLayout } from '../../store/index.js';
+import { oneGroupBlobSize, oneGroupRecord } from '../../store/index.js';
+import { checkOutboardHeader, decodeHead, RECORD_HEAD_LEN, type RecordHead } from '../../store/index.js';
 import type { ChunkSpan } from './chunk-content.js';
 
 /** Bytes of one chunk table entry in a blob record (fs-record.ts): digest, u32 size. */

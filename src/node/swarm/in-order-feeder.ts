@@ -8,10 +8,10 @@
 // pump catches up from it (the partial verifies them again as it reads) once the groups
 // before them are written there. The pump is one task, so store writes keep their order.
 
-import type { BlobWriter } from '../../store/blob-service.js';
-import type { DataDir } from '../../store/data-dir.js';
-import type { Digest } from '../../store/digest.js';
-import type { PartialBlob } from '../../store/partial-blob.js';
+import type { BlobWriter } from '../../store/index.js';
+import type { DataDir } from '../../store/index.js';
+import type { Digest } from '../../store/index.js';
+import type { PartialBlob } from '../../store/index.js';
 import { Pipeline } from '../pipeline.js';
 
 /** Content held in memory ahead of the store writer. */

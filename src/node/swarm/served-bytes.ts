@@ -3,7 +3,7 @@
 // one handle on the node it serves) so that nodes in one process stay apart and no
 // node code has to pass a counter around.
 
-import type { DataDir } from '../../store/data-dir.js';
+import type { DataDir } from '../../store/index.js';
 
 export class ServedBytes {
   /** Bytes of blob answers sent (slices: content, parents and the length header). */

@@ -10,10 +10,10 @@
 // this fetch, and reported through onPeerDropped. A failure of our own (the partial or the
 // store writer cannot write) stops the whole fetch.
 
-import { CastorError } from '../../verify/errors.js';
+import { CastorError } from '../../verify/index.js';
 import type { Libp2p } from '@libp2p/interface';
-import type { Digest } from '../../store/digest.js';
-import type { PartialBlob } from '../../store/partial-blob.js';
+import type { Digest } from '../../store/index.js';
+import type { PartialBlob } from '../../store/index.js';
 import { PeerFailedError, PeerMisbehavedError, RemoteError } from '../errors.js';
 import { pause } from '../pause.js';
 import { Pipeline } from '../pipeline.js';

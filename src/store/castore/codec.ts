@@ -1,7 +1,7 @@
 // Canonical protobuf encoding of castore messages, decoding, and the Directory
 // digest: BLAKE3 of the canonical encoding, as tvix computes it.
 
-import { blake3 } from '../../verify/blake3/index.js';
+import { blake3 } from '../../verify/index.js';
 import { type Digest } from '../digest.js';
 import * as pb from './castore-pb.js';
 import { InvalidDirectoryError } from './errors.js';

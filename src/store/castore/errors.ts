@@ -1,7 +1,7 @@
 // Typed errors of the castore model: one class per kind of failure, a stable
 // code, and a stable `reason` that says which rule a Directory or Node broke.
 
-import { CastorError } from '../../verify/errors.js';
+import { CastorError } from '../../verify/index.js';
 
 /**
  * Which rule was broken. Stable, like `code`: tests and callers match on it.

@@ -2,8 +2,8 @@
 // path that lets a root in (publish, import, verify, and the node's fetches to come)
 // applies the same rules in the same order.
 
-import { blake3, toHex } from '../../verify/blake3/index.js';
-import type { PublicKey } from '../../verify/keys.js';
+import { blake3, toHex } from '../../verify/index.js';
+import type { PublicKey } from '../../verify/index.js';
 import { digestEquals } from '../digest.js';
 import {
   BadSignatureError, EquivocationError, ExpiredRootError, IndexDigestMismatchError, IndexSizeMismatchError,

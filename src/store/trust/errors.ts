@@ -1,7 +1,7 @@
 // Typed errors of the trust layer: one class per rule a root or index can break, each
 // with a stable code and the offending value. Messages may change; codes do not.
 
-import { CastorError } from '../../verify/errors.js';
+import { CastorError } from '../../verify/index.js';
 
 /** Root, bundle or evidence bytes that do not decode as the canonical message. */
 export class MalformedRootError extends CastorError {

@@ -2,7 +2,7 @@
 // accepted, its Index blob and the node of each entry (a Directory digest, or a file's
 // blob digest; symlinks name nothing). Directories below those are the collector's to walk.
 
-import type { DataDir } from '../data-dir.js';
+import type { DataDir } from '../disk/index.js';
 import { type Digest, asDigest } from '../digest.js';
 import { entryNodeAt } from './index-codec.js';
 import { readIndexBlob } from './index-blob.js';

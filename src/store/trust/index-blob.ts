@@ -1,7 +1,7 @@
 // Index bytes in and out of the BlobService: an Index is an ordinary blob, so it is
 // stored chunked with an outboard and every read of it is bao-verified.
 
-import { CastorError } from '../../verify/errors.js';
+import { CastorError } from '../../verify/index.js';
 import type { BlobService } from '../blob-service.js';
 import { type Digest, formatDigest } from '../digest.js';
 import { MAX_INDEX_BYTES } from './index-model.js';

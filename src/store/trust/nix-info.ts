@@ -2,7 +2,7 @@
 // and a strict decoder that checks everything tvix's PathInfo validation does, including
 // what the index scan leaves for read time (UTF-8, reference names matching digests).
 
-import { nix32Decode } from '../../verify/nix-fingerprint.js';
+import { nix32Decode } from '../../verify/index.js';
 import { InvalidIndexError } from './errors.js';
 import {
   type ContentAddress, type NarInfo, type NarSignature, type NixInfo, type StorePathRef,

@@ -2,10 +2,10 @@
 // key), the domain-separated bytes the signature covers, and the canonical protobuf form
 // it travels and is stored in.
 
-import { toHex } from '../../verify/blake3/index.js';
+import { toHex } from '../../verify/index.js';
 import {
   type PublicKey, type SecretKey, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, checkKeyName, formatPublicKey, publicKeyOf, sign, verify,
-} from '../../verify/keys.js';
+} from '../../verify/index.js';
 import { DIGEST_LENGTH, type Digest, asDigest } from '../digest.js';
 import { MalformedRootError } from './errors.js';
 import { WIRE_LEN, WIRE_VARINT, WireError, WireReader, WireWriter } from './wire.js';

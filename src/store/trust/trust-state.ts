@@ -11,13 +11,13 @@
 
 import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { blake3, toHex } from '../../verify/blake3/index.js';
-import { CastorError } from '../../verify/errors.js';
-import { type PublicKey, formatPublicKey, parsePublicKey } from '../../verify/keys.js';
-import { ensureDir, moveInto, syncDir, writeSynced } from '../atomic-write.js';
+import { blake3, toHex } from '../../verify/index.js';
+import { CastorError } from '../../verify/index.js';
+import { type PublicKey, formatPublicKey, parsePublicKey } from '../../verify/index.js';
+import { ensureDir, moveInto, syncDir, writeSynced } from '../fs/index.js';
 import { type Digest, asDigest, digestEquals, parseDigest } from '../digest.js';
-import { errnoOf, fsError, isNotFound } from '../fs-errors.js';
-import type { FsLayout } from '../fs-layout.js';
+import { errnoOf, fsError, isNotFound } from '../fs/index.js';
+import type { FsLayout } from '../fs/index.js';
 import { LookupTable } from './lookup-table.js';
 import { type SignedRoot, decodeSignedRoot, encodeEquivocation, encodeSignedRoot, rootKey } from './signed-root.js';
 

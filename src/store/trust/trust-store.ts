@@ -3,11 +3,11 @@
 // accepted root that is still trusted, correctly signed and unexpired.
 
 import { readFile } from 'node:fs/promises';
-import { blake3, toHex } from '../../verify/blake3/index.js';
-import { CastorError } from '../../verify/errors.js';
-import { type PublicKey, type SecretKey, formatPublicKey, publicKeyOf } from '../../verify/keys.js';
+import { blake3, toHex } from '../../verify/index.js';
+import { CastorError } from '../../verify/index.js';
+import { type PublicKey, type SecretKey, formatPublicKey, publicKeyOf } from '../../verify/index.js';
 import { type Node, directorySize, showName } from '../castore/index.js';
-import type { DataDir } from '../data-dir.js';
+import type { DataDir } from '../disk/index.js';
 import { type Digest, digestEquals, formatDigest } from '../digest.js';
 import { type Verdict, checkRoot, isTrustedKey, unixSeconds } from './accept.js';
 import { BadSignatureError, EquivocationError, ExpiredRootError, IndexDigestMismatchError, IndexSizeMismatchError, UntrustedKeyError } from './errors.js';

@@ -6,9 +6,9 @@
 // The same `name:base64` text as Nix's trusted-public-keys and key files.
 
 import { readFile } from 'node:fs/promises';
-import { type PublicKey, MalformedKeyError, parsePublicKey, parseSecretKey, publicKeyOf } from '../../verify/keys.js';
+import { type PublicKey, MalformedKeyError, parsePublicKey, parseSecretKey, publicKeyOf } from '../../verify/index.js';
 import { digestEquals } from '../digest.js';
-import { fsError, isNotFound } from '../fs-errors.js';
+import { fsError, isNotFound } from '../fs/index.js';
 import { TrustConfigError } from './errors.js';
 
 export const CONFIG_TRUSTED_KEYS = 'trustedKeys';

@@ -1,7 +1,7 @@
 // The thread side of RemoteHasher (remote-hasher.ts): one Hasher per stream id, fed the
 // stream's bytes in order in buffers that go back to the sender once hashed. A worker
 // thread that hashes imports this and hands it the messages isTreeHashMessage accepts
-// (the store's tree-hashing thread does: src/store/tree-hash-thread.ts). Hashing a blob's
+// (the store's tree-hashing thread does: src/store/disk/tree-hash-thread.ts). Hashing a blob's
 // tree there lets the thread that produces the bytes run on the other core. An update may
 // also name `pieces`, lengths that tile its bytes: each piece is hashed on its own too (a
 // store's chunks), and the digests go back with the buffer.

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { EMPTY_DIRECTORY, directoryFrom } from '../../../src/store/castore/index.js';
-import { type DataDir, openDataDir } from '../../../src/store/data-dir.js';
+import { type DataDir, openDataDir } from '../../../src/store/disk/data-dir.js';
 import { type Digest, formatDigest } from '../../../src/store/digest.js';
 import {
   EquivocationError, ExpiredRootError, NoRootError, PublishError, RollbackError, TrustStore, UntrustedKeyError,
