@@ -8,5 +8,5 @@ export { createKernel } from './blake3/select-kernel.js';
 export { subtreeOutput } from './blake3/subtree.js';
 export { closeWorkerPool } from './blake3/worker-pool.js';
 export { CastorError, HashMismatchError, InvalidInputError, UnexpectedEofError } from './errors.js';
-export { verify, checkKeyName, formatPublicKey, formatSecretKey, generateKeyPair, MalformedKeyError, parsePublicKey, parseSecretKey, parseSignature, PUBLIC_KEY_BYTES, type PublicKey, publicKeyOf, type SecretKey, sign, SIGNATURE_BYTES } from './keys.js';
-export { nix32Decode, nix32Encode, parseFingerprint, signFingerprint, verifyFingerprint } from './nix-fingerprint.js';
+export { verify, checkKeyName, formatPublicKey, formatSecretKey, formatSignature, generateKeyPair, MalformedKeyError, MalformedSignatureError, parsePublicKey, parseSecretKey, parseSignature, PUBLIC_KEY_BYTES, type PublicKey, publicKeyOf, type SecretKey, sign, SIGNATURE_BYTES } from './keys.js';
+export { narinfoFingerprint, nix32Decode, nix32Encode, normalizeNarHash, parseFingerprint, signFingerprint, verifyFingerprint } from './nix-fingerprint.js';
