@@ -10,25 +10,25 @@ import type { PeerId, PeerInfo } from '@libp2p/interface';
 import type { DataDir } from '../store/index.js';
 import { formatDigest, type Digest } from '../store/index.js';
 import { TrustStore, type AcceptedRoot } from '../store/index.js';
-import { Announcer } from './discovery/announcer.js';
-import { contentKey, rootKey, type DhtKey } from './discovery/dht-key.js';
-import { NoProviderError } from './discovery/errors.js';
-import { findProviders, type Found } from './discovery/find-providers.js';
-import { noteFetched } from './discovery/provided.js';
+import { Announcer } from './discovery/index.js';
+import { contentKey, rootKey, type DhtKey } from './discovery/index.js';
+import { NoProviderError } from './discovery/index.js';
+import { findProviders, type Found } from './discovery/index.js';
+import { noteFetched } from './discovery/index.js';
 import { DialError, NotFoundOnPeersError } from './errors.js';
-import { fetchBlob, type FetchContext, type PeerDroppedEvent } from './fetch-blob.js';
-import { fetchRoot } from './fetch-root.js';
-import { fetchTree } from './fetch-tree.js';
+import { fetchBlob, type FetchContext, type PeerDroppedEvent } from './fetch/index.js';
+import { fetchRoot } from './fetch/index.js';
+import { fetchTree } from './fetch/index.js';
 import { createHost, parseMultiaddr, type Host } from './host.js';
 import { loadOrCreateIdentity } from './identity.js';
 import { DIAL_TIMEOUT } from './limits.js';
 // Registers the p2p:// store scheme as a side effect.
-import { setRunningHost } from './p2p-store.js';
-import { blobHandler } from './protocols/blob-serve.js';
-import { directoryHandler } from './protocols/directory-serve.js';
-import { indexHandler } from './protocols/index-serve.js';
-import { ExchangeServer, type ProtocolHandler } from './protocols/server.js';
-import { statHandler } from './protocols/stat-serve.js';
+import { setRunningHost } from './remote/index.js';
+import { blobHandler } from './protocols/index.js';
+import { directoryHandler } from './protocols/index.js';
+import { indexHandler } from './protocols/index.js';
+import { ExchangeServer, type ProtocolHandler } from './protocols/index.js';
+import { statHandler } from './protocols/index.js';
 
 export interface CastorNodeConfig {
   /** Multiaddrs to listen on; [] listens nowhere. @default ['/ip4/0.0.0.0/tcp/4001'] (a free port if 4001 is taken) */

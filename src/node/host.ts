@@ -15,7 +15,7 @@ import { ping, type Ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type ServiceFactoryMap } from 'libp2p';
-import { DHT_PROTOCOL } from './discovery/dht-protocol.js';
+import { DHT_PROTOCOL } from './discovery/index.js';
 import { InvalidPeerAddressError } from './errors.js';
 import {
   DIAL_TIMEOUT, IDLE_TIMEOUT, INBOUND_CONNECTION_THRESHOLD, MAX_INCOMING_PENDING, MAX_READ_BUFFER, MAX_STREAM_WINDOW,

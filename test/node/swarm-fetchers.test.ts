@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PeerId } from '@libp2p/interface';
 import { CastorNode } from '../../src/node/castor-node.js';
-import { fetchBlob } from '../../src/node/fetch-blob.js';
+import { fetchBlob } from '../../src/node/fetch/fetch-blob.js';
 import { servedBytes } from '../../src/node/swarm/served-bytes.js';
 import type { Digest } from '../../src/store/digest.js';
 import { dataDir, readBlob, startSeeder, stopSeeder, type Seeded, type ServerProcess } from './node-fixture.js';

@@ -10,7 +10,7 @@ import { cp } from 'node:fs/promises';
 import path from 'node:path';
 import type { PeerId } from '@libp2p/interface';
 import { CastorNode } from '../../src/node/castor-node.js';
-import { fetchBlob, type PeerDroppedEvent } from '../../src/node/fetch-blob.js';
+import { fetchBlob, type PeerDroppedEvent } from '../../src/node/fetch/fetch-blob.js';
 import { PartialBlob } from '../../src/store/partial/partial-blob.js';
 import { formatDigest, type Digest } from '../../src/store/digest.js';
 import { dataDir, putBlob, randomBytes, readBlob, removeDir, startServer, tempDir, type ServerProcess } from './node-fixture.js';

@@ -17,7 +17,7 @@ import { BLOB_PROTOCOL } from './ids.js';
 import { BadRequestError, type ProtocolHandler, type Responder, type ServeSources } from './server.js';
 import { openStoredBlob } from './stored-blob.js';
 import { ChunkContent } from './chunk-content.js';
-import { servedBytes } from '../swarm/served-bytes.js';
+import { servedBytes } from '../swarm/index.js';
 
 /**
  * Blob requests served at once (all peers): each holds a few read-ahead pieces and a

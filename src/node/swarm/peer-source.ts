@@ -6,7 +6,7 @@
 import type { PeerId } from '@libp2p/interface';
 import type { Libp2p } from '@libp2p/interface';
 import type { Digest } from '../../store/index.js';
-import { requestStat, type PeerStat } from '../protocols/stat-request.js';
+import { requestStat, type PeerStat } from '../protocols/index.js';
 import type { Holds } from './range-scheduler.js';
 
 export class PeerSource {

@@ -17,7 +17,7 @@ import type { PartialBlob } from '../../store/index.js';
 import { PeerFailedError, PeerMisbehavedError, RemoteError } from '../errors.js';
 import { pause } from '../pause.js';
 import { Pipeline } from '../pipeline.js';
-import { decodeAnswer, requestBlob } from '../protocols/blob-request.js';
+import { decodeAnswer, requestBlob } from '../protocols/index.js';
 import type { InOrderFeeder } from './in-order-feeder.js';
 import type { PeerSource } from './peer-source.js';
 import { RangeScheduler, type Unit } from './range-scheduler.js';

@@ -4,14 +4,14 @@
 
 import { setMaxListeners } from 'node:events';
 import type { PeerId } from '@libp2p/interface';
-import type { Directory } from '../store/index.js';
-import { limit } from '../store/index.js';
-import { asDigest, formatDigest, type Digest } from '../store/index.js';
-import { DirectoryTreeVerifier } from '../store/index.js';
-import { NotFoundOnPeersError, PeerFailedError, RemoteError } from './errors.js';
+import type { Directory } from '../../store/index.js';
+import { limit } from '../../store/index.js';
+import { asDigest, formatDigest, type Digest } from '../../store/index.js';
+import { DirectoryTreeVerifier } from '../../store/index.js';
+import { NotFoundOnPeersError, PeerFailedError, RemoteError } from '../errors.js';
 import { fetchBlob, type BlobFetchOptions, type FetchContext } from './fetch-blob.js';
-import { TREE_FETCH_CONCURRENCY } from './limits.js';
-import { requestTree } from './protocols/directory-request.js';
+import { TREE_FETCH_CONCURRENCY } from '../limits.js';
+import { requestTree } from '../protocols/index.js';
 
 export interface TreeFetchOptions {
   readonly signal?: AbortSignal;

@@ -8,13 +8,13 @@
 // A p2p store is never the local tier: it cannot be written. Importing this module
 // registers the scheme (castor-node.ts does).
 
-import './polyfill.js';
+import '../polyfill.js';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Libp2p, PeerId } from '@libp2p/interface';
-import { registerStoreScheme, StoreSpecError, type OpenedStore } from '../store/index.js';
-import { createHost, parseMultiaddr } from './host.js';
-import { DialError } from './errors.js';
-import { DIAL_TIMEOUT } from './limits.js';
+import { registerStoreScheme, StoreSpecError, type OpenedStore } from '../../store/index.js';
+import { createHost, parseMultiaddr } from '../host.js';
+import { DialError } from '../errors.js';
+import { DIAL_TIMEOUT } from '../limits.js';
 import { RemoteBlobService, type PeerSet } from './remote-blob-service.js';
 import { RemoteDirectoryService } from './remote-directory-service.js';
 

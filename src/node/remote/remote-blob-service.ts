@@ -6,10 +6,10 @@
 // read-only: writes go to the local tier.
 
 import type { Libp2p, PeerId } from '@libp2p/interface';
-import { checkDigest, checkReadRange, type BlobService, type BlobStat, type BlobWriter, type Digest, type ReadRange } from '../store/index.js';
-import { CastorError } from '../verify/index.js';
-import { decodeAnswer, requestBlob } from './protocols/blob-request.js';
-import { requestStat } from './protocols/stat-request.js';
+import { checkDigest, checkReadRange, type BlobService, type BlobStat, type BlobWriter, type Digest, type ReadRange } from '../../store/index.js';
+import { CastorError } from '../../verify/index.js';
+import { decodeAnswer, requestBlob } from '../protocols/index.js';
+import { requestStat } from '../protocols/index.js';
 
 /** The peers a remote tier asks, in order, and the host to ask them through. */
 export interface PeerSet {

@@ -2,11 +2,11 @@
 // Directory is checked against the digest asked for, a tree Directory by Directory
 // against the digests and sizes its parents name, before anything is yielded. Read-only.
 
-import type { Directory } from '../store/index.js';
-import { asDigest, type Digest } from '../store/index.js';
-import type { DirectoryService } from '../store/index.js';
-import { DirectoryTreeVerifier } from '../store/index.js';
-import { requestDirectory, requestTree } from './protocols/directory-request.js';
+import type { Directory } from '../../store/index.js';
+import { asDigest, type Digest } from '../../store/index.js';
+import type { DirectoryService } from '../../store/index.js';
+import { DirectoryTreeVerifier } from '../../store/index.js';
+import { requestDirectory, requestTree } from '../protocols/index.js';
 import { firstAnswer, ReadOnlyTierError, type PeerSet } from './remote-blob-service.js';
 
 export class RemoteDirectoryService implements DirectoryService {

@@ -5,16 +5,16 @@
 // TrustStore.accept, checkRoot's rules in order, before it is used.
 
 import type { PeerId } from '@libp2p/interface';
-import { formatPublicKey } from '../verify/index.js';
-import { CastorError, InvalidInputError } from '../verify/index.js';
+import { formatPublicKey } from '../../verify/index.js';
+import { CastorError, InvalidInputError } from '../../verify/index.js';
 import {
   type AcceptedRoot, BadSignatureError, isTrustedKey, MAX_INDEX_BYTES, readIndexBlob, RollbackError,
   showRootKey, type SignedRoot, type TrustStore, UntrustedKeyError, verifyRootSignature,
-} from '../store/index.js';
-import { NotFoundOnPeersError, PeerMisbehavedError } from './errors.js';
+} from '../../store/index.js';
+import { NotFoundOnPeersError, PeerMisbehavedError } from '../errors.js';
 import type { FetchContext } from './fetch-blob.js';
-import { decodeAnswer, requestBlob } from './protocols/blob-request.js';
-import { requestRoot } from './protocols/index-request.js';
+import { decodeAnswer, requestBlob } from '../protocols/index.js';
+import { requestRoot } from '../protocols/index.js';
 
 export interface RootFetchContext extends FetchContext {
   readonly trust: TrustStore;

@@ -12,18 +12,18 @@
 // others carry on. When every peer failed, a lie is the error reported first.
 
 import type { Libp2p, PeerId } from '@libp2p/interface';
-import { CastorError } from '../verify/index.js';
-import type { DataDir } from '../store/index.js';
-import { digestEquals, formatDigest, type Digest } from '../store/index.js';
-import { cacheOutboard } from '../store/index.js';
-import { PartialBlob } from '../store/index.js';
-import { NotFoundOnPeersError, PeerMisbehavedError } from './errors.js';
-import { decodeAnswer, requestBlob, type BlobAnswer } from './protocols/blob-request.js';
-import { InOrderFeeder } from './swarm/in-order-feeder.js';
-import { PeerSource } from './swarm/peer-source.js';
-import { dropPeer, SwarmFetch, type SwarmOptions } from './swarm/swarm-fetch.js';
+import { CastorError } from '../../verify/index.js';
+import type { DataDir } from '../../store/index.js';
+import { digestEquals, formatDigest, type Digest } from '../../store/index.js';
+import { cacheOutboard } from '../../store/index.js';
+import { PartialBlob } from '../../store/index.js';
+import { NotFoundOnPeersError, PeerMisbehavedError } from '../errors.js';
+import { decodeAnswer, requestBlob, type BlobAnswer } from '../protocols/index.js';
+import { InOrderFeeder } from '../swarm/index.js';
+import { PeerSource } from '../swarm/index.js';
+import { dropPeer, SwarmFetch, type SwarmOptions } from '../swarm/index.js';
 
-export type { PeerDroppedEvent } from './swarm/swarm-fetch.js';
+export type { PeerDroppedEvent } from '../swarm/index.js';
 
 export interface FetchContext {
   readonly host: Libp2p;
