@@ -14,3 +14,4 @@ export { addPin, DEFAULT_GRACE_MS, DEFAULT_TMP_AGE_MS, fsck, type FsckNote, type
 export { cacheOutboard, PartialBlob } from './partial/index.js';
 export { type AcceptedRoot, BadSignatureError, checkRoot, decodeRootBundle, decodeSignedRoot, describeRoot, encodeIndex, encodeRootBundle, encodeSignedRoot, EquivocationError, type IndexEntry, IndexView, isTrustedKey, MAX_INDEX_BYTES, type NixInfo, parseKeyList, readIndexBlob, RollbackError, type RootBundle, scanIndex, showRootKey, type SignedRoot, signRoot, sortEntries, trustedKeyArg, TrustStore, unixSeconds, UntrustedKeyError, verifyRootSignature } from './trust/index.js';
 export { limit } from './util/index.js';
+export * from './nix/index.js';
