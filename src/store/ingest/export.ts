@@ -2,7 +2,9 @@
 // executable bit, symlinks as symlinks. Everything is created fresh below OUTPUT with
 // exclusive creates, every name is re-validated, and symlinks are made but never
 // followed, so a hostile tree cannot write outside OUTPUT. Content comes from verified
-// reads only; on any failure what this export created is removed again.
+// reads only; on any failure what this export created is removed again, once every write
+// in flight has settled (a write still running would recreate entries under OUTPUT after
+// the removal, and its own failure would go unhandled).
 
 import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, rm, symlink } from 'node:fs/promises';
@@ -63,7 +65,7 @@ export async function exportNode(node: Node, output: string, options: ExportOpti
   validateNode(withoutName(node), { anonymous: true });
   await clearOutput(output, options.force ?? false);
   const result: ExportResult = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
-  const ctx: Ctx = { options, result, limit: limit(options.concurrency ?? 8), trees: new Map() };
+  const ctx: Ctx = { options, result, limit: limit(options.concurrency ?? 8), trees: new Map(), failure: undefined };
   const out = Buffer.from(output);
   try {
     if ('directory' in node) {
@@ -91,6 +93,8 @@ interface Ctx {
   readonly limit: Limit;
   /** The verified tree, by digest. */
   readonly trees: Map<string, Directory>;
+  /** The first failure: once set, no new file is started, and it is what the export throws. */
+  failure: { err: unknown } | undefined;
 }
 
 async function clearOutput(output: string, force: boolean): Promise<void> {
@@ -108,20 +112,27 @@ async function writeDir(ctx: Ctx, path: Buffer, dir: Directory): Promise<void> {
   await mkdir(path, { mode: DIR_MODE });
   ctx.result.directories++;
   const work: Promise<void>[] = [];
-  for (const child of nodesOf(dir)) {
-    const name = 'directory' in child ? child.directory.name : 'file' in child ? child.file.name : child.symlink.name;
-    // Decoding validated these already; checked again because this is the line that keeps writes inside OUTPUT.
-    validateName(name);
-    const p = Buffer.concat([path, SLASH, name]);
-    if ('directory' in child) {
-      const sub = ctx.trees.get(formatDigest(child.directory.digest));
-      if (sub === undefined) throw new MissingChildError(undefined, name, asDigest(child.directory.digest));
-      await writeDir(ctx, p, sub);
-    } else {
-      work.push(writeNode(ctx, p, child));
+  try {
+    for (const child of nodesOf(dir)) {
+      if (ctx.failure !== undefined) break;
+      const name = 'directory' in child ? child.directory.name : 'file' in child ? child.file.name : child.symlink.name;
+      // Decoding validated these already; checked again because this is the line that keeps writes inside OUTPUT.
+      validateName(name);
+      const p = Buffer.concat([path, SLASH, name]);
+      if ('directory' in child) {
+        const sub = ctx.trees.get(formatDigest(child.directory.digest));
+        if (sub === undefined) throw new MissingChildError(undefined, name, asDigest(child.directory.digest));
+        await writeDir(ctx, p, sub);
+      } else {
+        work.push(writeNode(ctx, p, child).catch((err: unknown) => { ctx.failure ??= { err }; }));
+      }
     }
+  } catch (err: unknown) {
+    ctx.failure ??= { err };
   }
+  // Every file of this directory settled before failing or going on (see the file comment).
   await Promise.all(work);
+  if (ctx.failure !== undefined) throw ctx.failure.err;
   // Last, so a read-only mode on the directory would not stop its own entries being made.
   await chmod(path, DIR_MODE);
 }
@@ -136,38 +147,51 @@ async function writeNode(ctx: Ctx, path: Buffer, node: Node): Promise<void> {
   const { digest: d, size, executable } = node.file;
   const digest = asDigest(d);
   await ctx.limit(async () => {
-    const small = size <= SMALL_BLOB && ctx.options.blobs.readSmall ? ctx.options.blobs.readSmall(digest) : undefined;
-    if (small !== undefined) {
-      if (BigInt(small.length) !== size) throw new FileSizeMismatchError(digest, showPath(path), size, small.length);
-      writeWholeSync(path, small, executable ? EXEC_MODE : FILE_MODE);
-      ctx.result.bytes += small.length;
-      ctx.result.files++;
-      ctx.options.onProgress?.({ files: ctx.result.files, bytes: ctx.result.bytes });
-      return;
-    }
-    const stream = await ctx.options.blobs.read(digest);
-    if (stream === undefined) throw new MissingBlobError(digest, showPath(path));
-    // 'wx': exclusive create, which also refuses to follow a symlink in the final component.
-    const fh = await open(path, 'wx', FILE_MODE);
-    let at = 0;
+    // Queued before another file failed: not started, the export is over.
+    if (ctx.failure !== undefined) return;
     try {
-      for await (const piece of stream) {
-        for (let off = 0; off < piece.length;) {
-          const { bytesWritten } = await fh.write(piece, off, piece.length - off, at);
-          off += bytesWritten;
-          at += bytesWritten;
-        }
-        ctx.result.bytes += piece.length;
-        ctx.options.onProgress?.({ files: ctx.result.files, bytes: ctx.result.bytes });
-      }
-      if (BigInt(at) !== size) throw new FileSizeMismatchError(digest, showPath(path), size, at);
-      // chmod, not the open mode: the umask must not change what the tree says.
-      await fh.chmod(executable ? EXEC_MODE : FILE_MODE);
-    } finally {
-      await fh.close();
+      await writeFile(ctx, path, digest, size, executable);
+    } catch (err: unknown) {
+      // Recorded before the slot is released, so the file waiting for it sees the failure.
+      ctx.failure ??= { err };
+      throw err;
     }
-    ctx.result.files++;
   });
+}
+
+/** One file's bytes, from a verified read, at `path`. */
+async function writeFile(ctx: Ctx, path: Buffer, digest: Digest, size: bigint, executable: boolean): Promise<void> {
+  const small = size <= SMALL_BLOB && ctx.options.blobs.readSmall ? ctx.options.blobs.readSmall(digest) : undefined;
+  if (small !== undefined) {
+    if (BigInt(small.length) !== size) throw new FileSizeMismatchError(digest, showPath(path), size, small.length);
+    writeWholeSync(path, small, executable ? EXEC_MODE : FILE_MODE);
+    ctx.result.bytes += small.length;
+    ctx.result.files++;
+    ctx.options.onProgress?.({ files: ctx.result.files, bytes: ctx.result.bytes });
+    return;
+  }
+  const stream = await ctx.options.blobs.read(digest);
+  if (stream === undefined) throw new MissingBlobError(digest, showPath(path));
+  // 'wx': exclusive create, which also refuses to follow a symlink in the final component.
+  const fh = await open(path, 'wx', FILE_MODE);
+  let at = 0;
+  try {
+    for await (const piece of stream) {
+      for (let off = 0; off < piece.length;) {
+        const { bytesWritten } = await fh.write(piece, off, piece.length - off, at);
+        off += bytesWritten;
+        at += bytesWritten;
+      }
+      ctx.result.bytes += piece.length;
+      ctx.options.onProgress?.({ files: ctx.result.files, bytes: ctx.result.bytes });
+    }
+    if (BigInt(at) !== size) throw new FileSizeMismatchError(digest, showPath(path), size, at);
+    // chmod, not the open mode: the umask must not change what the tree says.
+    await fh.chmod(executable ? EXEC_MODE : FILE_MODE);
+  } finally {
+    await fh.close();
+  }
+  ctx.result.files++;
 }
 
 /** Blobs the store may hand over whole (readSmall): one group. */
