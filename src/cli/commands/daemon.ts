@@ -42,7 +42,7 @@ type StartNode = (data: DataDir, config: NetworkConfig) => Promise<CastorNode>;
 
 /** CastorNode.start, loaded only when a daemon starts (libp2p is a large import). */
 const startCastorNode: StartNode = async (data, config) => {
-  const { CastorNode } = await import('../../node/castor-node.js');
+  const { CastorNode } = await import('../../node/index.js');
   return CastorNode.start(data, {
     ...(config.listen && { listen: [...config.listen] }),
     ...(config.announce && { announce: [...config.announce] }),

@@ -75,7 +75,7 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
       throw new UsageError('fetch: nothing to ask: give --peer MULTIADDR, list "bootstrap" peers in config.json (the DHT is reached through them), or run castor daemon (LAN peers by mDNS, and the DHT)');
     }
     const trust = new TrustStore(data, { extraKeys: await trustedKeyOptions(values) });
-    const node = daemon?.node ?? await (await import('../../node/castor-node.js')).CastorNode.start(data, {
+    const node = daemon?.node ?? await (await import('../../node/index.js')).CastorNode.start(data, {
       listen: [], bootstrap, ...(net.dht !== undefined && { dht: net.dht }),
       onError: (err, context) => { if (context.startsWith('bootstrap')) io.err(`castor: fetch: ${context}: ${oneLine(err)}\n`); },
     });

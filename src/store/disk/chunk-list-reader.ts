@@ -6,7 +6,7 @@ import { UnexpectedEofError } from '../../verify/index.js';
 import { joinPieces, type ByteReader } from '../../verify/index.js';
 import type { ChunkRef } from '../blob-service.js';
 import { ChunkTable } from './chunk-table.js';
-import type { ChunkHandle } from './packs/packed-chunk.js';
+import type { ChunkHandle } from './packs/index.js';
 
 /** Opens chunk `index` of the list; the opener checks the file is there and of the right size. */
 export type ChunkOpener = (chunk: ChunkRef, index: number, contentOffset: number) => Promise<ChunkHandle>;

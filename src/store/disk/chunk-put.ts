@@ -9,8 +9,8 @@
 import { statSync, utimesSync } from 'node:fs';
 import { fsError, isNotFound } from '../fs/index.js';
 import type { FsLayout } from '../fs/index.js';
-import { packIndex } from './packs/pack-index.js';
-import { packWriter } from './packs/pack-writer.js';
+import { packIndex } from './packs/index.js';
+import { packWriter } from './packs/index.js';
 
 /** How often a dedup lookup that misses may look at packs/ again. */
 export const DEDUP_REFRESH_MS = 100;

@@ -27,8 +27,8 @@ import { checkOutboardHeader, chunkDigest, decodeHead, decodeTable } from './fs-
 import { loadRecord, readAt, reopenRecord, type LoadedRecord } from './record-file.js';
 import { oneGroupBlobSize, oneGroupRecord } from './one-group-blob.js';
 import { verifiedRead } from '../blobs/index.js';
-import { openChunk, openPackedChunkSync, type ChunkHandle } from './packs/packed-chunk.js';
-import { readFully } from './packs/pack-format.js';
+import { openChunk, openPackedChunkSync, type ChunkHandle } from './packs/index.js';
+import { readFully } from './packs/index.js';
 import { closeSync } from 'node:fs';
 
 export interface FsBlobServiceOptions {

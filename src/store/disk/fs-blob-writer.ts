@@ -37,7 +37,7 @@ import { GroupSampleCheck } from './group-sample-check.js';
 import { DataDirMissingError, fsError, isNotFound } from '../fs/index.js';
 import type { FsLayout } from '../fs/index.js';
 import { chunkDigest, encodeRecord } from './fs-record.js';
-import { packWriter } from './packs/pack-writer.js';
+import { packWriter } from './packs/index.js';
 import { treeHashes } from './tree-hash-thread.js';
 
 export interface FsWriterConfig {

@@ -21,9 +21,9 @@ import type { FsLayout } from '../fs/index.js';
 import { chunkDigest, encodeRecord } from './fs-record.js';
 import { chunkKept, DEDUP_REFRESH_MS, newDedup, touch } from './chunk-put.js';
 import { isOneGroupBlob } from './one-group-blob.js';
-import type { PackEntry } from './packs/pack-format.js';
-import { packIndex } from './packs/pack-index.js';
-import { packWriter } from './packs/pack-writer.js';
+import type { PackEntry } from './packs/index.js';
+import { packIndex } from './packs/index.js';
+import { packWriter } from './packs/index.js';
 
 /** Content up to this size may be put in one step; larger blobs go through the streaming writer. */
 export const PUT_BYTES_LIMIT = 4 << 20;

@@ -14,7 +14,7 @@ import { BLOB_GROUP_LOG, type ChunkRef, type Digest } from '../blob-service.js';
 import { fsError, isNotFound } from '../fs/index.js';
 import type { FsLayout } from '../fs/index.js';
 import type { RecordHead } from './fs-record.js';
-import { packIndex } from './packs/pack-index.js';
+import { packIndex } from './packs/index.js';
 
 /** The largest blob kept without a record: one group of the store's outboard. */
 export const ONE_GROUP_MAX = groupBytes(BLOB_GROUP_LOG);

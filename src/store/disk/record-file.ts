@@ -10,7 +10,7 @@ import type { FsLayout } from '../fs/index.js';
 import { checkOutboardHeader, decodeChunkTable, decodeHead, RECORD_HEAD_LEN, type RecordHead } from './fs-record.js';
 import { ChunkTable } from './chunk-table.js';
 import { oneGroupBlobSize, oneGroupRecord } from './one-group-blob.js';
-import type { ChunkHandle } from './packs/packed-chunk.js';
+import type { ChunkHandle } from './packs/index.js';
 
 export interface OpenedRecord {
   readonly fh: FileHandle;

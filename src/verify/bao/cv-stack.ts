@@ -1,10 +1,10 @@
 // The chaining values a pre-order walk still expects, shared by the decoder and the
 // verifying slicer.
 
-import { compress } from '../blake3/compress.js';
-import { BLOCK_LEN, PARENT } from '../blake3/constants.js';
-import type { Mode } from '../blake3/mode.js';
-import { parentOutput } from '../blake3/output.js';
+import { compress } from '../blake3/index.js';
+import { BLOCK_LEN, PARENT } from '../blake3/index.js';
+import type { Mode } from '../blake3/index.js';
+import { parentOutput } from '../blake3/index.js';
 import { equalBytes } from './words.js';
 
 /**

@@ -4,11 +4,11 @@
 // the kernel hashes many chunks per call; nothing of a batch is released before
 // its check, and a bad node stops the decode with the offset where it starts.
 
-import { CHUNK_LEN } from '../blake3/constants.js';
-import type { Blake3Kernel } from '../blake3/kernel.js';
-import { releaseKernel, takeKernel } from '../blake3/kernel-pool.js';
-import { HASH_MODE, wordsOf } from '../blake3/mode.js';
-import { hashUnits, subtreeOutput } from '../blake3/subtree.js';
+import { CHUNK_LEN } from '../blake3/index.js';
+import type { Blake3Kernel } from '../blake3/index.js';
+import { releaseKernel, takeKernel } from '../blake3/index.js';
+import { HASH_MODE, wordsOf } from '../blake3/index.js';
+import { hashUnits, subtreeOutput } from '../blake3/index.js';
 import { HashMismatchError, InvalidInputError } from '../errors.js';
 import { normalizeRanges, WHOLE, type ByteRange } from './ranges.js';
 import { checkGroupLog, decodeLength, DEFAULT_GROUP_LOG } from './shape.js';

@@ -2,9 +2,9 @@
 // the hash; the combined encoding then interleaves it with the content, which is
 // the slice of the whole content taken from outboard + data.
 
-import { hashFile, type HashFileOptions } from '../blake3/hash-file.js';
-import { Hasher, type HashResult } from '../blake3/hasher.js';
-import type { Blake3Kernel } from '../blake3/kernel.js';
+import { hashFile, type HashFileOptions } from '../blake3/index.js';
+import { Hasher, type HashResult } from '../blake3/index.js';
+import type { Blake3Kernel } from '../blake3/index.js';
 import { BytesReader, type ByteReader } from './readers.js';
 import { WHOLE } from './ranges.js';
 import { checkGroupLog, DEFAULT_GROUP_LOG, encodeLength } from './shape.js';

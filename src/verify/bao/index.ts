@@ -10,3 +10,5 @@ export { decode, type DecodeOptions } from './decode.js';
 export { extractSlice, type Sink } from './slice.js';
 export { buildOutboard, outboardFile, outboardOf, writeCombined, encodeBytes, withHeader, type Outboard } from './encode.js';
 export { verifiedSliceBlocks, type ContentSource, type VerifiedSliceOptions } from './verified-slice-blocks.js';
+export { PARENT_LEN } from './shape.js';
+export { LengthMismatchError, type VerifiedOutboard, verifyOutboard } from './verify-outboard.js';

@@ -2,7 +2,7 @@
 // splits, the length header. Everything here follows from the content length and
 // the chunk-group log G (groups of 2^G chunks are the leaves).
 
-import { CHUNK_LEN } from '../blake3/constants.js';
+import { CHUNK_LEN } from '../blake3/index.js';
 import { CastorError, InvalidInputError } from '../errors.js';
 
 export const HEADER_LEN = 8;

@@ -7,11 +7,11 @@
 // transport one cipher call each) made only of nodes that verified, and the content is
 // hashed once, copied once, and never allocated per piece.
 
-import { CHUNK_LEN } from '../blake3/constants.js';
-import type { Blake3Kernel } from '../blake3/kernel.js';
-import { HASH_MODE, wordsOf } from '../blake3/mode.js';
-import { releaseKernel, takeKernel } from '../blake3/kernel-pool.js';
-import { hashUnits, subtreeOutput } from '../blake3/subtree.js';
+import { CHUNK_LEN } from '../blake3/index.js';
+import type { Blake3Kernel } from '../blake3/index.js';
+import { HASH_MODE, wordsOf } from '../blake3/index.js';
+import { releaseKernel, takeKernel } from '../blake3/index.js';
+import { hashUnits, subtreeOutput } from '../blake3/index.js';
 import { HashMismatchError, InvalidInputError } from '../errors.js';
 import { checkParent, CvStack } from './cv-stack.js';
 import { normalizeRanges, WHOLE, type ByteRange } from './ranges.js';

@@ -4,12 +4,12 @@
 // come in (a resumable download). The length is proven only once the final group
 // verifies (bao spec): parents alone cannot tell two lengths of the same tree shape apart.
 
-import { CHUNK_LEN } from '../blake3/constants.js';
-import type { Blake3Kernel } from '../blake3/kernel.js';
-import { defaultKernel } from '../blake3/kernel-instance.js';
-import { HASH_MODE, wordsOf } from '../blake3/mode.js';
-import { parentOutput } from '../blake3/output.js';
-import { hashUnits, subtreeOutput } from '../blake3/subtree.js';
+import { CHUNK_LEN } from '../blake3/index.js';
+import type { Blake3Kernel } from '../blake3/index.js';
+import { defaultKernel } from '../blake3/index.js';
+import { HASH_MODE, wordsOf } from '../blake3/index.js';
+import { parentOutput } from '../blake3/index.js';
+import { hashUnits, subtreeOutput } from '../blake3/index.js';
 import { CastorError, HashMismatchError, InvalidInputError, UnexpectedEofError } from '../errors.js';
 import type { ByteRange } from './ranges.js';
 import { checkGroupLog, decodeLength, groupBytes, groupCount, HEADER_LEN, leftLen, outboardSize, PARENT_LEN, subtreeNodeBytes } from './shape.js';

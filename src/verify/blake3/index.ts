@@ -53,3 +53,11 @@ export function subtreeChainingValue(data: Uint8Array, firstChunk: number, mode:
 export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
+export { compress } from './compress.js';
+export { BLOCK_LEN, PARENT } from './constants.js';
+export { releaseKernel, takeKernel } from './kernel-pool.js';
+export { createKernel } from './select-kernel.js';
+export { hashUnits } from './subtree.js';
+export { closeWorkerPool } from './worker-pool.js';
+export { CHUNK_LEN } from './constants.js';
+export { subtreeOutput } from './subtree.js';
