@@ -4,3 +4,16 @@ export { NarAbandonedError, NarFileSizeError, NarFormatError, type NarFormatReas
 export { ingestNar, type NarIngestOptions, type NarIngestResult } from './nar-ingest.js';
 export { MAX_NAR_DEPTH, type NarEvent, readNar } from './nar-reader.js';
 export { narHashOf, NarRender, type NarRenderOptions, type NarSummary, renderNar } from './nar-render.js';
+export { type CaMethod, canonicalContentAddress, type ContentAddress, formatContentAddress, InvalidContentAddressError, parseContentAddress } from './content-address.js';
+export { decompress, DecompressError, type DecompressOptions, type DecompressReason } from './decompress.js';
+export { decodePrefixedHash, formatNixHash, type HashAlgo } from './hash-text.js';
+export { COMPRESSIONS, type Compression, formatNarinfo, MAX_NARINFO_BYTES, type Narinfo, NarinfoError, type NarinfoReason, parseNarinfo } from './narinfo.js';
+export {
+  checkPathInfo, fromIndexEntry, fromNixInfo, InvalidPathInfoError, isSignedBy, NAR_HASH_BYTES, narHashText, type PathInfo,
+  pathInfoFingerprint, signPathInfo, toIndexEntry, toNixInfo, validSignatureKeys,
+} from './path-info.js';
+export {
+  checkHashPart, checkStorePathName, compareStorePaths, HASH_PART_BYTES, HASH_PART_LENGTH, hashPartBytes, InvalidStorePathError,
+  type InvalidStorePathReason, isStorePath, MAX_NAME_LENGTH, parseBaseName, parseStorePath, STORE_DIR, type StorePath,
+} from './store-path.js';
+export { MAX_ZSTD_WINDOW } from './zstd-frames.js';
