@@ -24,9 +24,10 @@ export interface NarIngestResult {
 
 /**
  * Files up to this size are gathered and stored with the store's one-step put where it
- * has one: cheaper than a writer per file, and a NAR of a store path is mostly such files.
+ * has one (as ingest.ts does from disk): cheaper than a writer per file, and a NAR of a
+ * store path is mostly such files.
  */
-const SMALL_FILE = 256 * 1024;
+const SMALL_FILE = 1 << 20;
 
 /** An open directory: its name in the parent (empty for the root) and its entries so far. */
 interface Level {

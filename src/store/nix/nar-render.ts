@@ -49,28 +49,36 @@ export class NarRender implements AsyncIterable<Uint8Array> {
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     if (this.#started) throw new TypeError('a NarRender can be iterated only once');
     this.#started = true;
-    return this.#run();
+    const run = this.#run();
+    return {
+      next: () => run.next(),
+      // A generator closed before its first step never runs its finally: settle here too
+      // (a no-op once the stream settled the result itself).
+      return: async () => {
+        await run.return(undefined);
+        this.#settle.reject(new NarAbandonedError(this.#emitted));
+        return { done: true, value: undefined };
+      },
+    };
   }
 
-  async *#run(): AsyncGenerator<Uint8Array> {
+  /** Bytes handed out so far. */
+  #emitted = 0;
+
+  async *#run(): AsyncGenerator<Uint8Array, undefined> {
     const hash = createHash('sha256');
-    let size = 0;
-    let finished = false;
     try {
       for await (const chunk of render(this.root, this.options)) {
         hash.update(chunk);
-        size += chunk.length;
+        this.#emitted += chunk.length;
         yield chunk;
       }
-      finished = true;
-      this.#settle.resolve({ narHash: new Uint8Array(hash.digest()), narSize: size });
     } catch (err: unknown) {
-      finished = true;
       this.#settle.reject(err);
       throw err;
-    } finally {
-      if (!finished) this.#settle.reject(new NarAbandonedError(size));
     }
+    this.#settle.resolve({ narHash: new Uint8Array(hash.digest()), narSize: this.#emitted });
+    return undefined;
   }
 }
 

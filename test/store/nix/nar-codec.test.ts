@@ -236,5 +236,8 @@ describe('NAR render failures', () => {
     const render = renderNar(r.node, { ...s, chunkSize: 4096 });
     for await (const _ of render) break;
     await assert.rejects(render.result, { code: 'NAR_ABANDONED' });
+    const unstarted = renderNar(r.node, s);
+    await unstarted[Symbol.asyncIterator]().return?.();
+    await assert.rejects(unstarted.result, { code: 'NAR_ABANDONED' }, 'closed before its first chunk');
   });
 });
