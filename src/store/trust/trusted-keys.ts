@@ -13,8 +13,8 @@ import { TrustConfigError } from './errors.js';
 
 export const CONFIG_TRUSTED_KEYS = 'trustedKeys';
 
-/** The keys config.json at `file` lists; none if the file is absent. Throws TrustConfigError if it is malformed. */
-export async function configTrustedKeys(file: string): Promise<PublicKey[]> {
+/** The keys config.json at `file` lists under `field`; none if the file is absent. Throws TrustConfigError if it is malformed. */
+export async function configTrustedKeys(file: string, field = CONFIG_TRUSTED_KEYS): Promise<PublicKey[]> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -29,14 +29,14 @@ export async function configTrustedKeys(file: string): Promise<PublicKey[]> {
     throw new TrustConfigError(file, `is not JSON: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new TrustConfigError(file, 'is not a JSON object');
-  const list = (json as Record<string, unknown>)[CONFIG_TRUSTED_KEYS];
+  const list = (json as Record<string, unknown>)[field];
   if (list === undefined) return [];
-  if (!Array.isArray(list)) throw new TrustConfigError(file, `"${CONFIG_TRUSTED_KEYS}" is not a list of "name:base64" public keys`);
+  if (!Array.isArray(list)) throw new TrustConfigError(file, `"${field}" is not a list of "name:base64" public keys`);
   return list.map((text, i) => {
     try {
       return parsePublicKey(String(text));
     } catch (err: unknown) {
-      throw new TrustConfigError(file, `"${CONFIG_TRUSTED_KEYS}"[${i}]: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new TrustConfigError(file, `"${field}"[${i}]: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   });
 }
