@@ -2,10 +2,12 @@
 # npm run demo: castor's main job, for real, on loopback. Two daemons in temporary data
 # dirs; a tree added and published under a signing key on one, fetched by KEY/NAME on
 # the other (which trusts the key), verified and compared with the original; then a
-# tampering peer caught. Stops its daemons (by pid) and removes its files on exit.
+# lying peer (a hostile peer from test/support, not castor) caught. Stops what it started
+# (by pid) and removes its files on exit. CASTOR_DIST: the build to run (default dist).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-castor() { node dist/src/cli/main.js "$@"; }
+dist=${CASTOR_DIST:-dist}
+castor() { node "$dist/src/cli/main.js" "$@"; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/castor-demo-XXXXXX")
 pids=()
 cleanup() {
@@ -21,7 +23,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # its log in $work/NAME.log; returns once it is ready.
 start_daemon() {
   local name=$1; shift
-  env "$@" node dist/src/cli/main.js daemon --data-dir "$work/$name" --listen /ip4/127.0.0.1/tcp/0 --no-mdns 2>"$work/$name.log" &
+  env "$@" node "$dist/src/cli/main.js" daemon --data-dir "$work/$name" --listen /ip4/127.0.0.1/tcp/0 --no-mdns 2>"$work/$name.log" &
   pids+=($!)
   for _ in $(seq 100); do
     grep -q 'started: peer id' "$work/$name.log" 2>/dev/null && return 0
@@ -69,16 +71,21 @@ echo "$ticket"
 castor fetch "$ticket" "$work/readme-copy" --data-dir "$work/bob"
 cmp "$work/readme-copy" "$work/tree/docs/README" && echo "fetched by ticket: identical"
 
-step "mallory shares a tree but flips one byte of each blob she serves (test-only CASTOR_DEBUG_TAMPER=flip)"
-start_daemon mallory CASTOR_DEBUG_TAMPER=flip
+step "mallory serves a tree but flips one byte of each blob she sends (a hostile peer: test/support/hostile-peer.ts)"
 mkdir -p "$work/evil"
 node -e "const c=require('crypto'),f=require('fs');f.writeFileSync(process.argv[1],c.randomBytes(4<<20))" "$work/evil/payload.bin"
-evil=$(castor share "$work/evil" --data-dir "$work/mallory" | cut -d' ' -f1)
+evil=$(castor add "$work/evil" --data-dir "$work/mallory" | cut -d' ' -f1)
+node "$dist/test/support/hostile-peer-main.js" --data-dir "$work/mallory" --mode flip >"$work/mallory.out" 2>"$work/mallory.log" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/mallory.out" ] && break; sleep 0.1; done
+mallory=$(head -1 "$work/mallory.out" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).addresses[0]))')
+echo "mallory: $mallory"
 set +e
-castor fetch "$evil" "$work/evil-copy" --data-dir "$work/bob"
+castor fetch "$evil" "$work/evil-copy" --peer "$mallory" --data-dir "$work/bob"
 status=$?
 set -e
 echo "exit status $status; $work/evil-copy: $(if [ -e "$work/evil-copy" ]; then echo "written (unexpected)"; else echo "not written"; fi)"
+[ "$status" -ne 0 ] && [ ! -e "$work/evil-copy" ] || { echo "the lying peer was not caught"; exit 1; }
 
 step "bob's daemon log"
 log bob

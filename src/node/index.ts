@@ -20,7 +20,6 @@ export * from './limits.js';
 export { RemoteBlobService, ReadOnlyTierError, type PeerSet } from './remote/index.js';
 export { RemoteDirectoryService } from './remote/index.js';
 export { setRunningHost } from './remote/index.js';
-export { tamperMode, type TamperMode } from './tamper.js';
 export { BLOB_PROTOCOL, DIRECTORY_PROTOCOL, INDEX_PROTOCOL, STAT_PROTOCOL } from './protocols/index.js';
 export { checkAddresses, CONFIG_ANNOUNCE, CONFIG_BOOTSTRAP, CONFIG_LISTEN, mergeNetworkConfig, type NetworkConfig, NetworkConfigError, readNetworkConfig } from './config.js';
 export { claimDataDir, ControlError, controlJson, controlRequest, type ControlServer, type DaemonClaim, type Endpoint, isNotListening, listenControl, NoDaemonError, pidAlive, readDaemonState, readJsonBody } from './control.js';

@@ -81,7 +81,7 @@ interface Edge {
  * The contract, once, for backends that keep canonical encodings by digest:
  * the public methods validate and verify, and call the implementor's `_read`
  * and `_write`. Everything read back is hashed and checked, so a corrupt or
- * tampered backend surfaces as DirectoryDigestMismatchError, never as a tree.
+ * altered backend surfaces as DirectoryDigestMismatchError, never as a tree.
  */
 export abstract class AbstractDirectoryService implements DirectoryService {
   /** The bytes stored under `digest`, or undefined. The caller may keep and mutate them. */

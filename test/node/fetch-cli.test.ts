@@ -11,6 +11,7 @@ import { formatDigest } from '../../src/store/digest.js';
 import { ingestPath } from '../../src/store/ingest/ingest.js';
 import { assertSameTree } from '../store/tree-fixture.js';
 import { dataDir, putBlob, randomBytes, removeDir, startServer, tempDir, type ServerProcess } from './node-fixture.js';
+import { startHostile } from '../support/hostile-process.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 let root: string;
@@ -73,7 +74,8 @@ test('a peer that flips a byte is named on stderr and dropped; the fetch complet
   const big = randomBytes(6_000_000);
   const hex = formatDigest(await putBlob(liarDir, big));
   await putBlob(await dataDir(root, 'honest'), big);
-  const liar = await startServer(path.join(root, 'liar'), { CASTOR_DEBUG_TAMPER: 'flip' });
+  const hostile = await startHostile(path.join(root, 'liar'), ['flip']);
+  const liar = hostile.node('flip');
   const honest = await startServer(path.join(root, 'honest'));
   try {
     const data = path.join(root, 'client-liar');
@@ -84,7 +86,7 @@ test('a peer that flips a byte is named on stderr and dropped; the fetch complet
     assert.doesNotMatch(r.stderr, new RegExp(honest.peerId));
     assert.ok((await readFile(out)).equals(big));
   } finally {
-    await liar.stop();
+    await hostile.stop();
     await honest.stop();
   }
 });

@@ -1,6 +1,5 @@
-// Servers that lie on purpose (CASTOR_DEBUG_TAMPER, test-only: src/node/tamper.ts), each
-// in a process of its own: a flipped byte, a truncated answer, a false size, a bad
-// outboard, garbage. The client stops at the bad group, names the peer and the digest,
+// Peers that lie on purpose (test/support/hostile-peer.ts, in a process of their own):
+// a flipped byte, a truncated answer, a false size, a bad outboard, garbage. The client stops at the bad group, names the peer and the digest,
 // keeps no unverified byte (the store lacks the blob; every group a partial holds
 // verifies), and an honest peer afterwards completes the fetch from what was kept.
 
@@ -14,6 +13,7 @@ import type { DataDir } from '../../src/store/disk/data-dir.js';
 import { ingestPath } from '../../src/store/ingest/ingest.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dataDir, putBlob, randomBytes, readBlob, removeDir, startServer, tempDir, type ServerProcess } from './node-fixture.js';
+import { startHostile, type HostileNode, type HostileProcess } from '../support/hostile-process.js';
 
 const GROUP = 16384;
 let root: string;
@@ -23,7 +23,7 @@ let big: Digest;
 let smallBytes: Uint8Array;
 let small: Digest;
 let tree: Digest;
-const liars = new Map<string, ServerProcess>();
+let liars: HostileProcess;
 
 /** A data dir holding the test content; each server needs its own (its own identity, so its own peer id). */
 async function servedDir(name: string): Promise<string> {
@@ -42,14 +42,12 @@ before(async () => {
   await mkdir(path.join(src, 'd'), { recursive: true });
   await writeFile(path.join(src, 'd', 'a'), randomBytes(50_000));
   honest = await startServer(await servedDir('honest'));
-  await Promise.all(['flip', 'truncate', 'size', 'outboard', 'garbage'].map(async (mode) => {
-    liars.set(mode, await startServer(await servedDir(mode), { CASTOR_DEBUG_TAMPER: mode }));
-  }));
+  liars = await startHostile(await servedDir('liars'), ['flip', 'truncate', 'size', 'outboard', 'garbage']);
 });
 
 after(async () => {
   await honest?.stop();
-  for (const s of liars.values()) await s.stop();
+  await liars?.stop();
   await removeDir(root);
 });
 
@@ -70,7 +68,7 @@ async function heldGroups(data: DataDir, digest: Digest): Promise<number[]> {
   }
 }
 
-async function expectLie(node: CastorNode, digest: Digest, liar: ServerProcess, detail: RegExp): Promise<void> {
+async function expectLie(node: CastorNode, digest: Digest, liar: HostileNode, detail: RegExp): Promise<void> {
   await assert.rejects(node.fetch(digest, { peers: [liar.address] }), (err: Error & { code?: string }) => {
     assert.equal(err.code, 'PEER_MISBEHAVED', err.message);
     assert.ok(err.message.includes(liar.peerId), `names the peer: ${err.message}`);
@@ -88,7 +86,7 @@ for (const [mode, detail] of [
     const data = await dataDir(root, `client-${mode}`);
     const node = await CastorNode.start(data, { listen: [] });
     try {
-      await expectLie(node, big, liars.get(mode)!, new RegExp(`${detail.source}|${formatDigest(big)}`));
+      await expectLie(node, big, liars.node(mode), new RegExp(`${detail.source}|${formatDigest(big)}`));
       assert.equal(await data.blobs.has(big), false);
       const held = await heldGroups(data, big);
       if (mode === 'flip') assert.ok(!held.includes(Math.floor(bigBytes.length / 2 / GROUP)), 'the flipped group is not kept');
@@ -105,7 +103,7 @@ for (const [mode, detail] of [
     const data = await dataDir(root, `client-small-${mode}`);
     const node = await CastorNode.start(data, { listen: [] });
     try {
-      await expectLie(node, small, liars.get(mode)!, /./);
+      await expectLie(node, small, liars.node(mode), /./);
       assert.equal(await data.blobs.has(small), false);
       assert.deepEqual(await PartialBlob.list(data), []);
     } finally {
@@ -118,7 +116,7 @@ test('outboard: a stat whose outboard does not verify is refused before anything
   const data = await dataDir(root, 'client-outboard');
   const node = await CastorNode.start(data, { listen: [] });
   try {
-    await expectLie(node, big, liars.get('outboard')!, /outboard does not verify/);
+    await expectLie(node, big, liars.node('outboard'), /outboard does not verify/);
     assert.deepEqual(await PartialBlob.list(data), []);
     assert.equal(await data.blobs.has(big), false);
   } finally {
@@ -130,8 +128,8 @@ test('garbage: random bytes instead of an answer are reported for blobs and tree
   const data = await dataDir(root, 'client-garbage');
   const node = await CastorNode.start(data, { listen: [] });
   try {
-    await expectLie(node, small, liars.get('garbage')!, /./);
-    await expectLie(node, tree, liars.get('garbage')!, /./);
+    await expectLie(node, small, liars.node('garbage'), /./);
+    await expectLie(node, tree, liars.node('garbage'), /./);
     assert.equal(await data.directories.get(tree), undefined);
     // The honest peer is still there for the same client.
     assert.equal((await node.fetch(tree, { peers: [honest.address] })).files, 1);
@@ -144,7 +142,7 @@ test('a lying peer listed first does not stop an honest one listed after it', as
   const data = await dataDir(root, 'client-two');
   const node = await CastorNode.start(data, { listen: [] });
   try {
-    const r = await node.fetch(big, { peers: [liars.get('flip')!.address, honest.address] });
+    const r = await node.fetch(big, { peers: [liars.node('flip').address, honest.address] });
     assert.equal(r.bytes, bigBytes.length);
     assert.ok(Buffer.from(await readBlob(data, big)).equals(bigBytes));
   } finally {

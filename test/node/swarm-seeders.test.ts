@@ -1,7 +1,7 @@
 // Many peers at once: four seeders, one fetcher. Groups come from all four; a seeder
 // killed (SIGKILL) mid-fetch does not stop it, nor one that stops answering (SIGSTOP:
-// its units are re-assigned after stallMs); a seeder that flips a byte
-// (CASTOR_DEBUG_TAMPER=flip) is caught by the verifying decoder, hung up on and named,
+// its units are re-assigned after stallMs); a seeder that flips a byte (a hostile peer,
+// test/support/hostile-peer.ts) is caught by the verifying decoder, hung up on and named,
 // and the others finish the blob, which holds exactly the right bytes.
 
 import { after, before, test } from 'node:test';
@@ -14,6 +14,7 @@ import { fetchBlob, type PeerDroppedEvent } from '../../src/node/fetch/fetch-blo
 import { PartialBlob } from '../../src/store/partial/partial-blob.js';
 import { formatDigest, type Digest } from '../../src/store/digest.js';
 import { dataDir, putBlob, randomBytes, readBlob, removeDir, startServer, tempDir, type ServerProcess } from './node-fixture.js';
+import { startHostile } from '../support/hostile-process.js';
 
 // Large enough for every lane to come back for a unit past the middle, where `flip` lies.
 const SIZE = 64 << 20;
@@ -23,16 +24,16 @@ let digest: Digest;
 const started: ServerProcess[] = [];
 
 /** A seeder in a process of its own, on a copy of the seeded data dir (its own identity). */
-async function seeder(name: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+async function seeder(name: string): Promise<ServerProcess> {
   const dir = path.join(root, name);
   await cp(path.join(root, 'seed'), dir, { recursive: true });
-  const s = await startServer(dir, env);
+  const s = await startServer(dir);
   started.push(s);
   return s;
 }
 
 /** A client node connected to `servers`; resolves to it and their peer ids in that order. */
-async function client(name: string, servers: readonly ServerProcess[]): Promise<{ node: CastorNode; peers: PeerId[] }> {
+async function client(name: string, servers: readonly { readonly address: string }[]): Promise<{ node: CastorNode; peers: PeerId[] }> {
   const node = await CastorNode.start(await dataDir(root, name), { listen: [] });
   const peers: PeerId[] = [];
   for (const s of servers) {
@@ -130,7 +131,8 @@ test('a seeder that stops answering (SIGSTOP) mid-fetch: its units go to the oth
 
 test('a seeder that flips a byte is dropped and named; the others finish with the right bytes', async () => {
   const honest = await Promise.all(['h1', 'h2', 'h3'].map((n) => seeder(n)));
-  const liar = await seeder('liar', { CASTOR_DEBUG_TAMPER: 'flip' });
+  const hostile = await startHostile(path.join(root, 'seed'), ['flip']);
+  const liar = hostile.node('flip');
   const { node, peers } = await client('fetch-liar', [liar, ...honest]);
   const dropped: PeerDroppedEvent[] = [];
   try {
@@ -144,6 +146,7 @@ test('a seeder that flips a byte is dropped and named; the others finish with th
     assert.ok(Buffer.from(await readBlob(node.data, digest)).equals(bytes), 'the store holds only the right bytes');
   } finally {
     await node.stop();
-    for (const s of [liar, ...honest]) await s.stop();
+    await hostile.stop();
+    for (const s of honest) await s.stop();
   }
 });

@@ -2,8 +2,7 @@
 // BlobResponse header and the bao slice of those ranges, verified as it is read from the
 // disk store and sent with backpressure, never holding more than a block of the blob.
 
-import type { Stream } from '@libp2p/interface';
-import { encodeLength, normalizeRanges, verifiedSliceBlocks, walk, WHOLE, type ByteRange } from '../../verify/index.js';
+import { normalizeRanges, verifiedSliceBlocks, walk, WHOLE, type ByteRange } from '../../verify/index.js';
 import { BLOB_GROUP_LOG } from '../../store/index.js';
 import { asDigest, type Digest } from '../../store/index.js';
 import type { DataDir } from '../../store/index.js';
@@ -11,7 +10,6 @@ import { PartialBlob } from '../../store/index.js';
 import { CastorError } from '../../verify/index.js';
 import { MAX_RANGES } from '../limits.js';
 import { send } from '../stream-io.js';
-import { SIZE_LIE, tamperMode, type TamperMode } from '../tamper.js';
 import { BlobRequest, BlobResponse, Status } from './exchange-pb.js';
 import { BLOB_PROTOCOL } from './ids.js';
 import { BadRequestError, type ProtocolHandler, type Responder, type ServeSources } from './server.js';
@@ -87,65 +85,8 @@ export function sliceLength(len: number, ranges: readonly ByteRange[]): number {
   return n;
 }
 
-/**
- * Content offset `len / 2` (where TEST-ONLY `flip` damages the slice) as an offset in the
- * slice of `ranges`: in the first group sent that ends past it, clamped into that group.
- * undefined when no such group is sent.
- */
-function flipOffset(len: number, ranges: readonly ByteRange[]): number | undefined {
-  const mid = Math.floor(len / 2);
-  let n = 8;
-  for (const step of walk(len, BLOB_GROUP_LOG, normalizeRanges(ranges, len).select)) {
-    if (step.kind === 'parent') n += 64;
-    else if (step.kind === 'group') {
-      if (step.start + step.len > mid && step.len > 0) return n + Math.max(0, Math.min(step.len - 1, mid - step.start));
-      n += step.len;
-    }
-  }
-  return undefined;
-}
-
-/** Sends the slice's blocks, with the TEST-ONLY tampering applied on the way. */
-class SliceSender {
-  readonly #stream: Stream;
-  readonly #tamper: TamperMode | undefined;
-  readonly #len: number;
-  readonly #stopAt: number;
-  readonly #flipAt: number | undefined;
-  #sent = 0;
-  stopped = false;
-
-  constructor(stream: Stream, tamper: TamperMode | undefined, len: number, ranges: readonly ByteRange[], private readonly count: (n: number) => void) {
-    this.#stream = stream;
-    this.#tamper = tamper;
-    this.#len = len;
-    this.#stopAt = tamper === 'truncate' ? Math.floor(sliceLength(len, ranges) / 2) : Number.POSITIVE_INFINITY;
-    this.#flipAt = tamper === 'flip' ? flipOffset(len, ranges) : undefined;
-  }
-
-  async put(block: Uint8Array): Promise<void> {
-    let bytes = block;
-    if (this.#tamper === 'size' && this.#sent === 0) {
-      bytes = bytes.slice();
-      bytes.set(encodeLength(this.#len + SIZE_LIE), 0);
-    } else if (this.#flipAt !== undefined && this.#flipAt >= this.#sent && this.#flipAt < this.#sent + bytes.length) {
-      bytes = bytes.slice();
-      bytes[this.#flipAt - this.#sent]! ^= 0x01;
-    }
-    const room = this.#stopAt - this.#sent;
-    if (room < bytes.length) {
-      bytes = bytes.subarray(0, Math.max(0, room));
-      this.stopped = true;
-    }
-    this.#sent += bytes.length;
-    await send(this.#stream, bytes);
-    this.count(bytes.length);
-  }
-}
-
 async function serveBlob(request: Uint8Array, out: Responder, { data }: ServeSources): Promise<void> {
   const { digest, ranges } = parseBlobRequest(request);
-  const tamper = tamperMode();
   const blob = await openStoredBlob(data, digest);
   if (blob === undefined) {
     if (!(await servePartial(digest, ranges, out, data))) await out.header(BlobResponse.encode({ status: Status.NOT_FOUND, size: 0n, error: '' }));
@@ -154,9 +95,8 @@ async function serveBlob(request: Uint8Array, out: Responder, { data }: ServeSou
   let content: ChunkContent | undefined;
   try {
     const len = blob.length;
-    await out.header(BlobResponse.encode({ status: Status.OK, size: BigInt(len + (tamper === 'size' ? SIZE_LIE : 0)), error: '' }));
+    await out.header(BlobResponse.encode({ status: Status.OK, size: BigInt(len), error: '' }));
     const served = servedBytes(data);
-    const sender = new SliceSender(out.stream, tamper, len, ranges, (n) => served.add(out.peer, n));
     content = new ChunkContent(blob.layout, await blob.chunksUnder(groupRanges(ranges, len)));
     // Every block is made of nodes checked against the digest: a damaged chunk on disk
     // ends the slice with HASH_MISMATCH before any of its bytes go out. The next block is
@@ -165,10 +105,9 @@ async function serveBlob(request: Uint8Array, out: Responder, { data }: ServeSou
     let sending: Promise<void> = Promise.resolve();
     for await (const block of verifiedSliceBlocks(blob.outboard, content, { hash: digest, groupLog: BLOB_GROUP_LOG, ranges, batchBytes: SEND_BYTES, firstBatchBytes: FIRST_SEND_BYTES })) {
       await sending;
-      sending = sender.put(block);
+      sending = send(out.stream, block).then(() => served.add(out.peer, block.length));
       // Awaited at the next block or below; a failure meanwhile must not go unhandled.
       sending.catch(() => undefined);
-      if (sender.stopped) break;
     }
     await sending;
   } finally {

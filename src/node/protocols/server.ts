@@ -4,18 +4,13 @@
 // started, else the stream is aborted. A peer that keeps breaking the protocol is
 // disconnected. Nothing a peer sends can throw out of here.
 
-import { randomBytes } from 'node:crypto';
 import type { Connection, Libp2p, Stream } from '@libp2p/interface';
 import type { DataDir } from '../../store/index.js';
 import type { TrustStore } from '../../store/index.js';
 import { CastorError } from '../../verify/index.js';
 import { MAX_ERROR_TEXT, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_REQUEST_BYTES, MAX_REQUESTS_PER_PEER, MAX_VIOLATIONS_PER_PEER, REQUEST_TIMEOUT } from '../limits.js';
-import { send, sendMessage, StreamBytes } from '../stream-io.js';
-import { tamperMode } from '../tamper.js';
+import { sendMessage, StreamBytes } from '../stream-io.js';
 import { Status } from './exchange-pb.js';
-
-/** What a TEST-ONLY `garbage` server sends instead of an answer. */
-const GARBAGE_BYTES = 4096;
 
 /** What handlers serve from. */
 export interface ServeSources {
@@ -136,12 +131,7 @@ export class ExchangeServer {
     try {
       const request = await new StreamBytes(stream).readMessage(MAX_REQUEST_BYTES, 'request');
       clearTimeout(timer);
-      if (tamperMode() === 'garbage') {
-        started = true;
-        await send(stream, randomBytes(GARBAGE_BYTES));
-      } else {
-        await h.serve(request, out, this.#sources);
-      }
+      await h.serve(request, out, this.#sources);
       await stream.close();
     } catch (err: unknown) {
       clearTimeout(timer);

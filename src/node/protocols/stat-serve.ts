@@ -7,7 +7,6 @@ import { groupCount } from '../../verify/index.js';
 import { BLOB_GROUP_LOG, type ChunkRef } from '../../store/index.js';
 import { PartialBlob } from '../../store/index.js';
 import { send } from '../stream-io.js';
-import { tamperMode } from '../tamper.js';
 import { checkRequestDigest } from './blob-serve.js';
 import { StatRequest, StatResponse, Status } from './exchange-pb.js';
 import { STAT_PROTOCOL } from './ids.js';
@@ -79,12 +78,7 @@ async function serveStat(request: Uint8Array, out: Responder, sources: ServeSour
     await out.header(StatResponse.encode({ status: Status.NOT_FOUND, size: 0n, outboardLength: 0, chunkCount: 0, bitfieldLength: 0, complete: false, error: '' }));
     return;
   }
-  let outboard = a.outboard;
-  if (tamperMode() === 'outboard') {
-    // TEST-ONLY (tamper.ts): a parent's byte, or the length header when there is no parent.
-    outboard = outboard.slice();
-    outboard[outboard.length > 8 ? 8 + Math.floor((outboard.length - 8) / 2) : 0]! ^= 0x01;
-  }
+  const { outboard } = a;
   await out.header(StatResponse.encode({
     status: Status.OK, size: BigInt(a.size), outboardLength: outboard.length, chunkCount: a.chunkCount,
     bitfieldLength: a.bitfield.length, complete: a.complete, error: '',
