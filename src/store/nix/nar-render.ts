@@ -220,7 +220,7 @@ class Out {
 
   constructor(readonly chunkSize: number) {
     if (!Number.isSafeInteger(chunkSize) || chunkSize < 64) throw new RangeError(`chunkSize ${chunkSize} is below 64 bytes`);
-    this.#buf = new Uint8Array(chunkSize);
+    this.#buf = Buffer.allocUnsafe(chunkSize);
   }
 
   bytes(b: Uint8Array): void {
@@ -231,7 +231,8 @@ class Out {
       at += k;
       if (this.#n === this.#buf.length) {
         this.#full.push(this.#buf);
-        this.#buf = new Uint8Array(this.chunkSize);
+        // Not zero-filled: every byte is written before the chunk is handed out.
+        this.#buf = Buffer.allocUnsafe(this.chunkSize);
         this.#n = 0;
       }
     }
@@ -263,7 +264,8 @@ class Out {
   }
 
   *end(): Generator<Uint8Array> {
-    if (this.#n > 0) yield this.#buf.subarray(0, this.#n);
+    // A short tail is copied, so a small NAR kept by its consumer does not pin a whole chunk.
+    if (this.#n > 0) yield this.#n < this.chunkSize / 4 ? this.#buf.slice(0, this.#n) : this.#buf.subarray(0, this.#n);
     this.#n = 0;
   }
 }
