@@ -52,3 +52,9 @@ export const MAX_READ_BUFFER = 4 * MiB;
 
 /** Blobs fetched at once when a tree is fetched. */
 export const TREE_FETCH_CONCURRENCY = 8;
+
+/**
+ * A peer's proof of a blob's size (its final group, at most 16 KiB, and the parents above
+ * it) must arrive within this long; a peer that holds the proof back is not waited for.
+ */
+export const SIZE_PROOF_TIMEOUT = 30 * second;

@@ -4,8 +4,10 @@
 // Small blobs (up to DIRECT_FETCH_LIMIT) stream from one peer straight into a store
 // writer, which publishes the blob only once it is whole and hashes to the digest. Larger
 // ones are downloaded into a PartialBlob (partial/<hex>/ in the data dir): every peer is
-// asked for its stat at once, the first outboard (verified against the digest) begins the
-// partial, then the missing groups come from all the peers at once (swarm/swarm-fetch.ts),
+// asked for its stat at once, and each that claims the blob for its final group under
+// the size it claims (prove-size.ts); the first proof (the outboard verified against the
+// digest, the size by the final group) begins the partial, or corrects a resumed one whose
+// size was never proved, then the missing groups come from all the peers at once (swarm/swarm-fetch.ts),
 // each asked only for groups it holds; a fetch killed at any moment and started again
 // asks only for what is missing. The blob is stored as it arrives (swarm/in-order-feeder.ts).
 // A peer that lies is hung up on, reported (onPeerDropped) and not asked again; the
@@ -19,6 +21,7 @@ import { cacheOutboard } from '../../store/index.js';
 import { PartialBlob } from '../../store/index.js';
 import { NotFoundOnPeersError, PeerMisbehavedError } from '../errors.js';
 import { decodeAnswer, requestBlob, type BlobAnswer } from '../protocols/index.js';
+import { holdsFinalGroup, proveSize, type SizeProof } from './prove-size.js';
 import { InOrderFeeder } from '../swarm/index.js';
 import { PeerSource } from '../swarm/index.js';
 import { dropPeer, SwarmFetch, type SwarmOptions } from '../swarm/index.js';
@@ -71,21 +74,40 @@ export async function fetchBlob(ctx: FetchContext, digest: Digest, peers: readon
   if (local !== undefined) return { size: local.size, fetchedBytes: 0 };
   const attempts = new Attempts();
   const sources = uniqueSources(peers);
-  const resumed = await PartialBlob.resume(ctx.data, digest);
-  if (resumed !== undefined) return fetchIntoPartial(ctx, resumed, peers, sources, attempts, options);
-  const hint = options.sizeHint;
-  if (hint !== undefined && hint <= DIRECT_FETCH_LIMIT) return fetchDirect(ctx, digest, peers, attempts, options);
-  // Every peer stated at once; the first that has the blob gives the size and outboard.
-  const first = await firstStat(ctx, digest, sources, attempts, options);
-  options.signal?.throwIfAborted();
-  const st = first?.stat;
-  if (st === undefined) return attempts.fail(digest, peers);
-  if (st.size <= DIRECT_FETCH_LIMIT) return fetchDirect(ctx, digest, peers, attempts, options);
-  options.onSize?.(st.size);
-  // Verified by the stat already: the partial takes it from the cache instead of hashing it again.
-  cacheOutboard(st.tree);
-  const partial = await PartialBlob.begin(ctx.data, digest, st.size, st.outboard);
-  return fetchIntoPartial(ctx, partial, peers, sources, attempts, options);
+  let partial = await PartialBlob.resume(ctx.data, digest);
+  // Its final group verified under its size: the size is proved, every other claim is a lie.
+  if (partial !== undefined && partial.has(partial.groupCount - 1)) return fetchIntoPartial(ctx, partial, peers, sources, attempts, options);
+  try {
+    const hint = options.sizeHint;
+    if (partial === undefined && hint !== undefined && hint <= DIRECT_FETCH_LIMIT) return await fetchDirect(ctx, digest, peers, attempts, options);
+    const first = await firstProof(ctx, digest, sources, attempts, options);
+    options.signal?.throwIfAborted();
+    if (first === undefined) return attempts.fail(digest, peers);
+    if (first === 'small') {
+      // Fetched whole and verified by the decoder; an unproved partial of it is of no use.
+      await partial?.abort();
+      partial = undefined;
+      return await fetchDirect(ctx, digest, peers, attempts, options);
+    }
+    const st = first.stat;
+    if (partial !== undefined && partial.size !== first.size) {
+      // Its size was a claim the proof contradicts: what it holds goes with it.
+      await partial.abort();
+      partial = undefined;
+    }
+    if (partial === undefined) {
+      // Verified by the stat already: the partial takes it from the cache instead of hashing it again.
+      cacheOutboard(st.tree);
+      partial = await PartialBlob.begin(ctx.data, digest, first.size, st.outboard);
+    }
+    // Released by the verifying decoder for this digest and size.
+    await partial.writeVerified(first.start, first.finalGroup);
+    const started = partial;
+    partial = undefined;
+    return await fetchIntoPartial(ctx, started, peers, sources, attempts, options, first);
+  } finally {
+    await partial?.close();
+  }
 }
 
 function uniqueSources(peers: readonly PeerId[]): PeerSource[] {
@@ -95,26 +117,54 @@ function uniqueSources(peers: readonly PeerId[]): PeerSource[] {
 }
 
 /**
- * Asks every peer for its stat at once; resolves with the first that has the blob, or
- * undefined once all answered without it. Answers still coming are kept by the sources.
+ * Asks every peer for its stat at once, and each that claims the blob for the proof of
+ * its size (its final group) as its stat arrives. Resolves with the first proof,
+ * 'small' once a peer states a size up to DIRECT_FETCH_LIMIT (fetched whole, which proves
+ * it), or undefined once every peer answered without either. Proofs still under way are
+ * aborted; stat answers still coming are kept by the sources.
  */
-async function firstStat(ctx: FetchContext, digest: Digest, sources: readonly PeerSource[], attempts: Attempts, options: BlobFetchOptions): Promise<PeerSource | undefined> {
-  return new Promise((resolve) => {
-    let left = sources.length;
-    if (left === 0) resolve(undefined);
-    for (const s of sources) {
-      void s.restat(ctx.host, digest, options.signal).then(() => {
-        const err = s.takeError();
-        if (err instanceof PeerMisbehavedError) dropPeer(ctx.host, s, err, digest, (e) => attempts.add(e), options.onPeerDropped);
-        else if (err !== undefined) {
-          attempts.add(err);
-          s.failures++;
-        }
-        if (s.stat !== undefined) resolve(s);
-        if (--left === 0) resolve(undefined);
-      });
+async function firstProof(ctx: FetchContext, digest: Digest, sources: readonly PeerSource[], attempts: Attempts, options: BlobFetchOptions): Promise<SizeProof | 'small' | undefined> {
+  const stop = new AbortController();
+  const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal]);
+  const fail = (s: PeerSource, err: unknown): void => {
+    if (err instanceof PeerMisbehavedError) dropPeer(ctx.host, s, err, digest, (e) => attempts.add(e), options.onPeerDropped);
+    else if (!stop.signal.aborted) {
+      attempts.add(err);
+      s.failures++;
     }
+  };
+  let result: SizeProof | 'small' | undefined;
+  const decide = (r: SizeProof | 'small'): void => {
+    result ??= r;
+    stop.abort();
+  };
+  const proofs = new Set<Promise<void>>();
+  const prove = async (s: PeerSource): Promise<void> => {
+    try {
+      const proof = await proveSize(ctx.host, s, digest, signal);
+      if (proof !== undefined) decide(proof);
+    } catch (err: unknown) {
+      fail(s, err);
+    }
+  };
+  // Stats are not aborted once a proof decided: the swarm goes on with what they say.
+  const stats = sources.map(async (s) => {
+    await s.restat(ctx.host, digest, options.signal);
+    const err = s.takeError();
+    if (err !== undefined) return fail(s, err);
+    if (s.stat === undefined || stop.signal.aborted) return;
+    if (s.stat.size <= DIRECT_FETCH_LIMIT) return decide('small');
+    if (!holdsFinalGroup(s)) return;
+    const p = prove(s);
+    proofs.add(p);
+    await p;
   });
+  const decided = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+  await Promise.race([Promise.all(stats), decided]);
+  stop.abort();
+  // Every proof settled (the rest aborted once one decided) before the fetch goes on.
+  await Promise.allSettled([...proofs]);
+  return result;
 }
 
 /** The whole blob from the first peer that has it, decoded straight into a store writer. */
@@ -182,13 +232,18 @@ function checkStored(digest: Digest, stored: Digest): void {
  */
 async function fetchIntoPartial(
   ctx: FetchContext, partial: PartialBlob, peers: readonly PeerId[], sources: readonly PeerSource[],
-  attempts: Attempts, options: BlobFetchOptions,
+  attempts: Attempts, options: BlobFetchOptions, proof?: SizeProof,
 ): Promise<BlobFetchResult> {
   const { digest } = partial;
   const feeder = new InOrderFeeder(partial, ctx.data);
   let stored = false;
   try {
     options.onSize?.(partial.size);
+    if (proof !== undefined) {
+      // The final group came over the network too, from the peer that proved the size.
+      proof.source.delivered += proof.finalGroup.length;
+      options.onBytes?.(proof.finalGroup.length);
+    }
     const swarm = new SwarmFetch(ctx.host, partial, feeder, sources, (err) => attempts.add(err), options);
     const r = await swarm.run();
     if (!partial.isComplete) attempts.fail(digest, peers);
@@ -198,7 +253,7 @@ async function fetchIntoPartial(
     await partial.abort(); // stored: the partial is no longer needed
     const fromPeers: Record<string, number> = {};
     for (const s of sources) if (s.delivered > 0) fromPeers[s.name] = s.delivered;
-    return { size: partial.size, fetchedBytes: r.fetched, peer: r.last, fromPeers };
+    return { size: partial.size, fetchedBytes: r.fetched + (proof?.finalGroup.length ?? 0), peer: r.last ?? proof?.source.name, fromPeers };
   } finally {
     if (!stored) await feeder.abort();
     // A partial that did not complete stays on disk (what verified, persisted) for the next fetch.

@@ -289,12 +289,12 @@ export class SwarmFetch {
     return this.#idleFor(ms, this.#sched.changed());
   }
 
-  /** A size other than the partial's (whose outboard verified) is a lie by one of the two; the partial's came first. */
+  /** A size other than the partial's is a lie: the partial's was proved by its final group before the swarm began (fetch/prove-size.ts). */
   #checkSize(source: PeerSource): void {
     const st = source.stat;
     if (st !== undefined && st.size !== this.#partial.size) {
       source.stat = undefined;
-      throw new PeerMisbehavedError(source.name, this.#partial.digest, `states ${st.size} bytes; the outboard held says ${this.#partial.size}`);
+      throw new PeerMisbehavedError(source.name, this.#partial.digest, `states ${st.size} bytes; the blob's final group proved ${this.#partial.size}`);
     }
   }
 
@@ -371,7 +371,7 @@ export class SwarmFetch {
       }
       if (answer.claimedSize !== size) {
         answer.exchange.stream.abort(new Error('size mismatch'));
-        throw new PeerMisbehavedError(answer.exchange.peer, partial.digest, `claims ${answer.claimedSize} bytes; the verified outboard says ${size}`);
+        throw new PeerMisbehavedError(answer.exchange.peer, partial.digest, `claims ${answer.claimedSize} bytes; the blob's final group proved ${size}`);
       }
       let pos = range.start;
       const it = decodeAnswer(answer)[Symbol.asyncIterator]();
