@@ -37,6 +37,7 @@ import { INDEX_SUFFIX, listPacks, PACK_SUFFIX, packIndex, readPackView, type Pac
 import { packRewritable, removeIndexOf, rewritePack, rewritePacks } from '../disk/index.js';
 import { sealPacks } from '../disk/index.js';
 import { trustRoots } from '../trust/index.js';
+import { pathInfoRoots } from '../nix/index.js';
 
 export { GcAbortedError } from './gc-mark.js';
 
@@ -81,10 +82,11 @@ export interface GcSummary {
   readonly dryRun: boolean;
 }
 
-/** Every pin's digest, then what signed roots keep. */
+/** Every pin's digest, then what signed roots keep, then each Nix PathInfo's root. */
 export async function* defaultRoots(data: DataDir): AsyncGenerator<Digest> {
   for (const pin of await listPins(data.layout)) yield pin.digest;
   yield* trustRoots(data);
+  yield* pathInfoRoots(data.layout);
 }
 
 export async function gc(data: DataDir, options: GcOptions = {}): Promise<GcSummary> {

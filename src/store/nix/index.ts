@@ -17,3 +17,7 @@ export {
   type InvalidStorePathReason, isStorePath, MAX_NAME_LENGTH, parseBaseName, parseStorePath, STORE_DIR, type StorePath,
 } from './store-path.js';
 export { MAX_ZSTD_WINDOW } from './zstd-frames.js';
+export {
+  CorruptPathInfoError, MissingReferenceError, MissingRootError, NIX_DIR, NixSignatureError, PATH_INFO_DIR, PathConflictError,
+  PathInfoStore, type PathInfoStoreOptions, pathInfoRoots, PathInUseError, type PutOptions, rootDigestOf,
+} from './path-info-store.js';
