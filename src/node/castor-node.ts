@@ -19,6 +19,7 @@ import { DialError, NotFoundOnPeersError } from './errors.js';
 import { fetchBlob, type FetchContext, type PeerDroppedEvent } from './fetch/index.js';
 import { fetchRoot } from './fetch/index.js';
 import { fetchTree } from './fetch/index.js';
+import { probeKind } from './fetch/index.js';
 import { createHost, parseMultiaddr, type Host } from './host.js';
 import { loadOrCreateIdentity } from './identity.js';
 import { DIAL_TIMEOUT } from './limits.js';
@@ -279,7 +280,11 @@ export class CastorNode {
       this.#onPeerDropped?.(event);
       options.onPeerDropped?.(event);
     };
-    const tree = await fetchTree(this.#ctx, digest, peers, {
+    // Tree or blob: the local store knows, else the first peer whose answer verifies.
+    const local = (await this.data.directories.get(digest)) !== undefined;
+    const kind = local ? undefined : await probeKind(this.host, digest, peers, signal);
+    const treePeers = kind?.kind === 'directory' ? [kind.peer, ...peers.filter((p) => !p.equals(kind.peer))] : peers;
+    const tree = !local && kind?.kind !== 'directory' ? undefined : await fetchTree(this.#ctx, digest, treePeers, {
       signal,
       onBytes,
       onPeerDropped,
@@ -290,7 +295,8 @@ export class CastorNode {
       const blob = await fetchBlob(this.#ctx, digest, peers, { signal, onBytes, onPeerDropped, onSize: (size) => { total = size; } });
       return { type: 'blob', digest, bytes: blob.size, fetchedBytes: blob.fetchedBytes, files: 1 };
     } catch (err: unknown) {
-      if (err instanceof NotFoundOnPeersError) throw new NotFoundOnPeersError(formatDigest(digest), err.peers, err.failures);
+      // What went wrong asking for a tree is told too: a lie there may be the whole story.
+      if (err instanceof NotFoundOnPeersError) throw new NotFoundOnPeersError(formatDigest(digest), err.peers, [...(kind?.failures ?? []), ...err.failures]);
       throw err;
     }
   }

@@ -3,3 +3,4 @@
 export { fetchBlob, type FetchContext, type PeerDroppedEvent } from './fetch-blob.js';
 export { fetchRoot } from './fetch-root.js';
 export { fetchTree } from './fetch-tree.js';
+export { probeKind, type ProbeResult } from './probe-kind.js';
