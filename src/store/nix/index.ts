@@ -21,3 +21,9 @@ export {
   CorruptPathInfoError, MissingReferenceError, MissingRootError, NIX_DIR, NixSignatureError, PATH_INFO_DIR, PathConflictError,
   PathInfoStore, type PathInfoStoreOptions, pathInfoRoots, PathInUseError, type PutOptions, rootDigestOf,
 } from './path-info-store.js';
+export { type BinaryCache, BinaryCacheError, type BinaryCacheReason, CACHE_IDLE_TIMEOUT_MS, openBinaryCache } from './binary-cache.js';
+export { caStorePath, checkCaStorePath, ContentAddressMismatchError } from './ca-store-path.js';
+export { type CacheImportOptions, type CacheImportResult, importFromCache, type PathInfoSink, PathNotInCacheError } from './cache-import.js';
+export { importNar, type NarImportExpect, type NarImportOptions, type NarImportResult, NarMismatchError } from './nar-import.js';
+export { pathTrust, type PathTrust, UntrustedPathError } from './path-trust.js';
+export { CONFIG_TRUSTED_NIX_KEYS, configTrustedNixKeys } from './trusted-nix-keys.js';
