@@ -29,6 +29,13 @@ export interface NarIngestResult {
  */
 const SMALL_FILE = 1 << 20;
 
+/**
+ * Bytes handed to a blob writer whose writes have not resolved yet. A writer may take a
+ * write before the previous one settled, so the parser reads on while the store (or its
+ * hashing thread) works on what came before; past this, the parser waits.
+ */
+const WRITE_AHEAD = 8 << 20;
+
 /** An open directory: its name in the parent (empty for the root) and its entries so far. */
 interface Level {
   readonly name: Uint8Array;
@@ -67,12 +74,24 @@ export async function ingestNar(nar: AsyncIterable<Uint8Array>, options: NarInge
   let file: { name: Uint8Array; executable: boolean; size: number; left: number } | undefined;
   let writer: BlobWriter | undefined;
   let small: Uint8Array | undefined;
+  // Writes issued and not yet awaited, oldest first; each already marked handled, so one
+  // that fails while the parser is elsewhere is still reported here, by the await.
+  const writes: { done: Promise<void>; bytes: number }[] = [];
+  let writing = 0;
+  const settleWrites = async (limit: number): Promise<void> => {
+    while (writes.length > 0 && writing > limit) {
+      const w = writes.shift()!;
+      writing -= w.bytes;
+      await w.done;
+    }
+  };
 
   const finishFile = async (): Promise<void> => {
     const f = file!;
     file = undefined;
     let digest: Digest;
     if (writer !== undefined) {
+      await settleWrites(-1);
       digest = await writer.close();
       writer = undefined;
     } else {
@@ -114,8 +133,12 @@ export async function ingestNar(nar: AsyncIterable<Uint8Array>, options: NarInge
         case 'data': {
           const f = file!;
           if (writer !== undefined) {
-            // Awaited before the next piece is pulled: the store's pace is the input's.
-            await writer.write(ev.bytes);
+            const done = writer.write(ev.bytes);
+            done.catch(() => undefined);
+            writes.push({ done, bytes: ev.bytes.length });
+            writing += ev.bytes.length;
+            // The store's pace is the input's, WRITE_AHEAD bytes behind at most.
+            await settleWrites(WRITE_AHEAD);
           } else {
             small!.set(ev.bytes, f.size - f.left);
           }

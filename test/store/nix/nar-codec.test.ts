@@ -182,6 +182,33 @@ function describeEvent(e: NarEvent): string {
   }
 }
 
+describe('NAR ingest failures', () => {
+  it('a store whose writes fail mid-file rejects the ingest with its error and aborts the writer', async () => {
+    const inner = new MemoryBlobService();
+    const aborted: number[] = [];
+    let writers = 0;
+    // Fails the 5th write of each large blob, after earlier writes were issued without waiting.
+    const failing: BlobService = {
+      has: (d) => inner.has(d),
+      stat: (d) => inner.stat(d),
+      read: (d, r) => inner.read(d, r),
+      openWriter: () => {
+        const w = inner.openWriter();
+        const id = writers++;
+        let n = 0;
+        return {
+          write: async (b) => { if (++n === 5) throw new Error(`disk full in writer ${id}`); return w.write(b); },
+          close: () => w.close(),
+          abort: async () => { aborted.push(id); return w.abort(); },
+        };
+      },
+    };
+    const nar = narOf(dir({ a: file('small'), big: file(pseudoRandom(5 << 20, 8)) }));
+    await assert.rejects(ingestNar(chunked(nar, [65_536]), { blobs: failing, directories: new MemoryDirectoryService() }), /disk full in writer 1/, "the small file took writer 0 (no putBytes here)");
+    assert.deepEqual(aborted, [1]);
+  });
+});
+
 describe('NAR render failures', () => {
   it('a missing blob fails the stream with MISSING_BLOB, and the result with it', async () => {
     const s = memory();
