@@ -30,3 +30,4 @@ export { send, StreamInput } from './stream-io.js';
 export { InOrderFeeder } from './swarm/index.js';
 export { servedBytes } from './swarm/index.js';
 export { decodeTicket, encodeTicket, InvalidTicketError, looksLikeTicket, type Ticket, ticketDialAddresses } from './ticket.js';
+export { CONFIG_HTTP, CONFIG_HTTP_REMOTE_UPLOADS, InvalidHttpAddressError, NixCacheError, NixCacheServer, type NixCacheOptions, type NixPathInfoSource, parseHttpAddress, readHttpConfig } from './nix-cache/index.js';

@@ -1,6 +1,7 @@
 // castor daemon: run the node, and serve the CLI's control API on the data dir's socket.
 
 import type http from 'node:http';
+import path from 'node:path';
 import { CommandExit, HELP_OPTION, oneLine, parse, processIo, reportError, UsageError, type Io } from '../cli-io.js';
 import { DAEMON_COMMANDS, withDaemonContext } from '../daemon-client.js';
 import type { CastorNode } from '../../node/index.js';
@@ -9,9 +10,14 @@ import { DATA_DIR_HELP, DATA_DIR_OPTION, openStore } from '../store-options.js';
 import { CONFIG_ANNOUNCE, CONFIG_BOOTSTRAP, CONFIG_LISTEN, NetworkConfigError, checkAddresses, mergeNetworkConfig, readNetworkConfig, type NetworkConfig } from '../../node/index.js';
 import { ControlError, claimDataDir, controlJson, listenControl, readJsonBody, type ControlServer, type DaemonClaim, type Endpoint } from '../../node/index.js';
 import type { DataDir } from '../../store/index.js';
+import { configTrustedNixKeys, NIX_DIR, PathInfoStore, trustedKeyArg } from '../../store/index.js';
+import { CastorError, type PublicKey, type SecretKey } from '../../verify/index.js';
+import { NixCacheServer, parseHttpAddress, readHttpConfig } from '../../node/index.js';
+import { loadSecretKeyFile } from './key.js';
 
 const HELP = `Usage: castor daemon [--listen MULTIADDR]... [--announce MULTIADDR]... [--bootstrap MULTIADDR]...
-                     [--no-mdns] [--no-dht] [--data-dir DIR]
+                     [--no-mdns] [--no-dht] [--http HOST:PORT [--trusted-nix-key KEY]...
+                     [--nix-secret-key FILE]] [--data-dir DIR]
 
 Runs the node of the data dir: serves what the store holds to peers, dials the bootstrap
 peers, finds peers on the LAN by mDNS (and dials them), takes part in castor's DHT
@@ -31,6 +37,18 @@ event on stderr.
                          (config "mdns": false)
   --no-dht               no DHT: neither announce nor look up providers (config "dht": false);
                          fetches then ask connected peers only
+  --http HOST:PORT       also serve a Nix binary cache over HTTP/1.1 here (e.g. 127.0.0.1:5000;
+                         port 0 picks a free one; config "http"; off unless given): nix
+                         substitutes from it (substituters = http://HOST:PORT) and pushes to
+                         it (nix copy --to http://HOST:PORT[?compression=none|zstd]). Store
+                         paths are kept as castore trees; NARs are rendered on request,
+                         uncompressed. Uploads only from loopback unless config.json has
+                         "httpRemoteUploads": true. The URL is logged and in castor id --json.
+  --trusted-nix-key KEY  an uploaded path that is not content-addressed is accepted only
+                         with a signature by one of these Nix keys ("name:base64" or a file;
+                         repeatable; also config.json "trustedNixKeys")
+  --nix-secret-key FILE  sign every narinfo served with this Nix secret key too (nix key
+                         generate-secret), so clients need only trust this node's key
 ${DATA_DIR_HELP}
 A flag replaces the config.json setting of the same name. CASTOR_DAEMON_TCP=1 makes the
 control API use 127.0.0.1 and a token even where a unix socket would do.
@@ -85,6 +103,8 @@ interface Running {
   readonly dataDir: string;
   readonly stopping: AbortSignal;
   readonly log: (line: string) => void;
+  /** The binary cache's URL, when it runs. */
+  readonly http?: string;
 }
 
 async function handle(run: Running, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -92,7 +112,7 @@ async function handle(run: Running, req: http.IncomingMessage, res: http.ServerR
   const node = run.node;
   switch (route) {
     case 'GET /v1/id':
-      return json(res, 200, { peer_id: node.peerId, addresses: node.addresses(), pid: process.pid, data_dir: run.dataDir });
+      return json(res, 200, { peer_id: node.peerId, addresses: node.addresses(), pid: process.pid, data_dir: run.dataDir, ...(run.http !== undefined && { http: run.http }) });
     case 'GET /v1/peers':
       return json(res, 200, { peers: node.peers().map((p) => ({ peer_id: p.peerId, addresses: p.addresses })) });
     case 'POST /v1/connect': {
@@ -172,6 +192,7 @@ export async function run(argv: string[], io: Io = processIo, startNode: StartNo
       ...HELP_OPTION, ...DATA_DIR_OPTION,
       listen: { type: 'string', multiple: true }, announce: { type: 'string', multiple: true }, bootstrap: { type: 'string', multiple: true },
       'no-mdns': { type: 'boolean' }, 'no-dht': { type: 'boolean' },
+      http: { type: 'string' }, 'trusted-nix-key': { type: 'string', multiple: true }, 'nix-secret-key': { type: 'string' },
     }, 'daemon');
     if (values['help']) {
       io.out(HELP);
@@ -188,6 +209,7 @@ export async function run(argv: string[], io: Io = processIo, startNode: StartNo
     const data = await openStore(values, { create: true });
     const dataDir = data.layout.root;
     const config = mergeNetworkConfig(await readNetworkConfig(data.layout.config), flags);
+    const cache = await cacheSettings(values, data);
     const probe = async (e: Endpoint): Promise<boolean> => {
       try {
         await Promise.race([controlJson(e, 'GET', '/v1/id'), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref())]);
@@ -197,13 +219,63 @@ export async function run(argv: string[], io: Io = processIo, startNode: StartNo
       }
     };
     const claim = await claimDataDir(dataDir, probe, logLine);
-    return await serve(data, config, claim, startNode);
+    return await serve(data, config, claim, startNode, cache);
   } catch (err: unknown) {
     return reportError(err, io);
   }
 }
 
-async function serve(data: DataDir, config: NetworkConfig, claim: DaemonClaim, startNode: StartNode): Promise<number> {
+/** What the binary cache needs from the flags and config.json; undefined when it is off. */
+interface CacheSettings {
+  readonly host: string;
+  readonly port: number;
+  readonly remoteUploads: boolean;
+  readonly trustedKeys: readonly PublicKey[];
+  readonly secretKey?: SecretKey;
+}
+
+async function cacheSettings(values: Record<string, unknown>, data: DataDir): Promise<CacheSettings | undefined> {
+  const file = await readHttpConfig(data.layout.config);
+  const address = typeof values['http'] === 'string' ? values['http'] : file.http;
+  const nixFlags = values['trusted-nix-key'] !== undefined || values['nix-secret-key'] !== undefined;
+  if (address === undefined) {
+    if (nixFlags) throw new UsageError('daemon: --trusted-nix-key and --nix-secret-key are for the binary cache: give --http too');
+    return undefined;
+  }
+  let where: { host: string; port: number };
+  try {
+    where = parseHttpAddress(address);
+  } catch (err: unknown) {
+    throw new UsageError(`daemon: --http: ${oneLine(err)}`);
+  }
+  const trustedKeys = await configTrustedNixKeys(data.layout.config);
+  for (const arg of (values['trusted-nix-key'] as string[] | undefined) ?? []) {
+    try {
+      trustedKeys.push(...(await trustedKeyArg(arg)));
+    } catch (err: unknown) {
+      if (err instanceof CastorError) throw new UsageError(`--trusted-nix-key ${arg}: ${oneLine(err)}`);
+      throw err;
+    }
+  }
+  const keyFile = values['nix-secret-key'];
+  const secretKey = typeof keyFile === 'string' ? await loadSecretKeyFile(keyFile) : undefined;
+  return { ...where, remoteUploads: file.remoteUploads ?? false, trustedKeys, ...(secretKey !== undefined && { secretKey }) };
+}
+
+async function startCache(data: DataDir, settings: CacheSettings): Promise<NixCacheServer> {
+  try {
+    return await NixCacheServer.start({
+      blobs: data.blobs, directories: data.directories, pathInfos: new PathInfoStore(data.layout), stateDir: path.join(data.layout.root, NIX_DIR),
+      host: settings.host, port: settings.port, remoteUploads: settings.remoteUploads, trustedKeys: settings.trustedKeys,
+      ...(settings.secretKey !== undefined && { secretKey: settings.secretKey }),
+      log: logLine,
+    });
+  } catch (err: unknown) {
+    throw new CommandExit(1, `daemon: the Nix binary cache cannot listen on ${settings.host}:${settings.port}: ${oneLine(err)}`, 'HTTP_LISTEN');
+  }
+}
+
+async function serve(data: DataDir, config: NetworkConfig, claim: DaemonClaim, startNode: StartNode, cache?: CacheSettings): Promise<number> {
   const dataDir = data.layout.root;
   const stopping = new AbortController();
   let node: CastorNode;
@@ -213,8 +285,16 @@ async function serve(data: DataDir, config: NetworkConfig, claim: DaemonClaim, s
     await claim.release();
     throw new CommandExit(1, `daemon: the node did not start: ${oneLine(err)}`, 'NODE_START');
   }
-  const running: Running = { node, dataDir, stopping: stopping.signal, log: logLine };
+  let http: NixCacheServer | undefined;
   let listening: ControlServer | undefined;
+  try {
+    if (cache !== undefined) http = await startCache(data, cache);
+  } catch (err: unknown) {
+    await node.stop();
+    await claim.release();
+    throw err;
+  }
+  const running: Running = { node, dataDir, stopping: stopping.signal, log: logLine, ...(http !== undefined && { http: http.url }) };
   try {
     listening = await listenControl(dataDir, (req, res) => {
       handle(running, req, res).catch((err: unknown) => {
@@ -225,6 +305,7 @@ async function serve(data: DataDir, config: NetworkConfig, claim: DaemonClaim, s
     await claim.publish(listening.endpoint);
   } catch (err: unknown) {
     await listening?.close();
+    await http?.close();
     await node.stop();
     await claim.release();
     throw err;
@@ -233,6 +314,9 @@ async function serve(data: DataDir, config: NetworkConfig, claim: DaemonClaim, s
   const unwatch = watchPeers(node, logLine);
   for (const a of node.addresses()) logLine(`listening on ${a}`);
   if (config.bootstrap !== undefined && config.bootstrap.length > 0) logLine(`bootstrap peers: ${config.bootstrap.join(', ')}`);
+  if (http !== undefined) {
+    logLine(`nix binary cache: ${http.url} (uploads from ${cache?.remoteUploads ? 'any host' : 'loopback only'}; ${cache?.trustedKeys.length ?? 0} trusted Nix keys${cache?.secretKey ? `; signing as ${cache.secretKey.name}` : ''})`);
+  }
   logLine(`discovery: mDNS ${config.mdns === false ? 'off' : 'on'}, DHT ${config.dht === false ? 'off' : `on (${DHT_PROTOCOL})`}`);
   // Last, so a script that waits for this line finds the daemon ready.
   logLine(`started: peer id ${node.peerId}, pid ${process.pid}, data dir ${dataDir}, control ${describeEndpoint(server.endpoint)}`);
@@ -253,7 +337,8 @@ async function serve(data: DataDir, config: NetworkConfig, claim: DaemonClaim, s
   stopping.abort();
   unwatch();
   let status = 0;
-  for (const [what, step] of [['control API', () => server.close()], ['node', () => node.stop()], ['claim', () => claim.release()]] as const) {
+  const steps: [string, () => Promise<void>][] = [['control API', () => server.close()], ['Nix binary cache', async () => http?.close()], ['node', () => node.stop()], ['claim', () => claim.release()]];
+  for (const [what, step] of steps) {
     try {
       await step();
     } catch (err: unknown) {

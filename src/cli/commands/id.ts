@@ -17,7 +17,8 @@ Prints the peer id of this data dir's node (from identity.key, made on first use
 its addresses: while a daemon runs, the full addresses it can be dialled on
 (/.../p2p/<peer id>); otherwise the listen and announce addresses it would use
 (config.json "listen" and "announce", or the default).
-  --json   {"peer_id", "running": true, "pid", "addresses"} or
+  --json   {"peer_id", "running": true, "pid", "addresses", "http" (the Nix binary cache's
+           URL, when the daemon serves one)} or
            {"peer_id", "running": false, "addresses": [], "listen", "announce"}
 ${DATA_DIR_HELP}
 Exit status: 0 printed, 1 an unreadable identity or config, 2 bad usage.
@@ -35,10 +36,10 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
     }
     if (positionals.length > 0) throw new UsageError(`id: unexpected argument ${JSON.stringify(positionals[0])}`);
     const dataDir = resolveDataDir(typeof values['data-dir'] === 'string' ? values['data-dir'] : undefined);
-    const live = (await daemonJsonIfRunning(dataDir, 'GET', '/v1/id')) as { peer_id: string; addresses: string[]; pid: number } | undefined;
+    const live = (await daemonJsonIfRunning(dataDir, 'GET', '/v1/id')) as { peer_id: string; addresses: string[]; pid: number; http?: string } | undefined;
     let info: Record<string, unknown>;
     if (live !== undefined) {
-      info = { peer_id: live.peer_id, running: true, pid: live.pid, addresses: live.addresses };
+      info = { peer_id: live.peer_id, running: true, pid: live.pid, addresses: live.addresses, ...(live.http !== undefined && { http: live.http }) };
     } else {
       try {
         await mkdir(dataDir, { recursive: true });
@@ -57,6 +58,7 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
     if (live !== undefined) {
       lines.push(`daemon    running, pid ${live.pid}`);
       for (const a of live.addresses) lines.push(`address   ${a}`);
+      if (live.http !== undefined) lines.push(`http      ${live.http} (Nix binary cache)`);
     } else {
       lines.push('daemon    not running (castor daemon starts it)');
       for (const a of info['listen'] as string[]) lines.push(`listen    ${a}`);

@@ -7,4 +7,5 @@ export * from './limits.js';
 export { parseNarFileName, servedNarUrl, type NarFileName } from './nar-file-name.js';
 export { isLoopback, NixCacheServer, type NixCacheOptions } from './nix-cache-server.js';
 export type { NixPathInfoSource } from './path-info-source.js';
-export { parseHttpAddress } from './http-address.js';
+export { InvalidHttpAddressError, parseHttpAddress } from './http-address.js';
+export { CONFIG_HTTP, CONFIG_HTTP_REMOTE_UPLOADS, type HttpConfig, readHttpConfig } from './http-config.js';

@@ -5,9 +5,10 @@
 // store work at once; uploads from loopback only unless allowed; targets checked first.
 
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { type BlobService, type DirectoryService, formatNarinfo, MAX_NARINFO_BYTES, parseStorePath, type PathInfo, signPathInfo, STORE_DIR } from '../../store/index.js';
-import { CastorError, type SecretKey } from '../../verify/index.js';
+import { type BlobService, type Compression, type DirectoryService, formatNarinfo, MAX_NARINFO_BYTES, parseStorePath, type PathInfo, signPathInfo, STORE_DIR } from '../../store/index.js';
+import { CastorError, type PublicKey, type SecretKey } from '../../verify/index.js';
 import { acceptNarinfo } from './accept-narinfo.js';
 import { NixCacheError } from './errors.js';
 import {
@@ -21,11 +22,17 @@ import { isClientGone, readSmallBody, receiveNar } from './receive-nar.js';
 import { type Route, routeOf } from './routes.js';
 import { sendNar } from './serve-nar.js';
 import { TransferSlots } from './transfer-slots.js';
+import { UploadNames } from './upload-names.js';
+import { canServe } from './compress-nar.js';
 
 export interface NixCacheOptions {
   readonly blobs: BlobService;
   readonly directories: DirectoryService;
   readonly pathInfos: NixPathInfoSource;
+  /** A directory for the cache's own state: which path each uploaded NAR name became (upload-names.ts). */
+  readonly stateDir: string;
+  /** Nix keys whose signature admits an uploaded input-addressed path (content-addressed ones need none). @default [] */
+  readonly trustedKeys?: readonly PublicKey[];
   /** Where to listen. @default 127.0.0.1 */
   readonly host?: string;
   /** 0 picks a free port. @default 0 */
@@ -48,14 +55,19 @@ export interface NixCacheOptions {
 
 const TEXT = 'text/plain; charset=utf-8';
 
+/** A PathInfo with a tree to render. */
+type Servable = PathInfo & { readonly node: NonNullable<PathInfo['node']> };
+
 export class NixCacheServer {
   readonly #server: http.Server;
   readonly #pending: PendingUploads;
+  readonly #names: UploadNames;
   readonly #slots = new TransferSlots(MAX_ACTIVE_TRANSFERS, MAX_WAITING_TRANSFERS);
   #url = '';
 
   private constructor(private readonly options: NixCacheOptions) {
     this.#pending = new PendingUploads(options.pendingTtl);
+    this.#names = new UploadNames(path.join(options.stateDir, 'nar-names'));
     const headersTimeout = options.headersTimeout ?? HEADERS_TIMEOUT;
     this.#server = http.createServer({
       maxHeaderSize: MAX_HEADER_BYTES, headersTimeout, requestTimeout: 0, keepAliveTimeout: KEEP_ALIVE_TIMEOUT,
@@ -145,9 +157,9 @@ export class NixCacheServer {
   }
 
   /** The PathInfo of `hashPart` if it has a tree to render. */
-  async #servable(hashPart: string): Promise<PathInfo & { node: NonNullable<PathInfo['node']> } | undefined> {
+  async #servable(hashPart: string): Promise<Servable | undefined> {
     const info = await this.options.pathInfos.get(hashPart);
-    return info?.node === undefined ? undefined : info as PathInfo & { node: NonNullable<PathInfo['node']> };
+    return info?.node === undefined ? undefined : info as Servable;
   }
 
   #narinfoText(info: PathInfo): string {
@@ -158,17 +170,28 @@ export class NixCacheServer {
 
   async #getNar(route: Extract<Route, { kind: 'nar' }>, req: http.IncomingMessage, res: http.ServerResponse, head: boolean): Promise<void> {
     const file = route.file;
+    const missing = (): NixCacheError => new NixCacheError(404, 'NOT_FOUND', `${route.url} is not here`, route.url);
+    let info: Servable | undefined;
+    let compression: Compression = 'none';
     if (file.kind === 'uploaded') {
-      // Only uploads waiting for their narinfo are known by this name (Nix asks with HEAD
-      // whether to upload); no NAR file is kept, so there is nothing to GET.
+      // Nix asks with HEAD whether to upload: an upload waiting for its narinfo is here.
       const nar = this.#pending.get(route.url);
-      if (nar === undefined || !head) throw new NixCacheError(404, 'NOT_FOUND', `${route.url} is not here`, route.url);
-      res.writeHead(200, { 'Content-Type': 'application/x-nix-nar', 'Content-Length': nar.fileSize });
-      return void res.end();
+      if (nar !== undefined && head) {
+        res.writeHead(200, { 'Content-Type': 'application/x-nix-nar', 'Content-Length': nar.fileSize });
+        return void res.end();
+      }
+      // A name an upload became a path under: its uploader's Nix asks for it by that name.
+      const hashPart = await this.#names.lookup(route.url.slice('nar/'.length));
+      info = hashPart === undefined ? undefined : await this.#servable(hashPart);
+      if (info === undefined) throw missing();
+      compression = file.compression;
+      if (!canServe(compression)) throw new NixCacheError(404, 'NOT_FOUND', `${route.url}: castor serves NARs uncompressed, xz, zstd or br, not ${compression}`, route.url);
+    } else {
+      info = await this.#servable(file.hashPart);
+      if (info === undefined || !Buffer.from(info.narHash).equals(file.narHash)) throw missing();
     }
-    const info = await this.#servable(file.hashPart);
-    if (info === undefined || !Buffer.from(info.narHash).equals(file.narHash)) throw new NixCacheError(404, 'NOT_FOUND', `${route.url} is not here`, route.url);
-    const headers = { 'Content-Type': 'application/x-nix-nar', 'Content-Length': info.narSize };
+    // A compressed size is known only once sent: those go chunked.
+    const headers = { 'Content-Type': 'application/x-nix-nar', ...(compression === 'none' && { 'Content-Length': info.narSize }) };
     if (head) {
       res.writeHead(200, headers);
       return void res.end();
@@ -179,7 +202,7 @@ export class NixCacheServer {
     const release = await this.#slots.acquire(gone.signal);
     try {
       res.writeHead(200, headers);
-      await sendNar(res, { storePath: info.storePath, node: info.node, narHash: info.narHash, narSize: info.narSize }, this.options);
+      await sendNar(res, { storePath: info.storePath, node: info.node, narHash: info.narHash, narSize: info.narSize }, compression, this.options);
     } finally {
       release();
     }
@@ -193,7 +216,9 @@ export class NixCacheServer {
     try {
       if (route.kind === 'narinfo') {
         const body = await readSmallBody(req, MAX_NARINFO_BYTES);
-        const info = await acceptNarinfo(route.hashPart, body, this.#pending, this.options.pathInfos);
+        const info = await acceptNarinfo(route.hashPart, body, {
+          pending: this.#pending, names: this.#names, pathInfos: this.options.pathInfos, trustedKeys: this.options.trustedKeys ?? [], store: this.options,
+        });
         this.options.log?.(`nix cache: added ${info.storePath} (${info.narSize} bytes of NAR)`);
         return reply(res, 200, TEXT, '', false);
       }

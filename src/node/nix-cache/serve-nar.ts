@@ -1,14 +1,15 @@
-// GET /nar/<hash part>-<narHash>.nar: the path's NAR rendered from castore as it is sent
-// (blobs verified as they are read), paced by the socket. The last chunk is held back
-// until the whole NAR hashed to the path's narHash, so a client never receives a complete
-// NAR that differs from the signed one: on a mismatch or a failed read the connection is
-// cut short instead.
+// GET /nar/...: a path's NAR rendered from castore as it is sent (blobs verified as they
+// are read), compressed if the name asks for it, paced by the socket. The NAR's last
+// chunk is held back until the whole NAR hashed to the path's narHash, so a client never
+// receives a complete NAR (or a compressed stream's end) that differs from the signed
+// one: on a mismatch or a failed read the connection is cut short instead.
 
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
-import { type BlobService, type DirectoryService, type Node, renderNar } from '../../store/index.js';
+import { type BlobService, type Compression, type DirectoryService, type Node, renderNar } from '../../store/index.js';
 import { CastorError } from '../../verify/index.js';
+import { compressNar } from './compress-nar.js';
 
 /** The rendered NAR did not hash to the narHash the path claims. */
 export class NarHashMismatchError extends CastorError {
@@ -24,38 +25,39 @@ export interface NarToSend {
   readonly narSize: number;
 }
 
+/** The NAR of `nar`, its last chunk released only once the whole hashed to narHash with narSize bytes. */
+export async function* verifiedNar(nar: NarToSend, store: { blobs: BlobService; directories: DirectoryService }): AsyncGenerator<Uint8Array> {
+  const hash = createHash('sha256');
+  let held: Uint8Array | undefined;
+  let rendered = 0;
+  for await (const chunk of renderNar(nar.node, store)) {
+    hash.update(chunk);
+    rendered += chunk.length;
+    // Past the size the path claims (and a Content-Length may have promised): not the path's tree.
+    if (rendered > nar.narSize) throw new NarHashMismatchError(nar.storePath);
+    if (held !== undefined) yield held;
+    held = chunk;
+  }
+  if (rendered !== nar.narSize || !Buffer.from(hash.digest()).equals(nar.narHash)) throw new NarHashMismatchError(nar.storePath);
+  if (held !== undefined) yield held;
+}
+
 /**
- * Writes the NAR as the body of `res` (headers already set, Content-Length = narSize).
+ * Writes the NAR, compressed as asked, as the body of `res` (headers already sent).
  * Resolves once it is all written; throws (after destroying the response) if the store
  * fails, the NAR does not match, or the client goes away.
  */
-export async function sendNar(res: http.ServerResponse, nar: NarToSend, store: { blobs: BlobService; directories: DirectoryService }): Promise<void> {
-  const render = renderNar(nar.node, store);
-  const hash = createHash('sha256');
-  let held: Uint8Array | undefined;
-  let sent = 0;
-  let rendered = 0;
-  const write = async (chunk: Uint8Array): Promise<void> => {
-    if (res.destroyed) throw new CastorError('CLIENT_GONE', 'the client closed the connection', nar.storePath);
-    sent += chunk.length;
-    if (!res.write(chunk)) {
-      // 'close' too: a client that goes away never drains.
-      await Promise.race([once(res, 'drain'), once(res, 'close')]);
-    }
-  };
+export async function sendNar(
+  res: http.ServerResponse, nar: NarToSend, compression: Compression, store: { blobs: BlobService; directories: DirectoryService },
+): Promise<void> {
   try {
-    for await (const chunk of render) {
-      hash.update(chunk);
-      rendered += chunk.length;
-      // Past the Content-Length already promised: the tree is not the path's.
-      if (rendered > nar.narSize) throw new NarHashMismatchError(nar.storePath);
-      if (held !== undefined) await write(held);
-      held = chunk;
+    for await (const chunk of compressNar(compression, verifiedNar(nar, store))) {
+      if (res.destroyed) throw new CastorError('CLIENT_GONE', 'the client closed the connection', nar.storePath);
+      if (!res.write(chunk)) {
+        // 'close' too: a client that goes away never drains.
+        await Promise.race([once(res, 'drain'), once(res, 'close')]);
+      }
     }
-    if (rendered !== nar.narSize || !Buffer.from(hash.digest()).equals(nar.narHash)) {
-      throw new NarHashMismatchError(nar.storePath);
-    }
-    if (held !== undefined) await write(held);
     res.end();
   } catch (err: unknown) {
     res.destroy();
