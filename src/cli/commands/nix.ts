@@ -1,101 +1,46 @@
-// `castor nix`: sign and check narinfo fingerprints, as a Nix binary cache does.
+// `castor nix`: Nix store paths in the data dir (import, export, path-info, ls) and
+// narinfo fingerprints (sign-fingerprint, verify-fingerprint). One file per subcommand
+// under nix/.
 
-import { readFile } from 'node:fs/promises';
-import { CastorError } from '../../verify/index.js';
-import { type PublicKey, parsePublicKey, parseSignature } from '../../verify/index.js';
-import { parseFingerprint, signFingerprint, verifyFingerprint } from '../../verify/index.js';
-import { CommandExit, HELP_OPTION, type Io, oneLine, parse, processIo, reportError, UsageError } from '../cli-io.js';
-import { loadSecretKeyFile } from './key.js';
+import { type Io, processIo, reportError, UsageError } from '../cli-io.js';
+import { exportCmd, importCmd, lsCmd, pathInfoCmd, signCmd, verifyCmd } from './nix/index.js';
 
-const USAGE = `usage: castor nix sign-fingerprint FINGERPRINT --key SECRET_FILE
-       castor nix verify-fingerprint FINGERPRINT SIG PUBLIC_KEY...
+const SUBCOMMANDS: Record<string, { summary: string; run: (argv: string[], io: Io) => Promise<number> }> = {
+  import: { summary: 'store paths from a NAR file or a binary cache (with their closure)', run: importCmd },
+  export: { summary: "a held path's NAR, checked against its narHash", run: exportCmd },
+  'path-info': { summary: 'narHash, narSize, references, signatures, CA of held paths', run: pathInfoCmd },
+  ls: { summary: 'every store path held', run: lsCmd },
+  'sign-fingerprint': { summary: 'sign a narinfo fingerprint', run: signCmd },
+  'verify-fingerprint': { summary: 'check a narinfo signature', run: verifyCmd },
+};
 
-  FINGERPRINT  1;<storepath>;sha256:<nix32>;<narSize>;<comma-separated store paths>
-               exactly as Nix computes it (quote it: it contains ';').
-  SIG          name:base64(64-byte signature), a narinfo Sig: value.
-  PUBLIC_KEY   name:base64(32 bytes), or a file holding one. The signature's
-               name picks the key; several may be given.
+const USAGE = `usage: castor nix SUBCOMMAND [ARGS...]   (castor nix SUBCOMMAND --help for details)
 
-  sign-fingerprint    prints the signature name:base64.
-  verify-fingerprint  exit 0 valid, 1 not valid (or no key of that name),
-                      2 malformed input or bad usage.
+Nix store paths kept as castore trees with their PathInfo (narHash, narSize,
+references, deriver, signatures, CA), and narinfo fingerprints.
+
+${Object.entries(SUBCOMMANDS).map(([name, c]) => `  ${name.padEnd(20)}${c.summary}`).join('\n')}
+
+  castor nix import --from CACHE_URL STOREPATH... [--trusted-nix-key KEY] [--no-check-sigs]
+  castor nix import NAR (--narinfo FILE | --store-path STOREPATH) [...]
+  castor nix export STOREPATH [OUTPUT]
+  castor nix path-info STOREPATH... [-r] [--json]
+  castor nix ls [--json]
+  castor nix sign-fingerprint FINGERPRINT --key SECRET_FILE
+  castor nix verify-fingerprint FINGERPRINT SIG PUBLIC_KEY...
+
+Exit status: 0 success, 1 refused, not held, verification or I/O failure, 2 bad usage.
 `;
-
-function checkFingerprint(fp: string): void {
-  try {
-    parseFingerprint(fp);
-  } catch (e) {
-    throw new UsageError(`FINGERPRINT: ${oneLine(e)}`);
-  }
-}
-
-async function signCmd(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(args, { ...HELP_OPTION, key: { type: 'string', short: 'k' } }, 'nix sign-fingerprint');
-  if (values['help'] === true) { io.out(USAGE); return 0; }
-  if (positionals.length !== 1) throw new UsageError('nix sign-fingerprint: expected exactly one FINGERPRINT');
-  const keyFile = values['key'];
-  if (typeof keyFile !== 'string') throw new UsageError('nix sign-fingerprint: --key SECRET_FILE is required');
-  const fp = positionals[0]!;
-  checkFingerprint(fp);
-  const secret = await loadSecretKeyFile(keyFile);
-  io.out(`${signFingerprint(secret, fp)}\n`);
-  return 0;
-}
-
-/** A key given inline, else a file holding one; a real key text contains '/' as often as a path does. */
-async function loadPublicKey(arg: string): Promise<PublicKey> {
-  let inlineError: string;
-  try {
-    return parsePublicKey(arg);
-  } catch (e) {
-    if (!(e instanceof CastorError)) throw e;
-    inlineError = e.message;
-  }
-  let text: string;
-  try {
-    text = await readFile(arg, 'utf8');
-  } catch {
-    throw new UsageError(`PUBLIC_KEY '${arg}': not a key (${inlineError}) nor a readable file`);
-  }
-  try {
-    return parsePublicKey(text);
-  } catch (e) {
-    if (!(e instanceof CastorError)) throw e;
-    throw new CommandExit(2, `${arg}: ${e.message}`);
-  }
-}
-
-async function verifyCmd(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(args, HELP_OPTION, 'nix verify-fingerprint');
-  if (values['help'] === true) { io.out(USAGE); return 0; }
-  if (positionals.length < 3) throw new UsageError('nix verify-fingerprint: expected FINGERPRINT SIG PUBLIC_KEY...');
-  const [fp, sigText, ...keyArgs] = positionals as [string, string, ...string[]];
-  checkFingerprint(fp);
-  let name: string;
-  try {
-    name = parseSignature(sigText).name;
-  } catch (e) {
-    throw new UsageError(`SIG: ${oneLine(e)}`);
-  }
-  const keys: PublicKey[] = [];
-  for (const arg of keyArgs) keys.push(await loadPublicKey(arg));
-  if (!keys.some((k) => k.name === name)) throw new CommandExit(1, `no public key named '${name}' given`);
-  if (!verifyFingerprint(fp, sigText, keys)) throw new CommandExit(1, `signature by '${name}' is NOT valid for this fingerprint`);
-  io.out(`signature by '${name}' is valid\n`);
-  return 0;
-}
 
 /** Run `castor nix ...`; `argv` is what follows the word `nix`. */
 export async function run(argv: string[], io: Io = processIo): Promise<number> {
   const [sub, ...rest] = argv;
   try {
-    switch (sub) {
-      case 'sign-fingerprint': return await signCmd(rest, io);
-      case 'verify-fingerprint': return await verifyCmd(rest, io);
-      case '--help': case '-h': case 'help': io.out(USAGE); return 0;
-      case undefined: throw new UsageError('nix: missing subcommand (sign-fingerprint, verify-fingerprint); see castor nix --help');
-      default: throw new UsageError(`nix: unknown subcommand '${sub}'; see castor nix --help`);
-    }
+    if (sub === '--help' || sub === '-h' || sub === 'help') { io.out(USAGE); return 0; }
+    if (sub === undefined) throw new UsageError(`nix: missing subcommand (${Object.keys(SUBCOMMANDS).join(', ')}); see castor nix --help`);
+    const cmd = SUBCOMMANDS[sub];
+    if (cmd === undefined) throw new UsageError(`nix: unknown subcommand '${sub}'; see castor nix --help`);
+    return await cmd.run(rest, io);
   } catch (err: unknown) {
     return reportError(err, io);
   }
