@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { blake3 } from '../../verify/blake3/index.js';
 import type { BlobService } from '../blob-service.js';
-import { directorySize, nodesOf, type Node } from '../castore/index.js';
+import { directorySize, nodesOf, validateNode, type Node } from '../castore/index.js';
 import { asDigest, digestEquals, type Digest } from '../digest.js';
 import { ChildSizeMismatchError, MissingChildError, type DirectoryService } from '../directory-service.js';
 import { NarAbandonedError, NarFileSizeError, NarMissingBlobError } from './nar-errors.js';
@@ -128,20 +128,24 @@ interface Frame {
 async function* render(root: Node, options: NarRenderOptions): AsyncGenerator<Uint8Array> {
   const out = new Out(options.chunkSize ?? DEFAULT_CHUNK);
   const { blobs, directories } = options;
-  out.raw(MAGIC);
+  // The root's own name is not in the NAR; whatever it is, the rest of the node must be valid.
+  const loose = root as { file?: { name?: Uint8Array }; symlink?: { name?: Uint8Array }; directory?: { name?: Uint8Array } };
+  const rootName = loose.file?.name ?? loose.symlink?.name ?? loose.directory?.name;
+  validateNode(root, { anonymous: rootName?.length === 0 });
+  out.bytes(MAGIC);
   const open: Frame[] = [];
   let node: Node | undefined = root;
   for (;;) {
     if (node !== undefined) {
       if ('file' in node) {
         yield* renderFile(out, blobs, node.file);
-        out.raw(CLOSE);
-        if (open.length > 0) out.raw(CLOSE); // the entry's
+        out.bytes(CLOSE);
+        if (open.length > 0) out.bytes(CLOSE); // the entry's
       } else if ('symlink' in node) {
-        out.raw(SYMLINK);
+        out.bytes(SYMLINK);
         out.string(node.symlink.target);
-        out.raw(CLOSE);
-        if (open.length > 0) out.raw(CLOSE);
+        out.bytes(CLOSE);
+        if (open.length > 0) out.bytes(CLOSE);
       } else {
         const { name, digest: d, size } = node.directory;
         const digest = asDigest(d);
@@ -151,7 +155,7 @@ async function* render(root: Node, options: NarRenderOptions): AsyncGenerator<Ui
         if (dir === undefined) throw new MissingChildError(open[open.length - 1]?.digest, name, digest);
         const actual = directorySize(dir);
         if (actual !== size) throw new ChildSizeMismatchError(name, digest, size, actual);
-        out.raw(DIRECTORY);
+        out.bytes(DIRECTORY);
         open.push({ digest, nodes: nodesOf(dir), next: 0 });
       }
       node = undefined;
@@ -160,13 +164,13 @@ async function* render(root: Node, options: NarRenderOptions): AsyncGenerator<Ui
     if (top === undefined) break;
     if (top.next < top.nodes.length) {
       node = top.nodes[top.next++]!;
-      out.raw(ENTRY);
+      out.bytes(ENTRY);
       out.string(nodeNameOf(node));
-      out.raw(NODE);
+      out.bytes(NODE);
     } else {
       open.pop();
-      out.raw(CLOSE);
-      if (open.length > 0) out.raw(CLOSE);
+      out.bytes(CLOSE);
+      if (open.length > 0) out.bytes(CLOSE);
     }
     yield* out.ready();
   }
@@ -184,7 +188,7 @@ function nodeNameOf(node: Node): Uint8Array {
 async function* renderFile(out: Out, blobs: BlobService, file: { digest: Uint8Array; size: bigint; executable: boolean }): AsyncGenerator<Uint8Array> {
   const digest = asDigest(file.digest);
   const claimed = file.size;
-  out.raw(file.executable ? EXECUTABLE : REGULAR);
+  out.bytes(file.executable ? EXECUTABLE : REGULAR);
   out.u64(claimed);
   if (claimed === 0n && digestEquals(digest, EMPTY_BLOB)) {
     yield* out.ready();
@@ -236,10 +240,6 @@ class Out {
         this.#n = 0;
       }
     }
-  }
-
-  raw(b: Uint8Array): void {
-    this.bytes(b);
   }
 
   u64(v: bigint): void {

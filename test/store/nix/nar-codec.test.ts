@@ -257,6 +257,12 @@ describe('NAR render failures', () => {
     }
   });
 
+  it('a root node that is none of the three kinds, or has a bad symlink target, is refused as INVALID_DIRECTORY', async () => {
+    const s = memory();
+    await assert.rejects(collect(renderNar({} as Node, s)), { code: 'INVALID_DIRECTORY' });
+    await assert.rejects(collect(renderNar({ symlink: { name: new Uint8Array(0), target: new Uint8Array(0) } }, s)), { code: 'INVALID_DIRECTORY' });
+  });
+
   it('a consumer that stops early leaves the result rejected with NAR_ABANDONED', async () => {
     const s = memory();
     const r = await ingestNar(chunked(narOf(file(pseudoRandom(100_000, 6)))), s);
