@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { openDataDir, PathInfoStore } from '../../src/store/index.js';
 import { makeNixEnv, type NixClosure, type NixEnv, type NixPathInfo, skipWithoutNix } from '../support/nix-env.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -140,6 +141,10 @@ describe('castor nix import/export/path-info with real Nix', { skip: skipWithout
     const ca = await castor(['nix', 'import', '--data-dir', d, '--from', `file://${xzCache}`, c.text, c.tree]);
     assert.equal(ca.status, 0, ca.stderr);
     assert.deepEqual(ca.stdout.toString().trim().split('\n').sort(), [c.textDep, c.text, c.tree].sort());
+    // --no-check-sigs takes it, keeping its signature.
+    const unchecked = await castor(['nix', 'import', '--data-dir', d, '--no-check-sigs', '--from', `file://${xzCache}`, c.built]);
+    assert.equal(unchecked.status, 0, unchecked.stderr);
+    assert.equal(unchecked.stdout.toString(), `${c.built}\n`);
   });
 
   it('refuses a NAR that does not hash to its NarHash; nothing of its closure is visible', async () => {
@@ -159,6 +164,28 @@ describe('castor nix import/export/path-info with real Nix', { skip: skipWithout
     assert.equal((await castor(['nix', 'ls', '--data-dir', d])).stdout.toString(), '');
     const pi = await castor(['nix', 'path-info', '--data-dir', d, c.built]);
     oneLineError(pi, /is not held/u);
+  });
+
+  it('export refuses a tree that does not render to the narHash: OUTPUT removed, stdout left short', async () => {
+    const d = dataDir('export-bad');
+    const r = await castor(['nix', 'import', '--data-dir', d, ...trust(), '--from', `file://${plainCache}`, c.tree]);
+    assert.equal(r.status, 0, r.stderr);
+    // A PathInfo whose narHash is not its tree's (as a damaged or lying record would be).
+    const data = await openDataDir(d);
+    const paths = new PathInfoStore(data.layout);
+    const good = (await paths.get(c.tree))!;
+    const liar = `/nix/store/${'1'.repeat(32)}-liar`;
+    const { ca: _ca, ...inputAddressed } = good;
+    await paths.put({ ...inputAddressed, storePath: liar, narHash: new Uint8Array(32).fill(9), signatures: [] }, { noCheckSigs: true });
+    const out = path.join(tmp, 'liar.nar');
+    oneLineError(await castor(['nix', 'export', '--data-dir', d, liar, out]), /liar: the NAR does not match its NarHash/u);
+    await assert.rejects(stat(out), { code: 'ENOENT' });
+    const toStdout = await castor(['nix', 'export', '--data-dir', d, liar]);
+    assert.equal(toStdout.status, 1);
+    assert.ok(toStdout.stdout.length < good.narSize, 'the last piece was held back');
+    const whole = await castor(['nix', 'export', '--data-dir', d, c.tree, out]);
+    assert.equal(whole.status, 0, whole.stderr);
+    oneLineError(await castor(['nix', 'export', '--data-dir', d, c.tree, out]), /exists \(--force replaces it\)/u);
   });
 
   it('imports a dump-path NAR with its narinfo; refuses a NAR that is not the narinfo\'s, and a NAR alone', async () => {
