@@ -15,7 +15,8 @@
 // Contenders of a scenario run interleaved, BENCH_RUNS times (default 3), medians
 // reported. BENCH_LAN_SCENARIOS=1,2 picks scenarios; BENCH_LAN_MIB sets every blob's
 // size (quick runs); BENCH_LAN_FILES the tree's file count. MB/s is 10^6 bytes per second
-// of wall time of the receiving process, spawn to exit. Every process is ended and every
+// of wall time of the receiving process, spawn to exit. BENCH_LAN_CPU_PROF=DIR profiles
+// scenario 1's fetch process (node --cpu-prof). Every process is ended and every
 // namespace removed at the end, also on a failure or SIGINT.
 
 import { createHash, randomFillSync, randomInt } from 'node:crypto';
@@ -40,6 +41,8 @@ const TCP_PORT = 5001;
 const P2P_PORT = 5002;
 const RANGE_RUNS = 5;
 const MDNS_TIMEOUT_MS = 30_000;
+/** BENCH_LAN_CPU_PROF=DIR: scenario 1's castor fetch writes V8 CPU profiles (one per thread) there. */
+const CPU_PROF = process.env['BENCH_LAN_CPU_PROF'];
 
 const mib = (n: number): number => (MIB_OVERRIDE ?? n) * (1 << 20);
 const mb = (bytes: number, s: number): number => bytes / s / 1e6;
@@ -209,7 +212,7 @@ async function scenario1(work: string): Promise<void> {
     for (let run = 0; run < RUNS; run++) {
       const out = path.join(work, `s1-out-${run}`);
       outputs.push(out);
-      const c = await watched(net, { seed: seeder.child.pid }, () => castorOn(net, 'fetch', ['fetch', ticket, out, '--data-dir', path.join(work, `s1-fetch-${run}`)]));
+      const c = await watched(net, { seed: seeder.child.pid }, () => castorOn(net, 'fetch', ['fetch', ticket, out, '--data-dir', path.join(work, `s1-fetch-${run}`)], {}, CPU_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', CPU_PROF]));
       mustFetch(c.result, 'castor fetch');
       samples['castor']!.push({ seconds: c.result.seconds, bytes: size, cpu: c.result.usage?.cpuSeconds, rssKiB: c.result.usage?.maxRssKiB, nodes: c.nodes });
       const t = await watched(net, { seed: tcp.pid }, () => nodeRun(net, 'fetch', TRANSFER, ['receive', seedIp, String(TCP_PORT), 'discard']));

@@ -100,12 +100,27 @@ export interface CliRun {
   readonly usage: Usage | undefined;
 }
 
-/** A castor command run on `node` as a process of its own. */
-export async function castorOn(net: VirtualNetwork, node: string, args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+/** A castor command run on `node` as a process of its own (`nodeFlags` go to node itself). */
+export async function castorOn(net: VirtualNetwork, node: string, args: string[], env: Record<string, string> = {}, nodeFlags: string[] = []): Promise<CliRun> {
   const t0 = performance.now();
-  const r = await net.exec(node, process.execPath, ['--import', USAGE_PROBE, CLI, ...args], { env: { ...process.env, ...env } });
+  const r = await net.exec(node, process.execPath, [...nodeFlags, '--import', USAGE_PROBE, CLI, ...args], { env: { ...process.env, ...env } });
   const seconds = (performance.now() - t0) / 1000;
   return { code: r.code, stdout: r.stdout, stderr: r.stderr, seconds, usage: parseUsage(r.stderr) };
+}
+
+/** castorOn without waiting: the process, and its result once it ends. */
+export function startCastorOn(net: VirtualNetwork, node: string, args: string[]): { child: ChildProcess; done: Promise<CliRun> } {
+  const t0 = performance.now();
+  const child = net.spawn(node, process.execPath, ['--import', USAGE_PROBE, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (b: Buffer) => { stdout += b.toString(); });
+  child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+  const done = new Promise<CliRun>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr, seconds: (performance.now() - t0) / 1000, usage: parseUsage(stderr) }));
+  });
+  return { child, done };
 }
 
 /** The connected peers of the daemon on `dataDir`. */
