@@ -84,7 +84,7 @@ const contents = (): fc.Arbitrary<Uint8Array> => fc.oneof(
   { weight: 3, arbitrary: fc.uint8Array({ maxLength: 40 }) },
   { weight: 1, arbitrary: fc.constant(new Uint8Array(0)) },
   // Now and then a file of several FastCDC chunks at the test stores' small sizes (1/4/16 KiB).
-  { weight: 1, arbitrary: fc.integer({ min: 16_000, max: 120_000 }).chain((n) => fc.integer().map((seed) => pseudoRandom(n, seed))) },
+  { weight: 1, arbitrary: fc.integer({ min: 16_000, max: 60_000 }).chain((n) => fc.integer().map((seed) => pseudoRandom(n, seed))) },
 );
 
 const target = (): fc.Arbitrary<Uint8Array> => fc.oneof(
@@ -111,7 +111,7 @@ export function arbNarTree(): fc.Arbitrary<NarTree> {
 export function arbChunking(): fc.Arbitrary<number[]> {
   return fc.oneof(
     fc.constant([1 << 30] as number[]),
-    fc.array(fc.integer({ min: 1, max: 70 }), { minLength: 1, maxLength: 8 }),
+    fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 8 }),
     fc.array(fc.integer({ min: 1, max: 100_000 }), { minLength: 1, maxLength: 4 }),
   );
 }
