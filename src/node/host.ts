@@ -18,7 +18,7 @@ import { createLibp2p, type ServiceFactoryMap } from 'libp2p';
 import { DHT_PROTOCOL } from './discovery/index.js';
 import { InvalidPeerAddressError } from './errors.js';
 import {
-  DIAL_TIMEOUT, IDLE_TIMEOUT, INBOUND_CONNECTION_THRESHOLD, MAX_INCOMING_PENDING, MAX_READ_BUFFER, MAX_STREAM_WINDOW,
+  DIAL_TIMEOUT, INBOUND_CONNECTION_THRESHOLD, MAX_INCOMING_PENDING, MAX_READ_BUFFER, MAX_STREAM_WINDOW,
 } from './limits.js';
 
 /** Where a node listens when told nothing: every interface, TCP port 4001 (a free port if that one is taken). */
@@ -102,7 +102,9 @@ async function build(options: HostOptions, listen: readonly string[]): Promise<H
     transports: [tcp({ inboundSocketInactivityTimeout: 5 * 60_000, outboundSocketInactivityTimeout: 5 * 60_000 })],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({
-      streamOptions: { maxStreamWindowSize: MAX_STREAM_WINDOW, maxReadBufferLength: MAX_READ_BUFFER, inactivityTimeout: IDLE_TIMEOUT },
+      // No inactivityTimeout: yamux stores it and never acts on it. Reads are bounded by
+      // stream-io.ts's progress rule (IDLE_TIMEOUT, MIN_PEER_RATE) instead.
+      streamOptions: { maxStreamWindowSize: MAX_STREAM_WINDOW, maxReadBufferLength: MAX_READ_BUFFER },
     })],
     connectionManager: {
       inboundConnectionThreshold: INBOUND_CONNECTION_THRESHOLD,

@@ -21,8 +21,17 @@ export const MAX_ERROR_TEXT = 512;
 
 /** A request must arrive whole within this long of the stream opening. */
 export const REQUEST_TIMEOUT = 10 * second;
-/** A stream on which nothing moves for this long is aborted (both sides). */
+/**
+ * Longest wait on a peer for the next bytes of anything we read from it, on either side
+ * (stream-io.ts's progress rule; yamux's own inactivityTimeout is stored and never used).
+ */
 export const IDLE_TIMEOUT = 30 * second;
+/**
+ * Slowest a peer may send while we wait on it, over time (bytes per second): 16 KiB/s,
+ * one group a second. Below it a peer that sends a byte now and then (a drip) uses up
+ * IDLE_TIMEOUT's credit as a silent one would, and is given up on.
+ */
+export const MIN_PEER_RATE = 16 * KiB;
 /** A response header must arrive within this long of the request being sent. */
 export const RESPONSE_TIMEOUT = 30 * second;
 /** Dialling a peer. */
@@ -34,6 +43,17 @@ export const MAX_INBOUND_STREAMS = 32;
 export const MAX_OUTBOUND_STREAMS = 64;
 /** Requests one peer may have in flight across all castor protocols; more are refused with BUSY. */
 export const MAX_REQUESTS_PER_PEER = 32;
+/**
+ * Blob requests served at once (all peers): each holds a few read-ahead pieces and a
+ * stream window, so this bounds the server's memory under a crowd; more get BUSY.
+ */
+export const MAX_CONCURRENT_BLOB_SERVES = 24;
+/**
+ * Blob requests served at once for one peer: a third of MAX_CONCURRENT_BLOB_SERVES, so one
+ * peer (however many requests it sends, however slowly it reads) leaves two thirds of the
+ * slots to others, while a tree fetch's TREE_FETCH_CONCURRENCY (8) blobs still go at once.
+ */
+export const MAX_BLOB_SERVES_PER_PEER = 8;
 /** Protocol violations (malformed, oversized, timed-out requests) before a peer is disconnected. */
 export const MAX_VIOLATIONS_PER_PEER = 16;
 

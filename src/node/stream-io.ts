@@ -9,7 +9,7 @@ import type { Stream } from '@libp2p/interface';
 import type { Uint8ArrayList } from 'uint8arraylist';
 import { StreamReader, type ByteReader } from '../verify/index.js';
 import { CastorError } from '../verify/index.js';
-import { HIGH_WATER, LOW_WATER } from './limits.js';
+import { HIGH_WATER, IDLE_TIMEOUT, LOW_WATER, MIN_PEER_RATE } from './limits.js';
 
 /** A length prefix that is malformed or over the cap; `value` is the length claimed. */
 export class MessageTooLargeError extends CastorError {
@@ -24,6 +24,15 @@ export class MalformedMessageError extends CastorError {
   }
 }
 
+/** The peer sent too little for too long while we waited on it (the progress rule of StreamInput). */
+export class PeerTooSlowError extends CastorError {
+  constructor(readonly bytes: number, readonly waitedMs: number, readonly doing: 'sending' | 'reading' = 'sending', options?: { cause?: unknown }) {
+    super('PEER_TOO_SLOW', doing === 'sending'
+      ? `the peer sent ${bytes} bytes in ${Math.round(waitedMs)} ms of waiting on it, below ${MIN_PEER_RATE} bytes/s or silent for ${IDLE_TIMEOUT} ms`
+      : `the peer did not read what was sent to it within ${Math.round(waitedMs)} ms (below ${MIN_PEER_RATE} bytes/s or not at all)`, bytes, options);
+  }
+}
+
 /** The stream was reset or aborted by either side; `cause` says why when known. */
 export class StreamClosedError extends CastorError {
   constructor(detail: string, options?: { cause?: unknown }) {
@@ -35,6 +44,13 @@ export class StreamClosedError extends CastorError {
  * The bytes arriving on a stream, as an async iterable of chunks, with pause/resume
  * backpressure. Ends when the remote closed its writing side and everything was read;
  * throws if the stream is reset or aborted.
+ *
+ * Progress rule (every read from a peer has one): time spent waiting on the peer is paid
+ * from a credit of at most IDLE_TIMEOUT, and each byte handed out earns 1/MIN_PEER_RATE s
+ * of it back. A peer that stays silent for IDLE_TIMEOUT, or drips slower than
+ * MIN_PEER_RATE for long enough to use the credit up, gets PEER_TOO_SLOW and its stream is
+ * aborted. Only waits count: a consumer that is slow itself (or paused the stream) costs
+ * the peer nothing, and a burst early on cannot buy a long silence later (the cap).
  */
 export class StreamInput implements AsyncIterable<Uint8Array> {
   readonly #stream: Stream;
@@ -47,6 +63,9 @@ export class StreamInput implements AsyncIterable<Uint8Array> {
   #wake: (() => void) | undefined;
   /** Bytes handed out so far. */
   received = 0;
+  /** Milliseconds of waiting on the peer still allowed (see the progress rule). */
+  #credit = IDLE_TIMEOUT;
+  #waited = 0;
 
   constructor(stream: Stream) {
     this.#stream = stream;
@@ -112,13 +131,35 @@ export class StreamInput implements AsyncIterable<Uint8Array> {
         }
         this.#queued -= buf.length;
         this.received += buf.length;
+        this.#credit = Math.min(IDLE_TIMEOUT, this.#credit + (buf.length * 1000) / MIN_PEER_RATE);
         // resume() throws on a stream whose readable end closed meanwhile.
         if (this.#queued < LOW_WATER && this.#stream.readStatus === 'paused') this.#stream.resume();
         return buf;
       }
       if (this.#ended) return undefined;
-      await new Promise<void>((resolve) => { this.#wake = resolve; });
+      await this.#waitOnPeer();
     }
+  }
+
+  /** Waits for the next event on the stream, paying the wait from the credit. */
+  async #waitOnPeer(): Promise<void> {
+    const since = performance.now();
+    const timer = setTimeout(() => this.#tooSlow(since), Math.max(0, this.#credit));
+    try {
+      await new Promise<void>((resolve) => { this.#wake = resolve; });
+    } finally {
+      clearTimeout(timer);
+      const waited = performance.now() - since;
+      this.#credit -= waited;
+      this.#waited += waited;
+    }
+  }
+
+  #tooSlow(since: number): void {
+    const err = new PeerTooSlowError(this.received + this.#queued, this.#waited + performance.now() - since);
+    this.#error ??= err;
+    this.#stream.abort(err);
+    this.#signal();
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
@@ -202,10 +243,43 @@ function drained(stream: Stream): Promise<void> {
  */
 export async function send(stream: Stream, bytes: Uint8Array | Uint8ArrayList): Promise<void> {
   if (bytes.byteLength === 0) return;
-  if (stream.send(bytes)) return;
-  while (stream.writableNeedsDrain) {
-    if (stream.status !== 'open' && stream.status !== 'closing') throw new StreamClosedError(`stream ${stream.status} while waiting to send`);
-    await drained(stream);
+  // The progress rule of StreamInput, for the peer's reading: waits for it to take what
+  // we send are paid from a credit of at most IDLE_TIMEOUT that each byte sent earns
+  // 1/MIN_PEER_RATE s of; a reader that never drains (or drips) is aborted, its slot freed.
+  let credit = Math.min(IDLE_TIMEOUT, (sendCredit.get(stream) ?? IDLE_TIMEOUT) + (bytes.byteLength * 1000) / MIN_PEER_RATE);
+  try {
+    if (stream.send(bytes)) return;
+    while (stream.writableNeedsDrain) {
+      if (stream.status !== 'open' && stream.status !== 'closing') throw new StreamClosedError(`stream ${stream.status} while waiting to send`);
+      const since = performance.now();
+      const timer = setTimeout(() => stream.abort(new PeerTooSlowError(0, performance.now() - since, 'reading')), Math.max(0, credit));
+      try {
+        await drained(stream);
+      } catch (err: unknown) {
+        const cause = err instanceof StreamClosedError ? err.cause : undefined;
+        if (cause instanceof PeerTooSlowError) throw cause;
+        throw err;
+      } finally {
+        clearTimeout(timer);
+        credit -= performance.now() - since;
+      }
+    }
+  } finally {
+    sendCredit.set(stream, credit);
+  }
+}
+
+/** What is left of each stream's credit for waits on the peer's reading (see send). */
+const sendCredit = new WeakMap<Stream, number>();
+
+/** Closes our writing side once what we sent is taken, within IDLE_TIMEOUT (close waits for the peer to read it all). */
+export async function closeWithin(stream: Stream, ms = IDLE_TIMEOUT): Promise<void> {
+  try {
+    await stream.close({ signal: AbortSignal.timeout(ms) });
+  } catch (err: unknown) {
+    const slow = new PeerTooSlowError(0, ms, 'reading', { cause: err });
+    stream.abort(slow);
+    throw slow;
   }
 }
 

@@ -10,7 +10,7 @@ import { createHost, type Host } from '../../src/node/host.js';
 import { MAX_REQUEST_BYTES } from '../../src/node/limits.js';
 import { BlobRequest, BlobResponse, DirectoryResponse, StatResponse, Status } from '../../src/node/protocols/exchange-pb.js';
 import { fullBitfield } from '../../src/node/protocols/stat-serve.js';
-import { send, sendMessage, StreamBytes } from '../../src/node/stream-io.js';
+import { framed, send, sendMessage, StreamBytes } from '../../src/node/stream-io.js';
 import { BLOB_GROUP_LOG } from '../../src/store/blob-service.js';
 import { BytesReader, encodeLength, extractSlice, groupCount, OutboardSource } from '../../src/verify/index.js';
 
@@ -94,5 +94,40 @@ export function sizeLie(bytes: Uint8Array, outboard: Uint8Array, delta: number):
       await extractSlice(source, ranges, async (block) => { await send(stream, block); }, BLOB_GROUP_LOG);
       await stream.close();
     },
+  };
+}
+
+/** The true stat answer of a blob (`bytes`, its G=4 `outboard`), framed header then body, as one buffer. */
+export function statAnswer(bytes: Uint8Array, outboard: Uint8Array): { header: Uint8Array; body: Uint8Array } {
+  const bitfield = fullBitfield(groupCount(bytes.length, BLOB_GROUP_LOG));
+  const header = framed(StatResponse.encode({
+    status: Status.OK, size: BigInt(bytes.length), outboardLength: outboard.length, chunkCount: 0,
+    bitfieldLength: bitfield.length, complete: true, error: '',
+  }));
+  return { header, body: new Uint8Array(Buffer.concat([outboard, bitfield])) };
+}
+
+/** A stat handler that sends the true header, then nothing, the stream left open (kept in `held`). */
+export function statThenSilence(bytes: Uint8Array, outboard: Uint8Array, held: Stream[]): Handler {
+  const { header } = statAnswer(bytes, outboard);
+  return async (stream) => {
+    await readRequest(stream);
+    await send(stream, header);
+    held.push(stream);
+  };
+}
+
+/** A stat handler that sends the true answer one byte every `everyMs` (a drip), until the stream ends. */
+export function statDrip(bytes: Uint8Array, outboard: Uint8Array, everyMs: number): Handler {
+  const { header, body } = statAnswer(bytes, outboard);
+  const all = new Uint8Array(Buffer.concat([header, body]));
+  return async (stream) => {
+    await readRequest(stream);
+    for (const b of all) {
+      if (stream.status !== 'open') return;
+      await send(stream, Uint8Array.of(b));
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+    await stream.close();
   };
 }

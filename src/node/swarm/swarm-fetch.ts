@@ -168,6 +168,8 @@ export class SwarmFetch {
   readonly #restatMs: number;
   readonly #lanes: number;
   readonly #stop = new AbortController();
+  /** Resolves when the fetch stops. */
+  readonly #onStop = new Promise<void>((resolve) => this.#stop.signal.addEventListener('abort', () => resolve(), { once: true }));
   readonly #inflight = new Set<InFlight>();
   readonly #pool: Uint8Array[] = [];
   #fatal: LocalFailure | undefined;
@@ -208,7 +210,12 @@ export class SwarmFetch {
       this.#maybeSpread();
       const lanes: Promise<void>[] = [];
       for (const s of this.#sources) for (let i = 0; i < this.#lanes; i++) lanes.push(this.#lane(s));
-      await Promise.all(lanes);
+      // Done once every group is held, whatever a lane still waits on (a stat that stalls,
+      // a twin request): those are stopped, then every lane is settled before returning.
+      const all = Promise.all(lanes);
+      while (!this.#sched.finished && !this.#stopped && !(await Promise.race([all.then(() => true), this.#sched.changed().then(() => false)])));
+      if (!this.#stop.signal.aborted) this.#stop.abort(new Error('fetch finished'));
+      await all;
       outer?.throwIfAborted();
       if (this.#fatal !== undefined) throw this.#fatal.error;
       return { fetched: this.#fetched, last: this.#last };
@@ -246,7 +253,8 @@ export class SwarmFetch {
     const digest = this.#partial.digest;
     while (!this.#stopped && !this.#sched.finished && source.alive) {
       if (source.statting || source.statDue(performance.now(), this.#restatMs)) {
-        await source.restat(this.#host, digest, this.#stop.signal);
+        // A stat asked before the swarm began is not bound to its stop: not waited for past it.
+        await Promise.race([source.restat(this.#host, digest, this.#stop.signal), this.#onStop]);
         if (this.#stopped) return;
         let err = source.takeError();
         if (err === undefined) {
