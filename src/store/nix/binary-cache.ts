@@ -116,10 +116,13 @@ class HttpBinaryCache implements BinaryCache {
     const target = `${this.url}/${relative}`;
     const abort = new AbortController();
     let stalled = false;
-    let timer = setTimeout(() => { stalled = true; abort.abort(); }, CACHE_IDLE_TIMEOUT_MS);
+    // Unref'd: the socket keeps the process alive while a read is due; a reader that
+    // walked away must not hold it open until the timer fires.
+    const arm = (): NodeJS.Timeout => setTimeout(() => { stalled = true; abort.abort(); }, CACHE_IDLE_TIMEOUT_MS).unref();
+    let timer = arm();
     const rearm = (): void => {
       clearTimeout(timer);
-      timer = setTimeout(() => { stalled = true; abort.abort(); }, CACHE_IDLE_TIMEOUT_MS);
+      timer = arm();
     };
     try {
       const res = await fetch(target, { signal: abort.signal, redirect: 'follow' });

@@ -2,13 +2,14 @@
 // or from a binary cache with their closure. Trust is decided before a NAR byte is read;
 // a PathInfo is put only once its NAR matched NarHash and NarSize.
 
+import { constants } from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
 import {
   type Compression, COMPRESSIONS, importFromCache, importNar, type Narinfo, openBinaryCache, parseNarinfo, type PathInfo, pathTrust, type PathTrust,
 } from '../../../store/index.js';
-import { CommandExit, HELP_OPTION, inputStream, type Io, parse, UsageError } from '../../cli-io.js';
+import { CommandExit, HELP_OPTION, inputStream, type Io, isStdio, parse, UsageError } from '../../cli-io.js';
 import { type Progress, progressBar, progressCounter } from '../../progress.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION } from '../../store-options.js';
-import { readFile } from 'node:fs/promises';
 import { type NixStore, openNixStore, storePathArg, TRUSTED_NIX_KEY_HELP, TRUSTED_NIX_KEY_OPTION, trustedNixKeys } from './nix-options.js';
 
 export const IMPORT_HELP = `usage: castor nix import --from CACHE_URL STOREPATH... [options]
@@ -118,6 +119,13 @@ async function importNarFile(file: string, values: Values, checkSigs: boolean, i
   else if (checkSigs) throw new CommandExit(1, `${described.storePath}: nothing vouches for a NAR without its narinfo: give --narinfo FILE, or --no-check-sigs`, 'UNTRUSTED_PATH');
   else trust = { by: 'unchecked' };
   await refuseMissingReferences(store, described.storePath, described.references);
+  if (!isStdio(file)) {
+    try {
+      await access(file, constants.R_OK);
+    } catch (err: unknown) {
+      throw new CommandExit(1, `cannot read NAR ${file}: ${(err as Error).message}`, 'IO');
+    }
+  }
   const { compression, stream } = await sniffCompression(inputStream(file), described.compression ?? 'none');
   const total = described.narSize;
   const bar = total !== undefined ? progressBar('import', total) : undefined;
