@@ -114,7 +114,8 @@ test('the other protocols refuse malformed requests the same way', async () => {
 test(`more than ${MAX_REQUESTS_PER_PEER} requests in flight from one peer: the extra one is BUSY`, async () => {
   // Requests that never finish arriving hold their slot (until the request timeout).
   const stalled: Stream[] = [];
-  const protocols = [BLOB_PROTOCOL, STAT_PROTOCOL];
+  // Protocols without a per-peer share of their own (blob has MAX_BLOB_SERVES_PER_PEER).
+  const protocols = [STAT_PROTOCOL, INDEX_PROTOCOL];
   for (let i = 0; i < MAX_REQUESTS_PER_PEER; i++) {
     const s = await client.host.dialProtocol(peer, protocols[i % 2]!);
     s.send(Uint8Array.from([0x40]));

@@ -8,7 +8,7 @@ import { asDigest, type Digest } from '../../store/index.js';
 import type { DataDir } from '../../store/index.js';
 import { PartialBlob } from '../../store/index.js';
 import { CastorError } from '../../verify/index.js';
-import { MAX_RANGES } from '../limits.js';
+import { MAX_BLOB_SERVES_PER_PEER, MAX_CONCURRENT_BLOB_SERVES, MAX_RANGES } from '../limits.js';
 import { send } from '../stream-io.js';
 import { BlobRequest, BlobResponse, Status } from './exchange-pb.js';
 import { BLOB_PROTOCOL } from './ids.js';
@@ -17,11 +17,7 @@ import { openStoredBlob } from './stored-blob.js';
 import { ChunkContent } from './chunk-content.js';
 import { servedBytes } from '../swarm/index.js';
 
-/**
- * Blob requests served at once (all peers): each holds a few read-ahead pieces and a
- * stream window, so this bounds the server's memory under a crowd; more get BUSY.
- */
-export const MAX_CONCURRENT_BLOB_SERVES = 24;
+export { MAX_CONCURRENT_BLOB_SERVES } from '../limits.js';
 
 /**
  * Content bytes verified and sent at a time: a send is one contiguous block of about this
@@ -148,4 +144,5 @@ export const blobHandler: ProtocolHandler = {
   errorHeader: (status, error) => BlobResponse.encode({ status, size: 0n, error }),
   serve: serveBlob,
   maxConcurrent: MAX_CONCURRENT_BLOB_SERVES,
+  maxPerPeer: MAX_BLOB_SERVES_PER_PEER,
 };

@@ -9,7 +9,7 @@ import type { DataDir } from '../../store/index.js';
 import type { TrustStore } from '../../store/index.js';
 import { CastorError } from '../../verify/index.js';
 import { MAX_ERROR_TEXT, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_REQUEST_BYTES, MAX_REQUESTS_PER_PEER, MAX_VIOLATIONS_PER_PEER, REQUEST_TIMEOUT } from '../limits.js';
-import { sendMessage, StreamBytes } from '../stream-io.js';
+import { closeWithin, sendMessage, StreamBytes } from '../stream-io.js';
 import { Status } from './exchange-pb.js';
 
 /** What handlers serve from. */
@@ -46,6 +46,11 @@ export interface ProtocolHandler {
    * fetchers costs bounded memory and each admitted one still moves. @default unlimited
    */
   readonly maxConcurrent?: number;
+  /**
+   * Requests of this protocol served at once for one peer; more are refused with BUSY.
+   * Below maxConcurrent, so one peer never holds every slot. @default unlimited
+   */
+  readonly maxPerPeer?: number;
 }
 
 /** Uses Map counts, so a peer's entry goes away with its last request. */
@@ -77,6 +82,8 @@ export class ExchangeServer {
   readonly #sources: ServeSources;
   readonly #handlers: readonly ProtocolHandler[];
   readonly #inFlight = new PeerCounts();
+  /** Requests being served per protocol and peer (key: protocol, space, peer). */
+  readonly #servingFor = new PeerCounts();
   /** Requests being served per protocol, all peers together. */
   readonly #serving = new Map<string, number>();
   readonly #violations = new PeerCounts();
@@ -120,6 +127,13 @@ export class ExchangeServer {
       await this.#refuse(h, out, Status.BUSY, `more than ${MAX_REQUESTS_PER_PEER} requests in flight`);
       return;
     }
+    const key = `${h.protocol} ${peer}`;
+    const mine = this.#servingFor.get(key);
+    if (h.maxPerPeer !== undefined && mine >= h.maxPerPeer) {
+      this.#inFlight.add(peer, -1);
+      await this.#refuse(h, out, Status.BUSY, `serving ${mine} ${h.protocol} requests for this peer already`);
+      return;
+    }
     const serving = this.#serving.get(h.protocol) ?? 0;
     if (h.maxConcurrent !== undefined && serving >= h.maxConcurrent) {
       this.#inFlight.add(peer, -1);
@@ -127,12 +141,14 @@ export class ExchangeServer {
       return;
     }
     this.#serving.set(h.protocol, serving + 1);
+    this.#servingFor.add(key, 1);
     const timer = setTimeout(() => stream.abort(new CastorError('REQUEST_TIMEOUT', `no whole request within ${REQUEST_TIMEOUT} ms`)), REQUEST_TIMEOUT);
     try {
       const request = await new StreamBytes(stream).readMessage(MAX_REQUEST_BYTES, 'request');
       clearTimeout(timer);
       await h.serve(request, out, this.#sources);
-      await stream.close();
+      // Bounded: close waits for the peer to take the rest of the answer.
+      await closeWithin(stream);
     } catch (err: unknown) {
       clearTimeout(timer);
       if (isViolation(err)) {
@@ -142,11 +158,13 @@ export class ExchangeServer {
           await connection.close().catch((e: unknown) => connection.abort(e instanceof Error ? e : new Error(String(e))));
         }
       } else {
-        if (!(err instanceof CastorError && err.code === 'STREAM_CLOSED')) this.onError(err, h.protocol, peer);
+        // A stream the peer reset, or aborted for not reading, is the peer's doing, not a local failure.
+        if (!(err instanceof CastorError && (err.code === 'STREAM_CLOSED' || err.code === 'PEER_TOO_SLOW'))) this.onError(err, h.protocol, peer);
         await this.#refuse(h, out, Status.INTERNAL, errorText(err));
       }
     } finally {
       this.#inFlight.add(peer, -1);
+      this.#servingFor.add(key, -1);
       this.#serving.set(h.protocol, (this.#serving.get(h.protocol) ?? 1) - 1);
     }
   }
@@ -160,7 +178,7 @@ export class ExchangeServer {
     }
     try {
       await out.header(h.errorHeader(status, text));
-      await stream.close();
+      await closeWithin(stream);
     } catch (err: unknown) {
       stream.abort(err instanceof Error ? err : new Error(String(err)));
     }
