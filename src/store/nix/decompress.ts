@@ -118,11 +118,15 @@ async function* viaTransform(compression: Exclude<Compression, 'none' | 'zstd'>,
   const readable = Readable.from(counted, { objectMode: false });
   readable.on('error', (err) => decoder.output.destroy(err));
   readable.pipe(decoder.input);
+  let produced = 0;
   try {
-    for await (const chunk of decoder.output as AsyncIterable<Buffer>) yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
+    for await (const chunk of decoder.output as AsyncIterable<Buffer>) {
+      produced += chunk.length;
+      yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
+    }
   } catch (err: unknown) {
     if (sourceError !== undefined) throw sourceError;
-    throw decoderError(compression, err, source.bytes);
+    throw decoderError(compression, err, source.bytes, produced > 0);
   } finally {
     readable.destroy();
     decoder.output.destroy();
@@ -140,14 +144,15 @@ async function* viaTransform(compression: Exclude<Compression, 'none' | 'zstd'>,
   }
 }
 
-function decoderError(compression: string, err: unknown, offset: number): DecompressError {
+function decoderError(compression: string, err: unknown, offset: number, decodedSome: boolean): DecompressError {
   if (err instanceof DecompressError) return err;
   const message = err instanceof Error ? err.message : String(err);
   const code = (err as { code?: unknown } | null)?.code;
   const truncated = code === 'Z_BUF_ERROR' || /unexpected end|no progress/iu.test(message)
     // unbzip2-stream fails on a cut stream by reading past its buffer.
     || (compression === 'bzip2' && err instanceof TypeError);
-  const trailing = /magic number|trailing/iu.test(message);
+  // unbzip2-stream looks for another stream after each one: no magic there is trailing data.
+  const trailing = decodedSome && /magic number|trailing/iu.test(message);
   const reason: DecompressReason = truncated ? 'TRUNCATED' : trailing ? 'TRAILING_DATA' : 'CORRUPT';
   const detail = reason === 'TRUNCATED' ? `input ends inside the stream (${message})` : reason === 'CORRUPT' ? `corrupt data (${message})` : message;
   return new DecompressError(compression, reason, detail, offset, { cause: err });
