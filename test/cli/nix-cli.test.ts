@@ -91,6 +91,9 @@ describe('castor nix import/export/path-info with real Nix', { skip: skipWithout
     const ls = await castor(['nix', 'ls', '--data-dir', d]);
     assert.deepEqual(ls.stdout.toString().trim().split('\n'), [...c.all].sort());
 
+    // PathInfos are gc roots: nothing of their trees goes.
+    const gc = await castor(['gc', '--data-dir', d, '--grace', '0']);
+    assert.equal(gc.status, 0, gc.stderr);
     for (const p of c.all) {
       const out = path.join(tmp, `export-${path.basename(p)}.nar`);
       const e = await castor(['nix', 'export', '--data-dir', d, p, out]);
