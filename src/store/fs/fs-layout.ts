@@ -1,6 +1,7 @@
 // Where the disk store keeps things in its data dir: chunks, blob records and Directories
 // sharded by the first byte of their digest (git's objects/ab/cdef…), tmp/ for anything
-// unfinished, packs/ of small blobs, and the small state other layers keep beside them (pins, trust, config).
+// unfinished, packs/ of chunks (every chunk is packed; chunks/ is still read for older
+// stores), and the small state other layers keep beside them (pins, trust, config).
 
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -15,7 +16,7 @@ export const QUARANTINE_DIR = 'quarantine';
 export const TRUST_DIR = 'trust';
 /** Blobs being downloaded: one dir per digest (see partial-blob.ts). */
 export const PARTIAL_DIR = 'partial';
-/** Small blobs appended to pack files, one writer each (see pack-format.ts). */
+/** Chunks appended to pack files, one writer per thread (see packs/pack-format.ts). */
 export const PACKS_DIR = 'packs';
 export const CONFIG_FILE = 'config.json';
 

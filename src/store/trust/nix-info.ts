@@ -11,8 +11,8 @@ import {
 import { WIRE_LEN, WIRE_VARINT, WireError, WireReader, WireWriter } from './wire.js';
 
 /** Store path basenames: 32 nixbase32 characters, '-', then a name of Nix's store path characters. */
-const STORE_PATH_BASENAME = /^([0-9a-df-np-sv-z]{32})-([A-Za-z0-9+\-._?=]{1,180})$/u;
-const STORE_PATH_NAME = /^[A-Za-z0-9+\-._?=]{1,180}$/u;
+const STORE_PATH_BASENAME = /^([0-9a-df-np-sv-z]{32})-([A-Za-z0-9+\-._?=]{1,211})$/u;
+const STORE_PATH_NAME = /^[A-Za-z0-9+\-._?=]{1,211}$/u;
 
 function writeNarInfo(w: WireWriter, n: NarInfo): void {
   w.uint64Field(1, n.narSize);

@@ -170,3 +170,11 @@ test('entries in any order, with any valid names, encode sorted and are all foun
     for (const e of list) assert.deepEqual(view.lookup(e.name)?.node, e.node);
   }), { numRuns: 200 });
 });
+
+test('a deriver name may be as long as Nix allows (211 characters), not longer', () => {
+  const info = curlNixInfo();
+  const withDeriver = (name: string): unknown => ({ ...info, narinfo: { ...info.narinfo!, deriver: { digest: new Uint8Array(20), name } } });
+  const ok = (nix: unknown): void => { encodeIndex([{ name: enc('a'), node: dirNode(1), nix } as IndexEntry]); };
+  ok(withDeriver(`${'a'.repeat(207)}.drv`));
+  assert.equal(reason(() => ok(withDeriver(`${'a'.repeat(208)}.drv`))), 'BAD_NIX_INFO');
+});
