@@ -71,7 +71,7 @@ export function checkPathInfo(info: PathInfo): PathInfo {
   return {
     storePath: info.storePath,
     ...(info.node !== undefined && { node: info.node }),
-    narHash: info.narHash,
+    narHash: new Uint8Array(info.narHash), // a copy, and a plain Uint8Array even when handed a Buffer
     narSize: info.narSize,
     references,
     ...(deriver !== undefined && { deriver }),
