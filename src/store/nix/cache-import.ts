@@ -4,12 +4,11 @@
 // narinfo. A PathInfo is put only for a path whose NAR passed, after every path it
 // references, so no failure leaves a path visible that is not whole.
 
-import type { PublicKey } from '../../verify/index.js';
+import { CastorError, type PublicKey } from '../../verify/index.js';
 import type { BlobService } from '../blob-service.js';
 import type { DirectoryService } from '../directory-service.js';
 import { limit } from '../util/index.js';
 import type { BinaryCache } from './binary-cache.js';
-import { CastorError } from '../../verify/index.js';
 import { importNar } from './nar-import.js';
 import { type Narinfo, parseNarinfo } from './narinfo.js';
 import type { PathInfo } from './path-info.js';
