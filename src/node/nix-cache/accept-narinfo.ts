@@ -17,6 +17,7 @@ import type { UploadNames } from './upload-names.js';
 export interface AcceptContext {
   readonly pending: PendingUploads;
   readonly names: UploadNames;
+  readonly sync?: (() => Promise<void>) | undefined;
   readonly pathInfos: NixPathInfoSource;
   /** Keys whose signature admits an input-addressed path. */
   readonly trustedKeys: readonly PublicKey[];
@@ -69,6 +70,7 @@ export async function acceptNarinfo(hashPart: string, body: Uint8Array, context:
     // A trusted signature, or a CA that gives the store path (then the content must match it).
     const trust = pathTrust(info, trustedKeys, true);
     if (trust.by === 'content-address') await checkCaContent(info.storePath, trust.ca, nar.node, nar.narHash, context.store);
+    await context.sync?.();
     await pathInfos.put(info, { trustedKeys });
   } catch (err: unknown) {
     if (err instanceof NixCacheError) throw err;

@@ -29,6 +29,12 @@ export interface NixCacheOptions {
   readonly blobs: BlobService;
   readonly directories: DirectoryService;
   readonly pathInfos: NixPathInfoSource;
+  /**
+   * Makes what the store was given so far durable; called before an uploaded path is
+   * put, so a path is never published over blobs still in the page cache. For a store
+   * opened with durable 'batch' (one syncfs per path instead of an fsync per file).
+   */
+  readonly sync?: () => Promise<void>;
   /** A directory for the cache's own state: which path each uploaded NAR name became (upload-names.ts). */
   readonly stateDir: string;
   /** Nix keys whose signature admits an uploaded input-addressed path (content-addressed ones need none). @default [] */
@@ -217,7 +223,7 @@ export class NixCacheServer {
       if (route.kind === 'narinfo') {
         const body = await readSmallBody(req, MAX_NARINFO_BYTES);
         const info = await acceptNarinfo(route.hashPart, body, {
-          pending: this.#pending, names: this.#names, pathInfos: this.options.pathInfos, trustedKeys: this.options.trustedKeys ?? [], store: this.options,
+          pending: this.#pending, names: this.#names, sync: this.options.sync, pathInfos: this.options.pathInfos, trustedKeys: this.options.trustedKeys ?? [], store: this.options,
         });
         this.options.log?.(`nix cache: added ${info.storePath} (${info.narSize} bytes of NAR)`);
         return reply(res, 200, TEXT, '', false);
