@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MemoryBlobService } from '../../../src/store/blobs/index.js';
 import { MemoryDirectoryService } from '../../../src/store/directories/index.js';
-import { ingestNar, MAX_NAR_DEPTH, NarFormatError, readNar, type NarFormatReason } from '../../../src/store/nix/index.js';
-import { arbChunking, arbNarTree, cat, chunked, dir, file, link, narOf, nodeTokens, str, u64 } from './nar-fixture.js';
+import { ingestNar, MAX_NAR_DEPTH, NarFormatError, readNar, renderNar, type NarFormatReason } from '../../../src/store/nix/index.js';
+import { arbChunking, arbNarTree, cat, chunked, collect, dir, file, link, narOf, nodeTokens, str, u64 } from './nar-fixture.js';
 
 const MAGIC = str('nix-archive-1');
 /** The bytes of a directory root up to the first entry's name. */
@@ -153,6 +153,33 @@ describe('malformed NARs', () => {
         return true;
       });
     }), { numRuns: 50 });
+  });
+
+  it('a mutated NAR is either refused as NAR_MALFORMED or is canonical: it renders back to exactly its own bytes', async () => {
+    const mutation = fc.record({ at: fc.double({ min: 0, max: 1, noNaN: true }), kind: fc.constantFrom('flip', 'insert', 'delete', 'set'), byte: fc.integer({ min: 0, max: 255 }), len: fc.integer({ min: 1, max: 16 }) });
+    let accepted = 0;
+    await fc.assert(fc.asyncProperty(arbNarTree(), mutation, async (tree, m) => {
+      const nar = narOf(tree);
+      const at = Math.min(nar.length - 1, Math.floor(m.at * nar.length));
+      let bad: Uint8Array;
+      if (m.kind === 'flip') (bad = nar.slice())[at]! ^= 1 << (m.byte & 7);
+      else if (m.kind === 'set') (bad = nar.slice())[at] = m.byte;
+      else if (m.kind === 'insert') bad = cat(nar.subarray(0, at), new Uint8Array(m.len).fill(m.byte), nar.subarray(at));
+      else bad = cat(nar.subarray(0, at), nar.subarray(Math.min(nar.length, at + m.len)));
+      const store = { blobs: new MemoryBlobService(), directories: new MemoryDirectoryService() };
+      let r;
+      try {
+        r = await ingestNar(chunked(bad, [5, 64, 1]), store);
+      } catch (err: unknown) {
+        assert.ok(err instanceof NarFormatError, `only NAR_MALFORMED, got ${String(err)}`);
+        return;
+      }
+      accepted++;
+      const out = Buffer.from(await collect(renderNar(r.node, store)));
+      assert.ok(out.equals(bad), 'an accepted NAR renders back to itself');
+    }), { numRuns: 100 });
+    // Changing a file's content byte (or setting a byte to its own value) keeps a NAR valid.
+    assert.ok(accepted > 0, 'some mutations leave a valid NAR');
   });
 
   it('an ingest stopped by a bad byte deep in a large file rejects with the format error', async () => {
