@@ -30,4 +30,7 @@ export { send, StreamInput } from './stream-io.js';
 export { InOrderFeeder } from './swarm/index.js';
 export { servedBytes } from './swarm/index.js';
 export { decodeTicket, encodeTicket, InvalidTicketError, looksLikeTicket, type Ticket, ticketDialAddresses } from './ticket.js';
-export { CONFIG_HTTP, CONFIG_HTTP_REMOTE_UPLOADS, InvalidHttpAddressError, NixCacheError, NixCacheServer, type NixCacheOptions, type NixPathInfoSource, parseHttpAddress, readHttpConfig } from './nix-cache/index.js';
+export {
+  CONFIG_HTTP, CONFIG_HTTP_REMOTE_UPLOADS, CONFIG_NIX_UPSTREAMS, InvalidHttpAddressError, NixCacheError, NixCacheServer, type NixCacheOptions, type NixPathInfoSource,
+  type NixSubstituter, parseHttpAddress, readHttpConfig, SubstituteError, UpstreamSubstituter,
+} from './nix-cache/index.js';

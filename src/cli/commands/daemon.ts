@@ -12,12 +12,13 @@ import { ControlError, claimDataDir, controlJson, listenControl, readJsonBody, t
 import type { DataDir } from '../../store/index.js';
 import { configTrustedNixKeys, NIX_DIR, openDataDir, PathInfoStore, trustedKeyArg } from '../../store/index.js';
 import { CastorError, type PublicKey, type SecretKey } from '../../verify/index.js';
-import { NixCacheServer, parseHttpAddress, readHttpConfig } from '../../node/index.js';
+import { NixCacheServer, parseHttpAddress, readHttpConfig, UpstreamSubstituter } from '../../node/index.js';
+import { openBinaryCache } from '../../store/index.js';
 import { loadSecretKeyFile } from './key.js';
 
 const HELP = `Usage: castor daemon [--listen MULTIADDR]... [--announce MULTIADDR]... [--bootstrap MULTIADDR]...
                      [--no-mdns] [--no-dht] [--http HOST:PORT [--trusted-nix-key KEY]...
-                     [--nix-secret-key FILE]] [--data-dir DIR]
+                     [--nix-secret-key FILE] [--nix-upstream URL]...] [--data-dir DIR]
 
 Runs the node of the data dir: serves what the store holds to peers, dials the bootstrap
 peers, finds peers on the LAN by mDNS (and dials them), takes part in castor's DHT
@@ -49,6 +50,12 @@ event on stderr.
                          repeatable; also config.json "trustedNixKeys")
   --nix-secret-key FILE  sign every narinfo served with this Nix secret key too (nix key
                          generate-secret), so clients need only trust this node's key
+  --nix-upstream URL     pull-through: a narinfo asked for and not held is imported with
+                         its closure from this binary cache (file:///dir, http(s)://...;
+                         repeatable, tried in order; config "nixUpstreams"), each path
+                         signed by a trusted Nix key (or content-addressed) and each NAR
+                         checked against its NarHash, then served. A request not answered
+                         within 20 s gets 404 while the import goes on.
 ${DATA_DIR_HELP}
 A flag replaces the config.json setting of the same name. CASTOR_DAEMON_TCP=1 makes the
 control API use 127.0.0.1 and a token even where a unix socket would do.
@@ -193,6 +200,7 @@ export async function run(argv: string[], io: Io = processIo, startNode: StartNo
       listen: { type: 'string', multiple: true }, announce: { type: 'string', multiple: true }, bootstrap: { type: 'string', multiple: true },
       'no-mdns': { type: 'boolean' }, 'no-dht': { type: 'boolean' },
       http: { type: 'string' }, 'trusted-nix-key': { type: 'string', multiple: true }, 'nix-secret-key': { type: 'string' },
+      'nix-upstream': { type: 'string', multiple: true },
     }, 'daemon');
     if (values['help']) {
       io.out(HELP);
@@ -232,14 +240,16 @@ interface CacheSettings {
   readonly remoteUploads: boolean;
   readonly trustedKeys: readonly PublicKey[];
   readonly secretKey?: SecretKey;
+  /** Pull-through upstream binary cache URLs, in order. */
+  readonly upstreams: readonly string[];
 }
 
 async function cacheSettings(values: Record<string, unknown>, data: DataDir): Promise<CacheSettings | undefined> {
   const file = await readHttpConfig(data.layout.config);
   const address = typeof values['http'] === 'string' ? values['http'] : file.http;
-  const nixFlags = values['trusted-nix-key'] !== undefined || values['nix-secret-key'] !== undefined;
+  const nixFlags = values['trusted-nix-key'] !== undefined || values['nix-secret-key'] !== undefined || values['nix-upstream'] !== undefined;
   if (address === undefined) {
-    if (nixFlags) throw new UsageError('daemon: --trusted-nix-key and --nix-secret-key are for the binary cache: give --http too');
+    if (nixFlags) throw new UsageError('daemon: --trusted-nix-key, --nix-secret-key and --nix-upstream are for the binary cache: give --http too');
     return undefined;
   }
   let where: { host: string; port: number };
@@ -259,7 +269,16 @@ async function cacheSettings(values: Record<string, unknown>, data: DataDir): Pr
   }
   const keyFile = values['nix-secret-key'];
   const secretKey = typeof keyFile === 'string' ? await loadSecretKeyFile(keyFile) : undefined;
-  return { ...where, remoteUploads: file.remoteUploads ?? false, trustedKeys, ...(secretKey !== undefined && { secretKey }) };
+  const upstreams = (values['nix-upstream'] as string[] | undefined) ?? file.nixUpstreams ?? [];
+  for (const u of upstreams) {
+    try {
+      openBinaryCache(u);
+    } catch (err: unknown) {
+      if (err instanceof CastorError) throw new UsageError(`--nix-upstream ${u}: ${oneLine(err)}`);
+      throw err;
+    }
+  }
+  return { ...where, remoteUploads: file.remoteUploads ?? false, trustedKeys, ...(secretKey !== undefined && { secretKey }), upstreams };
 }
 
 async function startCache(dataDir: string, settings: CacheSettings): Promise<NixCacheServer> {
@@ -268,10 +287,16 @@ async function startCache(dataDir: string, settings: CacheSettings): Promise<Nix
     // uploaded path before it is published (an fsync for each of a NAR's thousands of
     // small files made a push 5 times slower than the disk).
     const data = await openDataDir(dataDir, { durable: 'batch' });
+    const pathInfos = new PathInfoStore(data.layout);
+    const substituters = settings.upstreams.map((u) => new UpstreamSubstituter(openBinaryCache(u), {
+      blobs: data.blobs, directories: data.directories, pathInfos, trustedKeys: settings.trustedKeys, sync: () => data.sync(),
+      onImported: (p, size) => logLine(`nix cache: imported ${p} (${size} bytes of NAR) from ${u}`),
+    }));
     return await NixCacheServer.start({
-      blobs: data.blobs, directories: data.directories, sync: () => data.sync(), pathInfos: new PathInfoStore(data.layout), stateDir: path.join(data.layout.root, NIX_DIR),
+      blobs: data.blobs, directories: data.directories, sync: () => data.sync(), pathInfos, stateDir: path.join(data.layout.root, NIX_DIR),
       host: settings.host, port: settings.port, remoteUploads: settings.remoteUploads, trustedKeys: settings.trustedKeys,
       ...(settings.secretKey !== undefined && { secretKey: settings.secretKey }),
+      substituters,
       log: logLine,
     });
   } catch (err: unknown) {
@@ -319,7 +344,7 @@ async function serve(data: DataDir, config: NetworkConfig, claim: DaemonClaim, s
   for (const a of node.addresses()) logLine(`listening on ${a}`);
   if (config.bootstrap !== undefined && config.bootstrap.length > 0) logLine(`bootstrap peers: ${config.bootstrap.join(', ')}`);
   if (http !== undefined) {
-    logLine(`nix binary cache: ${http.url} (uploads from ${cache?.remoteUploads ? 'any host' : 'loopback only'}; ${cache?.trustedKeys.length ?? 0} trusted Nix keys${cache?.secretKey ? `; signing as ${cache.secretKey.name}` : ''})`);
+    logLine(`nix binary cache: ${http.url} (uploads from ${cache?.remoteUploads ? 'any host' : 'loopback only'}; ${cache?.trustedKeys.length ?? 0} trusted Nix keys${cache?.secretKey ? `; signing as ${cache.secretKey.name}` : ''}${cache?.upstreams.length ? `; upstreams ${cache.upstreams.join(', ')}` : ''})`);
   }
   logLine(`discovery: mDNS ${config.mdns === false ? 'off' : 'on'}, DHT ${config.dht === false ? 'off' : `on (${DHT_PROTOCOL})`}`);
   // Last, so a script that waits for this line finds the daemon ready.

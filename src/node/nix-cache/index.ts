@@ -8,4 +8,6 @@ export { parseNarFileName, servedNarUrl, type NarFileName } from './nar-file-nam
 export { isLoopback, NixCacheServer, type NixCacheOptions } from './nix-cache-server.js';
 export type { NixPathInfoSource } from './path-info-source.js';
 export { InvalidHttpAddressError, parseHttpAddress } from './http-address.js';
-export { CONFIG_HTTP, CONFIG_HTTP_REMOTE_UPLOADS, type HttpConfig, readHttpConfig } from './http-config.js';
+export { CONFIG_HTTP, CONFIG_HTTP_REMOTE_UPLOADS, CONFIG_NIX_UPSTREAMS, type HttpConfig, readHttpConfig } from './http-config.js';
+export { type NixSubstituter, SubstituteError, substituteFrom } from './substituter.js';
+export { pathInfoSink, UpstreamSubstituter, type UpstreamSubstituterOptions } from './upstream-substituter.js';

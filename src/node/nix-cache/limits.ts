@@ -36,3 +36,9 @@ export const PENDING_UPLOAD_TTL = 10 * minute;
 export const MAX_PENDING_UPLOADS = 4096;
 /** The Priority a castor node announces in nix-cache-info: before cache.nixos.org's 40, as a local cache should be. */
 export const CACHE_PRIORITY = 30;
+/**
+ * A narinfo request for a path not held waits this long for its substitution (from peers
+ * or an upstream cache), then gets 404 while the substitution goes on: `nix` never hangs
+ * on the cache, and asks again on its next run.
+ */
+export const SUBSTITUTE_WAIT = 20 * second;

@@ -13,7 +13,7 @@ import { acceptNarinfo } from './accept-narinfo.js';
 import { NixCacheError } from './errors.js';
 import {
   CACHE_PRIORITY, HEADERS_TIMEOUT, IDLE_TIMEOUT, KEEP_ALIVE_TIMEOUT, MAX_ACTIVE_TRANSFERS, MAX_CONNECTIONS, MAX_HEADER_BYTES, MAX_NAR_BYTES,
-  MAX_WAITING_TRANSFERS,
+  MAX_WAITING_TRANSFERS, SUBSTITUTE_WAIT,
 } from './limits.js';
 import { servedNarUrl } from './nar-file-name.js';
 import type { NixPathInfoSource } from './path-info-source.js';
@@ -21,6 +21,7 @@ import { PendingUploads } from './pending-uploads.js';
 import { isClientGone, readSmallBody, receiveNar } from './receive-nar.js';
 import { type Route, routeOf } from './routes.js';
 import { sendNar } from './serve-nar.js';
+import { type NixSubstituter, Substitutions } from './substituter.js';
 import { TransferSlots } from './transfer-slots.js';
 import { UploadNames } from './upload-names.js';
 import { canServe } from './compress-nar.js';
@@ -57,6 +58,10 @@ export interface NixCacheOptions {
   readonly headersTimeout?: number;
   /** Milliseconds a socket may stay silent both ways. @default IDLE_TIMEOUT */
   readonly idleTimeout?: number;
+  /** Where a narinfo asked for and not held is got from (peers, upstream caches), in order. @default [] */
+  readonly substituters?: readonly NixSubstituter[];
+  /** Milliseconds a narinfo request waits for a substitution before its 404 (it goes on). @default SUBSTITUTE_WAIT */
+  readonly substituteWait?: number;
 }
 
 const TEXT = 'text/plain; charset=utf-8';
@@ -69,11 +74,13 @@ export class NixCacheServer {
   readonly #pending: PendingUploads;
   readonly #names: UploadNames;
   readonly #slots = new TransferSlots(MAX_ACTIVE_TRANSFERS, MAX_WAITING_TRANSFERS);
+  readonly #substitutions: Substitutions;
   #url = '';
 
   private constructor(private readonly options: NixCacheOptions) {
     this.#pending = new PendingUploads(options.pendingTtl);
     this.#names = new UploadNames(path.join(options.stateDir, 'nar-names'));
+    this.#substitutions = new Substitutions(options.substituters ?? [], options.log);
     const headersTimeout = options.headersTimeout ?? HEADERS_TIMEOUT;
     this.#server = http.createServer({
       maxHeaderSize: MAX_HEADER_BYTES, headersTimeout, requestTimeout: 0, keepAliveTimeout: KEEP_ALIVE_TIMEOUT,
@@ -153,7 +160,7 @@ export class NixCacheServer {
       case 'cache-info':
         return reply(res, 200, 'text/x-nix-cache-info', `StoreDir: ${STORE_DIR}\nWantMassQuery: 1\nPriority: ${CACHE_PRIORITY}\n`, head);
       case 'narinfo': {
-        const info = await this.#servable(route.hashPart);
+        const info = await this.#servable(route.hashPart) ?? await this.#substitute(route.hashPart);
         if (info === undefined) throw notHere(route.hashPart);
         return reply(res, 200, 'text/x-nix-narinfo', this.#narinfoText(info), head);
       }
@@ -166,6 +173,18 @@ export class NixCacheServer {
   async #servable(hashPart: string): Promise<Servable | undefined> {
     const info = await this.options.pathInfos.get(hashPart);
     return info?.node === undefined ? undefined : info as Servable;
+  }
+
+  /** A path not held, got from the substituters if that is done within substituteWait; else it goes on and undefined. */
+  async #substitute(hashPart: string): Promise<Servable | undefined> {
+    if (!this.#substitutions.enabled) return undefined;
+    const done = await this.#substitutions.wait(hashPart, this.options.substituteWait ?? SUBSTITUTE_WAIT);
+    return done ? this.#servable(hashPart) : undefined;
+  }
+
+  /** Substitutions still running (tests wait for them). */
+  get substituting(): number {
+    return this.#substitutions.running;
   }
 
   #narinfoText(info: PathInfo): string {
