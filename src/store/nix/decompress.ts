@@ -80,7 +80,7 @@ async function* passThrough(input: AsyncIterable<Uint8Array>): AsyncGenerator<Ui
 }
 
 /** A decoder's writable side and its output as a streams3 Readable (unbzip2-stream is an old-style stream). */
-function makeDecoder(compression: Exclude<Compression, 'none' | 'zstd'>): { input: NodeJS.WritableStream & { destroy(err?: Error): void }; output: Readable } {
+function makeDecoder(compression: Exclude<Compression, 'none' | 'zstd'>): { input: NodeJS.WritableStream & { destroy(err?: Error): void }; output: Readable; decoded?: () => number } {
   switch (compression) {
     case 'xz': {
       const t = createUnxz() as unknown as Transform;
@@ -92,7 +92,9 @@ function makeDecoder(compression: Exclude<Compression, 'none' | 'zstd'>): { inpu
     }
     case 'bzip2': {
       const t = unbzip2() as unknown as NodeJS.ReadWriteStream & { destroy(err?: Error): void };
-      return { input: t, output: new Readable({ highWaterMark: 1 << 16 }).wrap(t) };
+      let decoded = 0;
+      t.on('data', (chunk: Buffer) => { decoded += chunk.length; });
+      return { input: t, output: fromOldStream(t), decoded: () => decoded };
     }
     default: throw new DecompressError(String(compression), 'UNSUPPORTED', 'unknown compression');
   }
@@ -126,7 +128,7 @@ async function* viaTransform(compression: Exclude<Compression, 'none' | 'zstd'>,
     }
   } catch (err: unknown) {
     if (sourceError !== undefined) throw sourceError;
-    throw decoderError(compression, err, source.bytes, produced > 0);
+    throw decoderError(compression, err, source.bytes, (decoder.decoded?.() ?? produced) > 0);
   } finally {
     readable.destroy();
     decoder.output.destroy();
@@ -142,6 +144,22 @@ async function* viaTransform(compression: Exclude<Compression, 'none' | 'zstd'>,
     // Node's brotli decoder stops at the end of the stream and drops what follows.
     if (consumed < source.bytes) throw new DecompressError(compression, 'TRAILING_DATA', `${source.bytes - consumed} bytes after the end of the stream`, consumed);
   }
+}
+
+/**
+ * A streams3 Readable over an old-style stream: paused while the reader is behind. Not
+ * Readable.wrap, which destroys itself on the old stream's 'close' and so loses the data
+ * still buffered (unbzip2-stream closes right after its 'end').
+ */
+function fromOldStream(old: NodeJS.ReadWriteStream): Readable {
+  const out = new Readable({
+    highWaterMark: 1 << 16,
+    read() { old.resume(); },
+  });
+  old.on('data', (chunk: Buffer) => { if (!out.push(chunk)) old.pause(); });
+  old.on('end', () => out.push(null));
+  old.on('error', (err: Error) => out.destroy(err));
+  return out;
 }
 
 function decoderError(compression: string, err: unknown, offset: number, decodedSome: boolean): DecompressError {
