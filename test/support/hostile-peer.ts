@@ -262,13 +262,15 @@ export class HostilePeer {
     const complete = true;
     switch (this.mode) {
       case 'outboard':
-        outboard = outboard.slice();
+        // A copy: the store's outboard may be a Buffer, whose slice() is a view (a flip in
+        // it would stay in the cached stat and be undone by the next request).
+        outboard = new Uint8Array(outboard);
         outboard[outboard.length > 8 ? 8 + Math.floor((outboard.length - 8) / 2) : 0]! ^= 0x01;
         break;
       case 'size-larger':
       case 'size-smaller':
         size += this.mode === 'size-larger' ? SIZE_DELTA : -SIZE_DELTA;
-        outboard = outboard.slice();
+        outboard = new Uint8Array(outboard);
         outboard.set(encodeLength(size), 0);
         chunks = new Uint8Array(0);
         break;
