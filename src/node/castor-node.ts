@@ -8,10 +8,10 @@
 import './polyfill.js';
 import type { PeerId, PeerInfo } from '@libp2p/interface';
 import type { DataDir } from '../store/index.js';
-import { formatDigest, type Digest } from '../store/index.js';
+import { formatDigest, type Digest, hashPartBytes } from '../store/index.js';
 import { TrustStore, type AcceptedRoot } from '../store/index.js';
 import { Announcer } from './discovery/index.js';
-import { contentKey, rootKey, type DhtKey } from './discovery/index.js';
+import { contentKey, rootKey, storePathKey, type DhtKey } from './discovery/index.js';
 import { NoProviderError } from './discovery/index.js';
 import { findProviders, type Found } from './discovery/index.js';
 import { noteFetched } from './discovery/index.js';
@@ -28,6 +28,7 @@ import { setRunningHost } from './remote/index.js';
 import { blobHandler } from './protocols/index.js';
 import { directoryHandler } from './protocols/index.js';
 import { indexHandler } from './protocols/index.js';
+import { pathInfoHandler } from './protocols/index.js';
 import { ExchangeServer, type ProtocolHandler } from './protocols/index.js';
 import { statHandler } from './protocols/index.js';
 
@@ -77,7 +78,7 @@ export interface FetchRootOptions {
 }
 
 /** The protocols a node serves, in the order they are registered. */
-export const HANDLERS: readonly ProtocolHandler[] = [blobHandler, statHandler, directoryHandler, indexHandler];
+export const HANDLERS: readonly ProtocolHandler[] = [blobHandler, statHandler, directoryHandler, indexHandler, pathInfoHandler];
 
 export class CastorNode {
   readonly data: DataDir;
@@ -174,6 +175,16 @@ export class CastorNode {
   /** Announces that this node holds the newest accepted SignedRoot of publisher `publicKey`. */
   announceRoot(publicKey: Uint8Array): Promise<void> {
     return this.#announcer.announceRoot(publicKey);
+  }
+
+  /** Announces that this node holds the Nix store path of `hashPart` (its PathInfo in the data dir), now and at each re-announce. */
+  announceStorePath(hashPart: string): Promise<void> {
+    return this.#announcer.announceStorePath(hashPart);
+  }
+
+  /** Peers that may hold the PathInfo of the store path of `hashPart`, best first (as findProviders). */
+  async findStorePathProviders(hashPart: string, options: { signal?: AbortSignal } = {}): Promise<PeerId[]> {
+    return (await this.#find(storePathKey(hashPartBytes(hashPart)), options.signal)).peers;
   }
 
   /**

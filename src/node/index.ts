@@ -12,7 +12,7 @@ export { CastorNode, HANDLERS, type CastorNodeConfig, type FetchOptions, type Fe
 export { DialError, InvalidPeerAddressError, NotFoundOnPeersError, PeerFailedError, PeerMisbehavedError, RemoteError } from './errors.js';
 export { DEFAULT_LISTEN, DHT_PROTOCOL, createHost, parseMultiaddr, type Host, type HostOptions, type HostServices } from './host.js';
 export { Announcer, DEFAULT_REANNOUNCE_INTERVAL, type AnnouncerOptions } from './discovery/index.js';
-export { contentKey, rootKey, type DhtKey } from './discovery/index.js';
+export { contentKey, rootKey, storePathKey, type DhtKey } from './discovery/index.js';
 export { NoProviderError, type Searched } from './discovery/index.js';
 export { DHT_LOOKUP_TIMEOUT, MAX_DHT_PROVIDERS, dhtProviders, dhtReady, findProviders, type FindOptions, type Found } from './discovery/index.js';
 export { IDENTITY_FILE, IdentityError, loadOrCreateIdentity } from './identity.js';
@@ -20,7 +20,8 @@ export * from './limits.js';
 export { RemoteBlobService, ReadOnlyTierError, type PeerSet } from './remote/index.js';
 export { RemoteDirectoryService } from './remote/index.js';
 export { setRunningHost } from './remote/index.js';
-export { BLOB_PROTOCOL, DIRECTORY_PROTOCOL, INDEX_PROTOCOL, STAT_PROTOCOL } from './protocols/index.js';
+export { BLOB_PROTOCOL, DIRECTORY_PROTOCOL, INDEX_PROTOCOL, PATH_INFO_PROTOCOL, STAT_PROTOCOL } from './protocols/index.js';
+export { requestPathInfo } from './protocols/index.js';
 export { checkAddresses, CONFIG_ANNOUNCE, CONFIG_BOOTSTRAP, CONFIG_LISTEN, mergeNetworkConfig, type NetworkConfig, NetworkConfigError, readNetworkConfig } from './config.js';
 export { claimDataDir, ControlError, controlJson, controlRequest, type ControlServer, type DaemonClaim, type Endpoint, isNotListening, listenControl, NoDaemonError, pidAlive, readDaemonState, readJsonBody } from './control.js';
 export { fetchBlob } from './fetch/index.js';

@@ -13,7 +13,7 @@ import type { DataDir } from '../../store/index.js';
 import { configTrustedNixKeys, NIX_DIR, openDataDir, PathInfoStore, trustedKeyArg } from '../../store/index.js';
 import { CastorError, type PublicKey, type SecretKey } from '../../verify/index.js';
 import { NixCacheServer, parseHttpAddress, readHttpConfig, UpstreamSubstituter } from '../../node/index.js';
-import { openBinaryCache } from '../../store/index.js';
+import { openBinaryCache, parseStorePath } from '../../store/index.js';
 import { loadSecretKeyFile } from './key.js';
 
 const HELP = `Usage: castor daemon [--listen MULTIADDR]... [--announce MULTIADDR]... [--bootstrap MULTIADDR]...
@@ -281,7 +281,9 @@ async function cacheSettings(values: Record<string, unknown>, data: DataDir): Pr
   return { ...where, remoteUploads: file.remoteUploads ?? false, trustedKeys, ...(secretKey !== undefined && { secretKey }), upstreams };
 }
 
-async function startCache(dataDir: string, settings: CacheSettings): Promise<NixCacheServer> {
+async function startCache(dataDir: string, settings: CacheSettings, node: CastorNode): Promise<NixCacheServer> {
+  // Paths added or imported are announced under their hash, so peers substitute them from here.
+  const announce = (storePath: string): void => void node.announceStorePath(parseStorePath(storePath).hashPart);
   try {
     // Its own view of the store, written without an fsync per file: one syncfs per
     // uploaded path before it is published (an fsync for each of a NAR's thousands of
@@ -290,13 +292,17 @@ async function startCache(dataDir: string, settings: CacheSettings): Promise<Nix
     const pathInfos = new PathInfoStore(data.layout);
     const substituters = settings.upstreams.map((u) => new UpstreamSubstituter(openBinaryCache(u), {
       blobs: data.blobs, directories: data.directories, pathInfos, trustedKeys: settings.trustedKeys, sync: () => data.sync(),
-      onImported: (p, size) => logLine(`nix cache: imported ${p} (${size} bytes of NAR) from ${u}`),
+      onImported: (p, size) => {
+        logLine(`nix cache: imported ${p} (${size} bytes of NAR) from ${u}`);
+        announce(p);
+      },
     }));
     return await NixCacheServer.start({
       blobs: data.blobs, directories: data.directories, sync: () => data.sync(), pathInfos, stateDir: path.join(data.layout.root, NIX_DIR),
       host: settings.host, port: settings.port, remoteUploads: settings.remoteUploads, trustedKeys: settings.trustedKeys,
       ...(settings.secretKey !== undefined && { secretKey: settings.secretKey }),
       substituters,
+      onPathAdded: announce,
       log: logLine,
     });
   } catch (err: unknown) {
@@ -317,7 +323,7 @@ async function serve(data: DataDir, config: NetworkConfig, claim: DaemonClaim, s
   let http: NixCacheServer | undefined;
   let listening: ControlServer | undefined;
   try {
-    if (cache !== undefined) http = await startCache(data.layout.root, cache);
+    if (cache !== undefined) http = await startCache(data.layout.root, cache, node);
   } catch (err: unknown) {
     await node.stop();
     await claim.release();

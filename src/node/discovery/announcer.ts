@@ -4,19 +4,20 @@
 // What is announced: the roots this node holds, not every chunk: pinned roots (`add` pins),
 // roots fetched whole (provided.ts), digests being fetched (the blob server serves the
 // groups a partial has verified), and for each publisher key whose latest SignedRoot this
-// data dir accepted, the key's root key. All of it at start (in the background: a provide
+// data dir accepted, the key's root key; and the Nix store paths whose PathInfo it holds,
+// by their hash. All of it at start (in the background: a provide
 // waits until the DHT has a peer, which may be never for a lone node), each new one as it
 // comes, and everything again every `interval`, because provider records expire and the
 // peers closest to a key change as nodes come and go.
 
 import type { DataDir } from '../../store/index.js';
-import { formatDigest, type Digest } from '../../store/index.js';
+import { formatDigest, type Digest, hashPartBytes, PathInfoStore } from '../../store/index.js';
 import { limit } from '../../store/index.js';
 import { listPins } from '../../store/index.js';
 import type { TrustStore } from '../../store/index.js';
 import type { Host } from '../host.js';
 import { pause } from '../pause.js';
-import { contentKey, rootKey, type DhtKey } from './dht-key.js';
+import { contentKey, rootKey, type DhtKey, storePathKey } from './dht-key.js';
 import { fetchedRoots, holds } from './provided.js';
 
 /** How often everything held is announced again: well inside kad-dht's 48 h record validity. */
@@ -86,6 +87,11 @@ export class Announcer {
     return this.#provide({ key: rootKey(publicKey), what: `the root of key ${Buffer.from(publicKey).toString('base64')}` });
   }
 
+  /** Announces that this node holds the PathInfo (and tree) of the Nix store path with this hash part. */
+  announceStorePath(hashPart: string): Promise<void> {
+    return this.#provide({ key: storePathKey(hashPartBytes(hashPart)), what: `store path ${hashPart}` });
+  }
+
   /**
    * Leaves `digest` out of later rounds (a fetch that failed; the partial it left still
    * serves its groups, but a record cannot be taken back, only left to expire).
@@ -123,9 +129,16 @@ export class Announcer {
     } catch (err: unknown) {
       this.#options.onError?.(err, 'listing accepted roots to announce');
     }
+    let storePaths: string[] = [];
+    try {
+      storePaths = await new PathInfoStore(this.#data.layout).hashParts();
+    } catch (err: unknown) {
+      this.#options.onError?.(err, 'listing store paths to announce');
+    }
     await Promise.all([
       ...[...digests.values()].map((d) => this.announce(d)),
       ...keys.map((k) => this.announceRoot(k)),
+      ...storePaths.map((h) => this.announceStorePath(h)),
     ]);
   }
 

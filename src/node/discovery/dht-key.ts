@@ -5,6 +5,7 @@
 // genuine sha2-256 CID (v1, raw codec) of a namespaced preimage:
 //   content:        sha256("castor/provide/v1\0" ‖ 32-byte BLAKE3 digest)
 //   publisher root: sha256("castor/root/v1\0"    ‖ 32-byte ed25519 public key)
+//   Nix store path: sha256("castor/nix-path/v1\0" ‖ 20-byte store path hash)
 // The namespaces keep the two kinds (and any later one) from colliding, and keep castor's
 // records apart from anyone else's records of the same bytes.
 
@@ -19,6 +20,7 @@ import { InvalidInputError } from '../../verify/index.js';
 const RAW_CODEC = 0x55;
 const CONTENT_PREFIX = new TextEncoder().encode('castor/provide/v1\0');
 const ROOT_PREFIX = new TextEncoder().encode('castor/root/v1\0');
+const STORE_PATH_PREFIX = new TextEncoder().encode('castor/nix-path/v1\0');
 
 /**
  * A CID as libp2p's content routing takes it. libp2p carries its own multiformats major
@@ -42,4 +44,10 @@ export function contentKey(digest: Uint8Array): DhtKey {
 export function rootKey(publicKey: Uint8Array): DhtKey {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) throw new InvalidInputError('a publisher public key is 32 bytes', publicKey?.length);
   return keyOf(ROOT_PREFIX, publicKey);
+}
+
+/** The DHT key under which holders of a Nix store path's PathInfo announce it: `hash` is its hash part's 20 bytes. */
+export function storePathKey(hash: Uint8Array): DhtKey {
+  if (!(hash instanceof Uint8Array) || hash.length !== 20) throw new InvalidInputError('a store path hash is 20 bytes', hash?.length);
+  return keyOf(STORE_PATH_PREFIX, hash);
 }

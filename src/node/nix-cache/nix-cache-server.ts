@@ -62,6 +62,8 @@ export interface NixCacheOptions {
   readonly substituters?: readonly NixSubstituter[];
   /** Milliseconds a narinfo request waits for a substitution before its 404 (it goes on). @default SUBSTITUTE_WAIT */
   readonly substituteWait?: number;
+  /** Called with each path an upload made present (the daemon announces it to peers). */
+  readonly onPathAdded?: (storePath: string) => void;
 }
 
 const TEXT = 'text/plain; charset=utf-8';
@@ -245,6 +247,7 @@ export class NixCacheServer {
           pending: this.#pending, names: this.#names, sync: this.options.sync, pathInfos: this.options.pathInfos, trustedKeys: this.options.trustedKeys ?? [], store: this.options,
         });
         this.options.log?.(`nix cache: added ${info.storePath} (${info.narSize} bytes of NAR)`);
+        this.options.onPathAdded?.(info.storePath);
         return reply(res, 200, TEXT, '', false);
       }
       if (route.kind !== 'nar' || route.file.kind !== 'uploaded') throw new NixCacheError(400, 'BAD_PATH', 'not an upload target');

@@ -1203,3 +1203,227 @@ export namespace IndexResponse {
     return streamMessage(buf, IndexResponse.codec(), opts)
   }
 }
+
+export interface PathInfoRequest {
+  hash: Uint8Array<ArrayBuffer>
+}
+
+export namespace PathInfoRequest {
+  let _codec: Codec<PathInfoRequest>
+
+  export const codec = (): Codec<PathInfoRequest> => {
+    if (_codec == null) {
+      _codec = message<PathInfoRequest>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.hash != null && obj.hash.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.hash)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          hash: uint8ArrayAlloc(0)
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.hash = reader.bytes()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.hash`,
+                value: reader.bytes()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface PathInfoRequestHashFieldEvent {
+    field: '$.hash'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export function encode (obj: Partial<PathInfoRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, PathInfoRequest.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PathInfoRequest>): PathInfoRequest {
+    return decodeMessage(buf, PathInfoRequest.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PathInfoRequest>): Generator<PathInfoRequestHashFieldEvent> {
+    return streamMessage(buf, PathInfoRequest.codec(), opts)
+  }
+}
+
+export interface PathInfoResponse {
+  status: Status
+  entry: Uint8Array<ArrayBuffer>
+  error: string
+}
+
+export namespace PathInfoResponse {
+  let _codec: Codec<PathInfoResponse>
+
+  export const codec = (): Codec<PathInfoResponse> => {
+    if (_codec == null) {
+      _codec = message<PathInfoResponse>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.status != null && __StatusValues[obj.status] !== 0) {
+          w.uint32(8)
+          Status.codec().encode(obj.status, w)
+        }
+
+        if ((obj.entry != null && obj.entry.byteLength > 0)) {
+          w.uint32(18)
+          w.bytes(obj.entry)
+        }
+
+        if ((obj.error != null && obj.error !== '')) {
+          w.uint32(26)
+          w.string(obj.error)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          status: Status.OK,
+          entry: uint8ArrayAlloc(0),
+          error: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.status = Status.codec().decode(reader)
+              break
+            }
+            case 2: {
+              obj.entry = reader.bytes()
+              break
+            }
+            case 3: {
+              obj.error = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.status`,
+                value: Status.codec().decode(reader)
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.entry`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.error`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface PathInfoResponseStatusFieldEvent {
+    field: '$.status'
+    value: Status
+  }
+
+  export interface PathInfoResponseEntryFieldEvent {
+    field: '$.entry'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface PathInfoResponseErrorFieldEvent {
+    field: '$.error'
+    value: string
+  }
+
+  export function encode (obj: Partial<PathInfoResponse>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, PathInfoResponse.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PathInfoResponse>): PathInfoResponse {
+    return decodeMessage(buf, PathInfoResponse.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PathInfoResponse>): Generator<PathInfoResponseStatusFieldEvent | PathInfoResponseEntryFieldEvent | PathInfoResponseErrorFieldEvent> {
+    return streamMessage(buf, PathInfoResponse.codec(), opts)
+  }
+}

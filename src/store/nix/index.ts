@@ -27,3 +27,4 @@ export { type CacheImportOptions, type CacheImportResult, importFromCache, type 
 export { importNar, type NarImportExpect, type NarImportOptions, type NarImportResult, NarMismatchError } from './nar-import.js';
 export { pathTrust, type PathTrust, UntrustedPathError } from './path-trust.js';
 export { CONFIG_TRUSTED_NIX_KEYS, configTrustedNixKeys } from './trusted-nix-keys.js';
+export { decodePathInfo, encodePathInfo } from './path-info-wire.js';
