@@ -3,7 +3,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isLoopback, parseHttpAddress, parseNarFileName, servedNarUrl } from '../../src/node/nix-cache/index.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { isLoopback, parseHttpAddress, parseNarFileName, readHttpConfig, servedNarUrl } from '../../src/node/nix-cache/index.js';
 import { compressNar } from '../../src/node/nix-cache/compress-nar.js';
 import { PendingUploads } from '../../src/node/nix-cache/pending-uploads.js';
 import { routeOf } from '../../src/node/nix-cache/routes.js';
@@ -92,4 +95,20 @@ test('compressNar: xz, zstd (raw blocks) and br decode back to the NAR with cast
   const empty: Uint8Array[] = [];
   for await (const p of decompress('zstd', compressNar('zstd', (async function* () {})()))) empty.push(p);
   assert.equal(Buffer.concat(empty).length, 0);
+});
+
+test('readHttpConfig: "http" and "httpRemoteUploads" from config.json, malformed ones refused, absent file none', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'castor-http-config-'));
+  try {
+    const file = path.join(dir, 'config.json');
+    assert.deepEqual(await readHttpConfig(file), {});
+    await writeFile(file, JSON.stringify({ trustedKeys: [], http: '127.0.0.1:0', httpRemoteUploads: true }));
+    assert.deepEqual(await readHttpConfig(file), { http: '127.0.0.1:0', remoteUploads: true });
+    for (const bad of [{ http: 'nowhere' }, { http: 5000 }, { httpRemoteUploads: 'yes' }]) {
+      await writeFile(file, JSON.stringify(bad));
+      await assert.rejects(readHttpConfig(file), { code: 'INVALID_CONFIG' }, JSON.stringify(bad));
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
