@@ -33,5 +33,5 @@ export { servedBytes } from './swarm/index.js';
 export { decodeTicket, encodeTicket, InvalidTicketError, looksLikeTicket, type Ticket, ticketDialAddresses } from './ticket.js';
 export {
   CONFIG_HTTP, CONFIG_HTTP_REMOTE_UPLOADS, CONFIG_NIX_UPSTREAMS, InvalidHttpAddressError, NixCacheError, NixCacheServer, type NixCacheOptions, type NixPathInfoSource,
-  type NixSubstituter, parseHttpAddress, readHttpConfig, SubstituteError, UpstreamSubstituter,
+  type NixSubstituter, parseHttpAddress, PeerSubstituter, readHttpConfig, SubstituteError, UpstreamSubstituter,
 } from './nix-cache/index.js';

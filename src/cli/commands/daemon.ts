@@ -12,7 +12,7 @@ import { ControlError, claimDataDir, controlJson, listenControl, readJsonBody, t
 import type { DataDir } from '../../store/index.js';
 import { configTrustedNixKeys, NIX_DIR, openDataDir, PathInfoStore, trustedKeyArg } from '../../store/index.js';
 import { CastorError, type PublicKey, type SecretKey } from '../../verify/index.js';
-import { NixCacheServer, parseHttpAddress, readHttpConfig, UpstreamSubstituter } from '../../node/index.js';
+import { NixCacheServer, parseHttpAddress, PeerSubstituter, readHttpConfig, UpstreamSubstituter } from '../../node/index.js';
 import { openBinaryCache, parseStorePath } from '../../store/index.js';
 import { loadSecretKeyFile } from './key.js';
 
@@ -45,9 +45,15 @@ event on stderr.
                          paths are kept as castore trees; NARs are rendered on request,
                          uncompressed. Uploads only from loopback unless config.json has
                          "httpRemoteUploads": true. The URL is logged and in castor id --json.
-  --trusted-nix-key KEY  an uploaded path that is not content-addressed is accepted only
-                         with a signature by one of these Nix keys ("name:base64" or a file;
-                         repeatable; also config.json "trustedNixKeys")
+                         A path asked for and not held is got from peers first (connected
+                         ones, then the DHT's holders of the path; /castor/path-info/1): its
+                         tree verified as fetched and its NAR checked against the narHash a
+                         trusted key signed before it is served; a lying peer is dropped
+                         and the next asked. Held paths are announced in the DHT.
+  --trusted-nix-key KEY  a path that is not content-addressed (uploaded, or from a peer or
+                         an upstream) is accepted only with a signature by one of these Nix
+                         keys ("name:base64" or a file; repeatable; also config.json
+                         "trustedNixKeys")
   --nix-secret-key FILE  sign every narinfo served with this Nix secret key too (nix key
                          generate-secret), so clients need only trust this node's key
   --nix-upstream URL     pull-through: a narinfo asked for and not held is imported with
@@ -290,7 +296,16 @@ async function startCache(dataDir: string, settings: CacheSettings, node: Castor
     // small files made a push 5 times slower than the disk).
     const data = await openDataDir(dataDir, { durable: 'batch' });
     const pathInfos = new PathInfoStore(data.layout);
-    const substituters = settings.upstreams.map((u) => new UpstreamSubstituter(openBinaryCache(u), {
+    // Peers first (connected ones, then the DHT's providers of the path), then the upstreams.
+    const peers = new PeerSubstituter({
+      host: node.host, data, pathInfos, trustedKeys: settings.trustedKeys, sync: () => data.sync(), log: logLine,
+      findPeers: (hashPart) => node.findStorePathProviders(hashPart),
+      onImported: (p, size, peer) => {
+        logLine(`nix cache: substituted ${p} (${size} bytes of NAR) from peer ${peer}`);
+        announce(p);
+      },
+    });
+    const upstreams = settings.upstreams.map((u) => new UpstreamSubstituter(openBinaryCache(u), {
       blobs: data.blobs, directories: data.directories, pathInfos, trustedKeys: settings.trustedKeys, sync: () => data.sync(),
       onImported: (p, size) => {
         logLine(`nix cache: imported ${p} (${size} bytes of NAR) from ${u}`);
@@ -301,7 +316,7 @@ async function startCache(dataDir: string, settings: CacheSettings, node: Castor
       blobs: data.blobs, directories: data.directories, sync: () => data.sync(), pathInfos, stateDir: path.join(data.layout.root, NIX_DIR),
       host: settings.host, port: settings.port, remoteUploads: settings.remoteUploads, trustedKeys: settings.trustedKeys,
       ...(settings.secretKey !== undefined && { secretKey: settings.secretKey }),
-      substituters,
+      substituters: [peers, ...upstreams],
       onPathAdded: announce,
       log: logLine,
     });

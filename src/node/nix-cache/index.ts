@@ -11,3 +11,4 @@ export { InvalidHttpAddressError, parseHttpAddress } from './http-address.js';
 export { CONFIG_HTTP, CONFIG_HTTP_REMOTE_UPLOADS, CONFIG_NIX_UPSTREAMS, type HttpConfig, readHttpConfig } from './http-config.js';
 export { type NixSubstituter, SubstituteError, substituteFrom } from './substituter.js';
 export { pathInfoSink, UpstreamSubstituter, type UpstreamSubstituterOptions } from './upstream-substituter.js';
+export { NarClaimMismatchError, PeerSubstituter, type PeerSubstituterOptions } from './peer-substituter.js';
