@@ -16,10 +16,12 @@ const unbzip2 = createRequire(import.meta.url)('unbzip2-stream') as () => NodeJS
 
 /**
  * Input is handed to the decoders in pieces of at most this size, so one write cannot
- * expand into more than a bounded burst of output (xz and brotli of zeros expand about
- * 1000-fold; a 16 KiB piece stays within tens of MiB).
+ * expand into more than a bounded burst of output. node:zlib's brotli stops at a full
+ * buffer by itself; node-liblzma decodes each write to its end, and LZMA expands at most
+ * about 7000-fold (a 273-byte match in a few bits), so xz gets 4 KiB pieces (under 30 MiB
+ * each); unbzip2-stream emits one bzip2 block at a time (at most about 46 MB).
  */
-const PIECE = 16 * 1024;
+const PIECE: Record<string, number> = { xz: 4 * 1024, br: 16 * 1024, bzip2: 16 * 1024 };
 
 export type DecompressReason = 'CORRUPT' | 'TRUNCATED' | 'TRAILING_DATA' | 'UNSUPPORTED' | 'TOO_LARGE';
 
@@ -44,11 +46,11 @@ export interface DecompressOptions {
 /** Counts and slices the compressed input on its way to a decoder. */
 class Input {
   bytes = 0;
-  constructor(private readonly source: AsyncIterable<Uint8Array>) {}
+  constructor(private readonly source: AsyncIterable<Uint8Array>, private readonly piece: number) {}
   async *pieces(): AsyncGenerator<Uint8Array> {
     for await (const chunk of this.source) {
-      for (let at = 0; at < chunk.length; at += PIECE) {
-        const piece = chunk.subarray(at, Math.min(at + PIECE, chunk.length));
+      for (let at = 0; at < chunk.length; at += this.piece) {
+        const piece = chunk.subarray(at, Math.min(at + this.piece, chunk.length));
         this.bytes += piece.length;
         yield piece;
       }
@@ -102,7 +104,7 @@ function makeDecoder(compression: Exclude<Compression, 'none' | 'zstd'>): { inpu
 
 /** xz, br and bzip2 through their Node stream decoders, with the checks each one lacks. */
 async function* viaTransform(compression: Exclude<Compression, 'none' | 'zstd'>, input: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const source = new Input(input);
+  const source = new Input(input, PIECE[compression]!);
   const xzTail = new TailKeeper(XZ_FOOTER);
   let sourceError: unknown;
   const counted = (async function* () {
