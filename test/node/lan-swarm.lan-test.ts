@@ -4,6 +4,11 @@
 // Each gets the blob intact, and the fetchers serve each other what they verified (the
 // bytes they send on their links), so the seeder's uplink is not the only source.
 // Needs root (network namespaces); skipped, saying why, elsewhere.
+//
+// Not in npm test (the file name does not end in .test.ts): it passed once under load 21
+// (124 s) and timed out at 180 s under load 33, where bench:lan scenario 3 saw mDNS
+// peers connect and drop again and fetches fail with no peer connected. Run it alone:
+// node --test dist/test/node/lan-swarm.lan-test.js
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
