@@ -6,23 +6,21 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes as cryptoRandom } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Stream } from '@libp2p/interface';
 import { BLOB_PROTOCOL, createHost, DIRECTORY_PROTOCOL, INDEX_PROTOCOL, parseMultiaddr, send, STAT_PROTOCOL, type Host } from '../../src/node/index.js';
 import { BlobRequest } from '../../src/node/protocols/exchange-pb.js';
 import { framed } from '../../src/node/stream-io.js';
 import { formatDigest, type Digest } from '../../src/store/digest.js';
+import { CASTOR_CLI, startLocalDaemon, type LocalDaemon } from '../support/local-daemon.js';
 import { dataDir, putBlob, randomBytes, removeDir, tempDir } from './node-fixture.js';
 
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 const FETCH_BOUND_MS = 90_000;
 /** The daemon's RSS may not pass this at any sample (it starts near 100 MiB). */
 const RSS_BOUND_MIB = 400;
@@ -30,7 +28,7 @@ const SAMPLE_MS = 200;
 const BIG = 8 << 20;
 
 let root: string;
-let daemon: ChildProcess;
+let daemon: LocalDaemon;
 let daemonAddress: string;
 let bytes: Uint8Array;
 let digest: Digest;
@@ -47,7 +45,7 @@ function rssMiB(pid: number): number {
 async function honestFetch(label: string): Promise<void> {
   const n = fetches++;
   const out = path.join(root, `out-${n}`);
-  const child = spawn(process.execPath, [CLI, 'fetch', formatDigest(digest), out, '--peer', daemonAddress, '--data-dir', path.join(root, `client-${n}`)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [CASTOR_CLI, 'fetch', formatDigest(digest), out, '--peer', daemonAddress, '--data-dir', path.join(root, `client-${n}`)], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
   let timedOut = false;
@@ -92,27 +90,14 @@ before(async () => {
   root = await tempDir('hostile-client');
   bytes = randomBytes(BIG);
   digest = await putBlob(await dataDir(root, 'served'), bytes);
-  daemon = spawn(process.execPath, [CLI, 'daemon', '--data-dir', path.join(root, 'served'), '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const lines = createInterface({ input: daemon.stderr! });
-  daemonAddress = await new Promise<string>((resolve, reject) => {
-    let address: string | undefined;
-    lines.on('line', (l) => {
-      const m = / listening on (\/ip4\/127\.0\.0\.1\/\S+)/u.exec(l);
-      if (m !== null) address ??= m[1]!;
-      if (/ started: peer id /u.test(l) && address !== undefined) resolve(address);
-    });
-    daemon.once('exit', (code) => reject(new Error(`daemon exited ${code}`)));
-  });
-  sampler = setInterval(() => { maxRssMiB = Math.max(maxRssMiB, rssMiB(daemon.pid!)); }, SAMPLE_MS);
+  daemon = await startLocalDaemon(path.join(root, 'served'));
+  daemonAddress = daemon.address;
+  sampler = setInterval(() => { maxRssMiB = Math.max(maxRssMiB, rssMiB(daemon.pid)); }, SAMPLE_MS);
 });
 
 after(async () => {
   clearInterval(sampler);
-  if (daemon !== undefined && daemon.exitCode === null) {
-    const exited = new Promise((resolve) => daemon.once('exit', resolve));
-    daemon.kill('SIGTERM');
-    await exited;
-  }
+  await daemon?.stop();
   await removeDir(root);
 });
 
@@ -238,7 +223,7 @@ test('slow readers: 20 streams reading the whole blob a few bytes at a time, bou
 });
 
 test('the daemon is still alive and serving at the end', async () => {
-  assert.equal(daemon.exitCode, null, 'daemon running');
+  assert.equal(daemon.child.exitCode, null, 'daemon running');
   await honestFetch('at the end');
   process.stderr.write(`hostile-client: daemon RSS peaked at ${maxRssMiB.toFixed(0)} MiB over ${fetches} honest fetches\n`);
 });
