@@ -117,3 +117,21 @@ describe('nix cache substitution', () => {
     assert.equal((await request(none.url, 'GET', `/${hashPart}.narinfo`)).status, 404, 'no substituters: not here');
   });
 });
+
+describe('nix cache substitutions at once', () => {
+  it('past the cap, a request for another path starts nothing and is answered as absent', async () => {
+    const { Substitutions } = await import('../../src/node/nix-cache/substituter.js');
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    const asked: string[] = [];
+    const sub: NixSubstituter = { name: 'gated', substitute: async (h) => { asked.push(h); await gate; return true; } };
+    const subs = new Substitutions([sub], undefined, 1);
+    const first = subs.start('a'.repeat(32));
+    assert.equal(await subs.start('b'.repeat(32)), false, 'over the cap: absent at once');
+    assert.deepEqual(asked, ['a'.repeat(32)]);
+    release();
+    assert.equal(await first, true);
+    assert.equal(subs.running, 0);
+    assert.equal(await subs.start('b'.repeat(32)), true, 'below the cap again');
+  });
+});

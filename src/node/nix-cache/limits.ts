@@ -42,3 +42,5 @@ export const CACHE_PRIORITY = 30;
  * on the cache, and asks again on its next run.
  */
 export const SUBSTITUTE_WAIT = 20 * second;
+/** Substitutions (distinct paths) running at once; a request for another path past it is answered 404 at once. */
+export const MAX_SUBSTITUTIONS = 64;

@@ -5,6 +5,7 @@
 // cache and a later request finds the path done.
 
 import { CastorError } from '../../verify/index.js';
+import { MAX_SUBSTITUTIONS } from './limits.js';
 
 /** A source of store paths the cache lacks (peers, an upstream binary cache). */
 export interface NixSubstituter {
@@ -44,7 +45,11 @@ export async function substituteFrom(substituters: readonly NixSubstituter[], ha
 export class Substitutions {
   readonly #running = new Map<string, Promise<boolean>>();
 
-  constructor(private readonly substituters: readonly NixSubstituter[], private readonly log?: (line: string) => void) {}
+  constructor(
+    private readonly substituters: readonly NixSubstituter[],
+    private readonly log?: (line: string) => void,
+    private readonly max = MAX_SUBSTITUTIONS,
+  ) {}
 
   get enabled(): boolean {
     return this.substituters.length > 0;
@@ -55,10 +60,15 @@ export class Substitutions {
     return this.#running.size;
   }
 
-  /** The substitution of `hashPart`, started now unless one runs; it settles to false on failure (logged). */
+  /**
+   * The substitution of `hashPart`, started now unless one runs; it settles to false on
+   * failure (logged), and at once when `max` others run (requests for made-up hash parts
+   * must not start unbounded work; Nix asks again on its next run).
+   */
   start(hashPart: string): Promise<boolean> {
     let p = this.#running.get(hashPart);
     if (p === undefined) {
+      if (this.#running.size >= this.max) return Promise.resolve(false);
       p = substituteFrom(this.substituters, hashPart).then(
         (got) => {
           if (got) this.log?.(`nix cache: substituted the path of ${hashPart}`);
