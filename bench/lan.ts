@@ -463,7 +463,7 @@ async function scenario5(work: string): Promise<void> {
     log(`\n${FILES} files, ${(bytes / (1 << 20)).toFixed(0)} MiB, median of ${RUNS}, interleaved:\n`);
     log(table(['contender', 'wall s', 'MB/s (file bytes)', 'ratio of wall time to tar', 'target', 'receiver CPU s', 'receiver peak RSS', 'sender'], [
       ['castor fetch TICKET OUTPUT', f2(c.wall), f1(c.mbs), f2(c.wall / t.wall), '<= 2', f2(c.cpu), `${mibOf(c.rss)} MiB`, `${nodeFigures(castor)}; peak RSS ${mibOf(seederUsage?.maxRssKiB ?? 0)} MiB`],
-      ['tar -c | TCP | tar -x', f2(t.wall), f1(t.mbs), '1.00', '', f2(t.cpu), `${mibOf(t.rss)} MiB (node receiver; tar not counted)`, nodeFigures(tar)],
+      ['tar -c, TCP, tar -x', f2(t.wall), f1(t.mbs), '1.00', '', f2(t.cpu), `${mibOf(t.rss)} MiB (node receiver; tar not counted)`, nodeFigures(tar)],
     ]));
   });
 }
