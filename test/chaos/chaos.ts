@@ -1,6 +1,9 @@
-// Crash loops: castor processes SIGKILLed at random moments during add, gc, publish and
-// fetch, each kill followed by `castor fsck` (must find the store consistent) and a
-// check that everything reported as stored before the kill still reads back identical;
+// Crash loops: castor processes SIGKILLed at random moments during add, gc, publish,
+// fetch, `castor nix import` and an HTTP PUT of a NAR and its narinfo into
+// `castor daemon --http` (the daemon is killed), each kill followed by `castor fsck`
+// (must find the store consistent) and a check that everything reported as stored
+// before the kill still reads back identical (trees by `castor get`, store paths by
+// `castor nix export`, byte for byte the NAR that was imported or uploaded);
 // a killed fetch, run again, asks the peer only for the groups it had not kept. Then a
 // byte flipped in a random file of the data dir: detected by fsck or by the read, never
 // served as content. `npm run chaos -- N` runs N kills; test/chaos/chaos.test.ts runs a
@@ -13,12 +16,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, type ServerProcess } from '../node/node-fixture.js';
+import { type CacheDaemon, httpRequest, makePath, type MadePath, smallTree, startCacheDaemon, testNixKey, uploadPath } from '../load/cache-daemon.js';
+import { dir as narDir, file as narFile, pseudoRandom } from '../store/nix/nar-fixture.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const CLI = path.resolve(HERE, '../../src/cli/main.js');
 
-export type Operation = 'add' | 'gc' | 'publish' | 'fetch';
-export const OPERATIONS: readonly Operation[] = ['add', 'gc', 'publish', 'fetch'];
+export type Operation = 'add' | 'gc' | 'publish' | 'fetch' | 'nix-import' | 'http-put';
+export const OPERATIONS: readonly Operation[] = ['add', 'gc', 'publish', 'fetch', 'nix-import', 'http-put'];
+/** Store paths made for nix import and HTTP PUT, and the largest file in each (a NAR is a few of them). */
+const NIX_PATHS = 8;
+const NIX_MAX_FILE = 1536 * 1024;
 
 export interface ChaosOptions {
   kills: number;
@@ -113,8 +121,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   };
   const fail = (what: string): void => { report.failures.push(what); log(`FAIL ${what}`); };
   let server: ServerProcess | undefined;
+  let cache: CacheDaemon | undefined;
   try {
     const data = path.join(root, 'data');
+    // Store paths for nix import and HTTP PUT: NAR and narinfo files, signed by a key the data dir trusts.
+    const nixKey = testNixKey('chaos-nix-1');
+    const nixPaths: (MadePath & { narFile: string; narinfoFile: string })[] = [];
+    for (let i = 0; i < NIX_PATHS; i++) {
+      const p = makePath(smallTree(options.seed + i, 4, NIX_MAX_FILE), nixKey.secret, `chaos-${i}`);
+      const narFile = path.join(root, `path-${i}.nar`);
+      const narinfoFile = path.join(root, `path-${i}.narinfo`);
+      writeFileSync(narFile, p.nar);
+      writeFileSync(narinfoFile, p.narinfo);
+      nixPaths.push({ ...p, narFile, narinfoFile });
+    }
+    // Store paths reported stored: store path -> its NAR file.
+    const storedNix = new Map<string, string>();
     const keys = path.join(root, 'keys');
     mkdirSync(keys);
     castorSync(['key', 'generate', 'chaos-1', '--out', keys], data);
@@ -138,6 +160,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const first = castorSync(['add', trees[0]!], data);
     if (first.status !== 0) throw new Error(`castor add: ${first.stderr}`);
     stored.set(first.stdout.trim().split(/\s+/)[0]!, trees[0]!);
+    // And one store path, so nix import and HTTP PUT have one to lose too.
+    const firstNix = castorSync(['nix', 'import', nixPaths[0]!.narFile, '--narinfo', nixPaths[0]!.narinfoFile, '--trusted-nix-key', nixKey.publicText], data);
+    if (firstNix.status !== 0) throw new Error(`castor nix import: ${firstNix.stderr}`);
+    storedNix.set(nixPaths[0]!.storePath, nixPaths[0]!.narFile);
 
     for (let k = 0; k < options.kills; k++) {
       // Each operation in turn, so a short run still covers them all; the moment is random.
@@ -145,7 +171,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const count = report.operations[op];
       count.runs++;
       // Start-up alone takes a few hundred ms: some runs finish, most die part way.
-      const killAfter = Math.floor(100 + next() * 4000);
+      // nix import and a daemon taking a PUT start slower (a key, a daemon): a longer window.
+      const killAfter = Math.floor(100 + next() * (op === 'nix-import' || op === 'http-put' ? 8000 : 4000));
       let run: Run;
       let before = 0;
       if (op === 'add') {
@@ -158,9 +185,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const [digest] = [...stored.keys()];
         if (digest === undefined) { count.runs--; continue; }
         run = await castorKilled(['publish', '--key', path.join(keys, 'chaos-1.secret'), `name${k}=${digest}`], data, killAfter);
-      } else {
+      } else if (op === 'fetch') {
         before = (await server.served()).served.total;
         run = await castorKilled(['fetch', bigDigest, '--peer', server.address], data, killAfter);
+      } else if (op === 'nix-import') {
+        const p = nixPaths[Math.floor(next() * nixPaths.length)]!;
+        run = await castorKilled(['nix', 'import', p.narFile, '--narinfo', p.narinfoFile, '--trusted-nix-key', nixKey.publicText], data, killAfter);
+        if (run.status === 0) storedNix.set(p.storePath, p.narFile);
+      } else {
+        // The daemon takes the upload; it is the process killed, at a random moment of the PUTs.
+        const p = nixPaths[Math.floor(next() * nixPaths.length)]!;
+        cache = await startCacheDaemon(data, ['--trusted-nix-key', nixKey.publicText]);
+        run = await putKilled(cache, p, killAfter);
+        cache = undefined;
+        if (run.status === 0) storedNix.set(p.storePath, p.narFile);
       }
       // A fetched blob is not pinned (gc would rightly take it): pin it, as a user who keeps it does.
       const keepFetched = (): void => {
@@ -200,15 +238,41 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         if (got.status !== 0 || !sameTree(src, out)) { held = false; fail(`${digest} (from ${src}) no longer reads back after ${op}: ${got.stderr.trim()}`); }
         rmSync(out, { recursive: true, force: true });
       }
+      for (const [storePath, narFile] of storedNix) {
+        const out = path.join(root, `nar-${k}`);
+        const got = castorSync(['nix', 'export', storePath, out], data);
+        if (got.status !== 0 || !readFileSync(out).equals(readFileSync(narFile))) { held = false; fail(`${storePath} no longer exports as its NAR after ${op}: ${got.stderr.trim()}`); }
+        rmSync(out, { force: true });
+      }
       if (held) count.readsHeld++;
     }
 
-    for (let f = 0; f < options.flips; f++) report.flips.push(flipOne(data, root, stored, next, fail, log));
+    for (let f = 0; f < options.flips; f++) report.flips.push(flipOne(data, root, stored, next, fail, log, storedNix));
   } finally {
+    if (cache !== undefined) { cache.child.kill('SIGKILL'); await cache.exited; }
     await server?.stop();
     rmSync(root, { recursive: true, force: true });
   }
   return report;
+}
+
+/**
+ * PUTs `p` (NAR, then narinfo) into the running cache daemon and SIGKILLs the daemon
+ * `killAfterMs` after the upload began; status 0 when both PUTs were answered 200 before
+ * the kill, signal SIGKILL when the kill came first.
+ */
+async function putKilled(cache: CacheDaemon, p: MadePath, killAfterMs: number): Promise<Run> {
+  const done: { status: number | null; stderr: string } = { status: null, stderr: '' };
+  const upload = uploadPath(cache.url, p).then(() => { done.status = 0; }, (err: unknown) => { done.status ??= 1; done.stderr = String(err); });
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([upload, new Promise((r) => { timer = setTimeout(r, killAfterMs); })]);
+  clearTimeout(timer);
+  const finished = done.status;
+  cache.child.kill('SIGKILL');
+  await cache.exited;
+  await upload;
+  if (finished === null) return { status: null, signal: 'SIGKILL', stdout: '', stderr: '' };
+  return { status: finished, signal: null, stdout: '', stderr: finished === 0 ? '' : `${done.stderr}\n${cache.log().slice(-1000)}` };
 }
 
 /** Bytes of `digest` the data dir does not hold yet, from its partial download if any. */
@@ -219,7 +283,7 @@ function missingBytes(data: string, digest: string): number {
 }
 
 /** Flips one byte of a random non-empty file in the data dir, on a copy, and asks fsck and a read. */
-function flipOne(data: string, root: string, stored: Map<string, string>, next: () => number, fail: (w: string) => void, log: (l: string) => void): ChaosReport['flips'][number] {
+function flipOne(data: string, root: string, stored: Map<string, string>, next: () => number, fail: (w: string) => void, log: (l: string) => void, storedNix = new Map<string, string>()): ChaosReport['flips'][number] {
   const copy = path.join(root, 'flip');
   rmSync(copy, { recursive: true, force: true });
   spawnSync('cp', ['-a', data, copy]);
@@ -240,6 +304,14 @@ function flipOne(data: string, root: string, stored: Map<string, string>, next: 
     if (got.status !== 0) readFailed = true;
     rmSync(out, { recursive: true, force: true });
   }
+  // A store path's NAR, exported from the damaged copy, is either refused or the exact NAR.
+  for (const [storePath, narFile] of storedNix) {
+    const out = path.join(root, 'flip-nar');
+    const got = castorSync(['nix', 'export', storePath, out], copy);
+    if (got.status === 0 && !readFileSync(out).equals(readFileSync(narFile))) servedBad = true;
+    if (got.status !== 0) readFailed = true;
+    rmSync(out, { force: true });
+  }
   const fsck = castorSync(['fsck', '--dry-run'], copy);
   rmSync(copy, { recursive: true, force: true });
   const detected = fsck.status !== 0 ? 'fsck' : readFailed ? 'read' : 'harmless';
@@ -248,12 +320,21 @@ function flipOne(data: string, root: string, stored: Map<string, string>, next: 
   return { file: rel.replace(/[0-9a-f]{64}/g, '<hex>').replace(/\/[0-9a-f]{2}\//g, '/<xx>/'), detected };
 }
 
-export interface FullDiskReport { skipped?: string; addError: string; fetchError: string; fsckClean: boolean; storedReadBack: boolean }
+export interface FullDiskReport {
+  skipped?: string; addError: string; fetchError: string; fsckClean: boolean; storedReadBack: boolean;
+  /** `castor nix import` of a NAR larger than the disk: its one line. */
+  nixImportError: string;
+  /** An HTTP PUT of such a NAR into the daemon: its answer; and whether the daemon served nix-cache-info afterwards. */
+  httpPutAnswer: string;
+  daemonServedAfter: boolean;
+}
 
 /**
- * A data dir on a 16 MiB tmpfs: a small tree is stored, then a larger add and a fetch
- * run out of space. Each must end in one `castor:` line and a non-zero exit, fsck must
- * find the store consistent, and the small tree must still read back. Needs root (mount).
+ * A data dir on a 16 MiB tmpfs: a small tree is stored, then an HTTP PUT of a 20 MiB NAR
+ * into `castor daemon --http`, a larger add, a fetch and a `castor nix import` run out of
+ * space. The PUT must be refused with a 4xx (the daemon still serving), the others end in
+ * one `castor:` line and a non-zero exit; fsck must find the store consistent, and the
+ * small tree must still read back. Needs root (mount).
  */
 export async function runFullDisk(seed: number): Promise<FullDiskReport> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'castor-full-'));
@@ -261,7 +342,7 @@ export async function runFullDisk(seed: number): Promise<FullDiskReport> {
   mkdirSync(mnt);
   if (process.getuid?.() !== 0 || spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'castor-chaos', mnt]).status !== 0) {
     rmSync(root, { recursive: true, force: true });
-    return { skipped: 'needs root to mount a small tmpfs', addError: '', fetchError: '', fsckClean: false, storedReadBack: false };
+    return { skipped: 'needs root to mount a small tmpfs', addError: '', fetchError: '', fsckClean: false, storedReadBack: false, nixImportError: '', httpPutAnswer: '', daemonServedAfter: false };
   }
   let server: ServerProcess | undefined;
   try {
@@ -273,6 +354,20 @@ export async function runFullDisk(seed: number): Promise<FullDiskReport> {
     const first = castorSync(['add', small], data);
     if (first.status !== 0) throw new Error(`castor add of the small tree: ${first.stderr}`);
     const digest = first.stdout.trim().split(/\s+/)[0]!;
+    // A store path whose NAR (20 MiB of one file) is larger than the disk: first by HTTP PUT
+    // into a daemon started while there was room (a daemon cannot start on a full disk:
+    // one castor: line), later by nix import.
+    const nixKey = testNixKey('full-nix-1');
+    const bigPath = (n: number): MadePath => makePath(narDir({ big: narFile(pseudoRandom(20 << 20, seed + n)), small: narFile('x\n') }), nixKey.secret, `full-disk-${n}`);
+    let httpPutAnswer = '';
+    let daemonServedAfter = false;
+    const cache = await startCacheDaemon(data, ['--trusted-nix-key', nixKey.publicText]);
+    try {
+      await uploadPath(cache.url, bigPath(2)).then(() => { httpPutAnswer = '200 (stored on a full disk?)'; }, (err: unknown) => { httpPutAnswer = err instanceof Error ? err.message : String(err); });
+      daemonServedAfter = (await httpRequest(cache.url, 'GET', '/nix-cache-info', undefined, 30_000)).status === 200;
+    } finally {
+      await cache.stop();
+    }
     const large = path.join(root, 'large');
     mkdirSync(large);
     makeTree(large, seed);
@@ -284,11 +379,18 @@ export async function runFullDisk(seed: number): Promise<FullDiskReport> {
     const bigDigest = castorSync(['add', big], seedData).stdout.trim().split(/\s+/)[0]!;
     server = await startServer(seedData);
     const fetch = castorSync(['fetch', bigDigest, '--peer', server.address], data);
+    const imported = bigPath(1);
+    writeFileSync(path.join(root, 'big.nar'), imported.nar);
+    writeFileSync(path.join(root, 'big.narinfo'), imported.narinfo);
+    const nixImport = castorSync(['nix', 'import', path.join(root, 'big.nar'), '--narinfo', path.join(root, 'big.narinfo'), '--trusted-nix-key', nixKey.publicText], data);
     const fsck = castorSync(['fsck', '--tmp-age', '0'], data);
     const out = path.join(root, 'out');
     const got = castorSync(['get', digest, out], data);
     const oneLine = (r: Run): string => (r.status !== 0 && /^castor: [^\n]+\n?$/.test(r.stderr) ? r.stderr.trim() : `exit ${r.status}, stderr: ${JSON.stringify(r.stderr.slice(0, 400))}`);
-    return { addError: oneLine(add), fetchError: oneLine(fetch), fsckClean: fsck.status === 0, storedReadBack: got.status === 0 && sameTree(small, out) };
+    return {
+      addError: oneLine(add), fetchError: oneLine(fetch), fsckClean: fsck.status === 0, storedReadBack: got.status === 0 && sameTree(small, out),
+      nixImportError: oneLine(nixImport), httpPutAnswer, daemonServedAfter,
+    };
   } finally {
     await server?.stop();
     spawnSync('umount', [mnt]);
@@ -312,8 +414,9 @@ async function main(): Promise<void> {
   const full = await runFullDisk(seed);
   if (full.skipped) console.log(`full disk: skipped (${full.skipped})`);
   else {
-    console.log(`full disk: add -> ${full.addError}; fetch -> ${full.fetchError}; fsck clean ${full.fsckClean}; stored tree read back ${full.storedReadBack}`);
-    if (!full.fsckClean || !full.storedReadBack || !full.addError.startsWith('castor:') || !full.fetchError.startsWith('castor:')) report.failures.push('full disk: see the line above');
+    console.log(`full disk: add -> ${full.addError}; fetch -> ${full.fetchError}; nix import -> ${full.nixImportError}; HTTP PUT -> ${full.httpPutAnswer.slice(0, 300)}; daemon served after ${full.daemonServedAfter}; fsck clean ${full.fsckClean}; stored tree read back ${full.storedReadBack}`);
+    if (!full.fsckClean || !full.storedReadBack || !full.addError.startsWith('castor:') || !full.fetchError.startsWith('castor:') || !full.nixImportError.startsWith('castor:')
+      || !/: 4\d\d /u.test(full.httpPutAnswer) || !full.daemonServedAfter) report.failures.push('full disk: see the line above');
   }
   console.log(`failures: ${report.failures.length}`);
   for (const f of report.failures) console.log(`  ${f}`);
