@@ -27,7 +27,7 @@ import { checkOutboardHeader, chunkDigest, decodeHead, decodeTable } from './fs-
 import { loadRecord, readAt, reopenRecord, type LoadedRecord } from './record-file.js';
 import { oneGroupBlobSize, oneGroupRecord } from './one-group-blob.js';
 import { verifiedRead } from '../blobs/index.js';
-import { openChunk, openPackedChunkSync, type ChunkHandle } from './packs/index.js';
+import { knownPackEntry, openChunk, openPackedChunkSync, PackFiles, type ChunkHandle } from './packs/index.js';
 import { readFully } from './packs/index.js';
 import { closeSync } from 'node:fs';
 
@@ -215,16 +215,23 @@ export class FsBlobService implements BlobService {
 
   /**
    * Opens a chunk's file, or the packed blob it is when there is none (packed-chunk.ts). A
-   * seam for instrumentation; the caller checks size and content.
+   * seam for instrumentation; the caller checks size and content. `packs`: the read's open
+   * pack files, reused across its chunks.
    */
-  protected openChunkFile(chunk: ChunkRef): Promise<ChunkHandle> {
-    return openChunk(this.layout, chunk);
+  protected openChunkFile(chunk: ChunkRef, packs?: PackFiles): Promise<ChunkHandle> {
+    return openChunk(this.layout, chunk, packs);
   }
 
   async *#stream(digest: Digest, range: ReadRange | undefined, loaded: LoadedRecord): AsyncGenerator<Uint8Array> {
     const rec = await reopenRecord(this.layout, digest, loaded);
     if (!rec) throw new CorruptRecordError(digest, 'record was removed while the blob was being read');
-    const data = new ChunkListReader(rec.table, (c, _i, offset) => this.#openChunk(digest, c, offset));
+    const packs = new PackFiles();
+    // Runs of packed chunks are read no further than the groups the range needs.
+    const size = rec.head.size;
+    const gb = groupBytes(BLOB_GROUP_LOG);
+    const end = range === undefined ? size : Math.min(size, Math.ceil(Math.max(range.end, range.start + 1) / gb) * gb);
+    const locate = (c: ChunkRef) => knownPackEntry(this.layout, c);
+    const data = new ChunkListReader(rec.table, (c, _i, offset) => this.#openChunk(digest, c, offset, packs), { locate, end });
     yield* verifiedRead({
       digest,
       outboard: rec.outboard,
@@ -233,16 +240,17 @@ export class FsBlobService implements BlobService {
       blame: (err, offset) => this.#blame(digest, rec, data, err, offset),
       release: async () => {
         await data.close();
+        await packs.close();
         await rec.close();
       },
     });
   }
 
   /** Opens chunk `c` (at content offset `offset` of blob `blob`) after checking it is there whole. */
-  async #openChunk(blob: Digest, c: ChunkRef, offset: number): Promise<ChunkHandle> {
+  async #openChunk(blob: Digest, c: ChunkRef, offset: number, packs?: PackFiles): Promise<ChunkHandle> {
     let fh: ChunkHandle;
     try {
-      fh = await this.openChunkFile(c);
+      fh = await this.openChunkFile(c, packs);
     } catch (err: unknown) {
       if (isNotFound(err)) throw new MissingChunkError(c.digest, blob, offset, { cause: err });
       throw fsError(err, this.layout.chunkPath(c.digest), 'opening');

@@ -214,7 +214,7 @@ class CountingFsBlobService extends FsBlobService {
   }
 }
 
-test('a range read opens only the chunks under it (rounded out to 16 KiB groups)', async () => {
+test('a range read opens only chunks under it (rounded out to 16 KiB groups)', async () => {
   const dir = await tempDir();
   try {
     const s = await CountingFsBlobService.open(dir, { durable: false });
@@ -235,7 +235,10 @@ test('a range read opens only the chunks under it (rounded out to 16 KiB groups)
       s.opened = [];
       const got = await readAll(s, d, { start: a, end: b });
       assert.equal(got.length, Math.max(0, Math.min(b, size) - Math.min(a, size)));
-      assert.deepEqual(s.opened, expected, `range ${a}..${b}`);
+      // The first chunk under the range is opened; later ones may come with an earlier
+      // chunk's pread of its pack (a run), never one past the range's groups.
+      assert.equal(s.opened[0], expected[0], `range ${a}..${b}`);
+      assert.deepEqual(s.opened, expected.filter((h) => s.opened.includes(h)), `range ${a}..${b}: ${s.opened.length} opened`);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -4,4 +4,5 @@ export { ENTRY_HEAD, PACK_MAGIC, type PackEntry, readFully, type ScannedEntry } 
 export { INDEX_SUFFIX, indexPathOf, listPacks, PACK_SUFFIX, packIndex, type PackView, readPackView } from './pack-index.js';
 export { type EntryCheck, packRewritable, removeIndexOf, rewritePack, rewritePacks, verifyPackEntries } from './pack-rewrite.js';
 export { packWriter, sealPacks, writePackIndex } from './pack-writer.js';
-export { type ChunkHandle, openChunk, openChunkSync, openPackedChunkSync } from './packed-chunk.js';
+export { PackFiles } from './pack-files.js';
+export { type ChunkHandle, knownPackEntry, openChunk, openChunkSync, openPackedChunkSync } from './packed-chunk.js';

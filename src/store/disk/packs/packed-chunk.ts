@@ -13,21 +13,31 @@ import type { FsLayout } from '../../fs/index.js';
 import type { ChunkRef } from '../../blob-service.js';
 import type { PackEntry } from './pack-format.js';
 import { packIndex } from './pack-index.js';
+import type { PackFiles } from './pack-files.js';
 
 /** What chunk readers need of an open chunk: a FileHandle, or a packed entry posing as one. */
 export interface ChunkHandle {
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
   stat(): Promise<{ size: number }>;
   close(): Promise<void>;
+  /** For a packed chunk: its entry, and reads anywhere in its pack (for neighbouring entries). */
+  readonly packed?: { readonly entry: PackEntry; read(buffer: Uint8Array, offset: number, length: number, packPosition: number): Promise<{ bytesRead: number }> };
 }
 
 class PackedChunkHandle implements ChunkHandle {
   readonly #fh: FileHandle;
   readonly #entry: PackEntry;
+  readonly #files: PackFiles | undefined;
 
-  constructor(fh: FileHandle, entry: PackEntry) {
+  constructor(fh: FileHandle, entry: PackEntry, files: PackFiles | undefined) {
     this.#fh = fh;
     this.#entry = entry;
+    this.#files = files;
+  }
+
+  get packed(): ChunkHandle['packed'] {
+    const fh = this.#fh;
+    return { entry: this.#entry, read: (buffer, offset, length, packPosition) => fh.read(buffer, offset, length, packPosition) };
   }
 
   async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
@@ -41,7 +51,7 @@ class PackedChunkHandle implements ChunkHandle {
   }
 
   close(): Promise<void> {
-    return this.#fh.close();
+    return this.#files === undefined ? this.#fh.close() : this.#files.give(this.#entry.pack, this.#fh);
   }
 }
 
@@ -49,11 +59,12 @@ class PackedChunkHandle implements ChunkHandle {
  * Opens chunk `chunk` wherever it is kept: one this thread knows to be packed is opened in
  * its pack first (trying a chunk file first cost a failed open and an error object per
  * chunk), anything else as its chunk file, and a chunk with no file is looked for in the
- * packs (which loads this thread's map of them the first time).
+ * packs (which loads this thread's map of them the first time). With `files`, packs are
+ * taken from and given back to that cache instead of opened and closed each time.
  */
-export async function openChunk(layout: FsLayout, chunk: ChunkRef): Promise<ChunkHandle> {
+export async function openChunk(layout: FsLayout, chunk: ChunkRef, files?: PackFiles): Promise<ChunkHandle> {
   if (knownPacked(layout, chunk)) {
-    const packed = await openPackedChunk(layout, chunk.digest);
+    const packed = await openPackedChunk(layout, chunk.digest, files);
     if (packed !== undefined) return packed;
   }
   let fh: FileHandle;
@@ -61,14 +72,14 @@ export async function openChunk(layout: FsLayout, chunk: ChunkRef): Promise<Chun
     fh = await open(layout.chunkPath(chunk.digest), 'r');
   } catch (err: unknown) {
     if (errnoOf(err) !== 'ENOENT') throw err;
-    const packed = await openPackedChunk(layout, chunk.digest);
+    const packed = await openPackedChunk(layout, chunk.digest, files);
     if (packed === undefined) throw err;
     return packed;
   }
   if (chunk.size > 0 && (await fh.stat()).size !== chunk.size) {
     // A chunk file of the wrong size is corrupt (fsck quarantines it); a writer that met
     // it stored the chunk again, packed, and that copy is the one to read.
-    const packed = await openPackedChunk(layout, chunk.digest);
+    const packed = await openPackedChunk(layout, chunk.digest, files);
     if (packed !== undefined && (await packed.stat()).size === chunk.size) {
       await fh.close();
       return packed;
@@ -78,19 +89,25 @@ export async function openChunk(layout: FsLayout, chunk: ChunkRef): Promise<Chun
   return fh;
 }
 
+/** Where this thread's loaded map says `chunk` is packed, without loading the map (see PackIndex.known). */
+export function knownPackEntry(layout: FsLayout, chunk: ChunkRef): PackEntry | undefined {
+  return packIndex(layout).known(toHex(chunk.digest));
+}
+
 /** Whether this thread's loaded map holds `chunk` (see PackIndex.known). */
 function knownPacked(layout: FsLayout, chunk: ChunkRef): boolean {
   return packIndex(layout).known(toHex(chunk.digest)) !== undefined;
 }
 
-/** Opens packed blob `digest`, or resolves to undefined when no pack holds it. */
-export async function openPackedChunk(layout: FsLayout, digest: Uint8Array): Promise<ChunkHandle | undefined> {
+/** Opens packed blob `digest` (its pack from `files` if given), or resolves to undefined when no pack holds it. */
+export async function openPackedChunk(layout: FsLayout, digest: Uint8Array, files?: PackFiles): Promise<ChunkHandle | undefined> {
   const hex = toHex(digest);
   for (let attempt = 0; attempt < 2; attempt++) {
     const entry = packIndex(layout).lookup(hex);
     if (entry === undefined) return undefined;
     try {
-      return new PackedChunkHandle(await open(entry.pack, 'r'), entry);
+      const fh = files === undefined ? await open(entry.pack, 'r') : await files.take(entry.pack);
+      return new PackedChunkHandle(fh, entry, files);
     } catch (err: unknown) {
       if (errnoOf(err) !== 'ENOENT') throw fsError(err, entry.pack, 'opening');
       packIndex(layout).reset();
