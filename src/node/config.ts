@@ -76,13 +76,13 @@ export function checkAddresses(setting: Setting, list: unknown, where: string): 
   });
 }
 
-/** The network settings in config.json at `file`; none if the file is absent. Throws NetworkConfigError. */
-export async function readNetworkConfig(file: string): Promise<NetworkConfig> {
+/** config.json at `file` as an object; undefined if the file is absent. Throws NetworkConfigError. */
+export async function readConfigObject(file: string): Promise<Record<string, unknown> | undefined> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err: unknown) {
-    if (isNotFound(err)) return {};
+    if (isNotFound(err)) return undefined;
     throw fsError(err, file, 'reading');
   }
   let json: unknown;
@@ -92,7 +92,13 @@ export async function readNetworkConfig(file: string): Promise<NetworkConfig> {
     throw new NetworkConfigError(file, `is not JSON: ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new NetworkConfigError(file, 'is not a JSON object');
-  const obj = json as Record<string, unknown>;
+  return json as Record<string, unknown>;
+}
+
+/** The network settings in config.json at `file`; none if the file is absent. Throws NetworkConfigError. */
+export async function readNetworkConfig(file: string): Promise<NetworkConfig> {
+  const obj = await readConfigObject(file);
+  if (obj === undefined) return {};
   const out: { -readonly [K in keyof NetworkConfig]: NetworkConfig[K] } = {};
   for (const setting of [CONFIG_LISTEN, CONFIG_ANNOUNCE, CONFIG_BOOTSTRAP] as const) {
     if (obj[setting] !== undefined) out[setting] = checkAddresses(setting, obj[setting], file);

@@ -5,9 +5,7 @@
 // accepts uploads (nix copy --to) from any host, not only loopback; "nixUpstreams" are
 // binary caches a path asked for and not held is imported from (--nix-upstream replaces it).
 
-import { readFile } from 'node:fs/promises';
-import { fsError, isNotFound } from '../../store/index.js';
-import { NetworkConfigError } from '../config.js';
+import { NetworkConfigError, readConfigObject } from '../config.js';
 import { parseHttpAddress } from './http-address.js';
 
 export const CONFIG_HTTP = 'http';
@@ -23,21 +21,8 @@ export interface HttpConfig {
 
 /** The cache settings of config.json at `file`; none if it is absent. Throws NetworkConfigError. */
 export async function readHttpConfig(file: string): Promise<HttpConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err: unknown) {
-    if (isNotFound(err)) return {};
-    throw fsError(err, file, 'reading');
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err: unknown) {
-    throw new NetworkConfigError(file, `is not JSON: ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
-  }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new NetworkConfigError(file, 'is not a JSON object');
-  const obj = json as Record<string, unknown>;
+  const obj = await readConfigObject(file);
+  if (obj === undefined) return {};
   const http = obj[CONFIG_HTTP];
   const remote = obj[CONFIG_HTTP_REMOTE_UPLOADS];
   if (http !== undefined) {
